@@ -1,0 +1,47 @@
+# millrace: build, test and demo targets. The README's Quickstart uses
+# `make demo` and `make test`; .ci/run uses `make test`.
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+PYTHON  ?= /usr/bin/python3
+export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
+
+.PHONY: all build devserver prereqs test test-long bench reliability demo clean
+
+all: build
+
+# The embedded Temporal server lives in its own module (devserver/): the
+# server and the newest SDK need different go.temporal.io/api versions. Its
+# first build takes several minutes; later ones only relink when it changed.
+devserver:
+	cd devserver && $(GO) build -o $(BIN)/millrace-temporal .
+
+build: devserver
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The bundled runner needs nbclient and ipykernel in the system Python.
+prereqs:
+	@$(PYTHON) -c 'import nbclient, ipykernel' 2>/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nbclient python3-ipykernel >/dev/null; \
+	  else \
+	    echo "millrace needs python3 with nbclient and ipykernel: apt-get install python3-nbclient python3-ipykernel (as root), or point MILLRACE_PYTHON at a python that has them" >&2; exit 1; \
+	  fi; }
+
+# The README's test command: unit and integration tests on the real
+# embedded server and real kernels.
+test: prereqs devserver
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+	cd devserver && $(GO) test -count=1 -timeout 10m ./...
+
+bench: prereqs devserver
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+
+# Runs the example end to end on the embedded default: starts the dev
+# service on first need, runs the notebook with live progress.
+demo: prereqs build
+	$(BIN)/millrace run examples/train.ipynb -p epochs=5
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,28 @@
+// Package activities holds the activity that runs a notebook: it starts the
+// executor as a child process, turns its output into the run's log, reports
+// progress in heartbeats, and stops the whole process tree when Temporal
+// cancels or times the attempt out.
+package activities
+
+import (
+	"log/slog"
+	"time"
+
+	"millrace/internal/executor"
+)
+
+// DefaultHeartbeatEvery is how often a running attempt heartbeats. The
+// worker's MaxHeartbeatThrottleInterval must not be larger, or cancellation
+// (which only reaches an activity through a heartbeat) lands late.
+const DefaultHeartbeatEvery = time.Second
+
+// Activities runs notebooks for one worker. Its fields are the worker's
+// configuration; it holds no per-run state.
+type Activities struct {
+	DataDir        string            // root of runs/<job id>/...
+	Executor       executor.Executor // resolved executor
+	Grace          time.Duration     // SIGTERM to SIGKILL; 0 = executor.DefaultGrace
+	HeartbeatEvery time.Duration     // 0 = DefaultHeartbeatEvery
+	Logger         *slog.Logger
+}
+

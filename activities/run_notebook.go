@@ -1,0 +1,303 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"millrace/internal/executor"
+	"millrace/internal/logstore"
+	"millrace/internal/notebook"
+	"millrace/internal/rundir"
+	"millrace/workflows"
+)
+
+// RunNotebook runs one attempt of a notebook run. It returns when the
+// executor has exited and every process it started is gone.
+func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (workflows.AttemptResult, error) {
+	info := activity.GetInfo(ctx)
+	jobID := info.WorkflowExecution.ID
+	n := int(info.Attempt)
+	log := a.logger().With("job", jobID, "attempt", n)
+	res := workflows.AttemptResult{Attempt: n, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: time.Now()}
+
+	a.closeLostAttempts(ctx, jobID, n)
+	dir := rundir.AttemptDir(a.DataDir, jobID, n)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, a.fail(&res, workflows.ErrStorage, fmt.Sprintf("cannot create the run's directory: %v", err), nil, true)
+	}
+	if err := checkInput(in); err != nil {
+		return res, a.end(dir, &res, workflows.ErrBadInput, err.Error(), nil, true)
+	}
+	if res.OutputPath == "" {
+		res.OutputPath = rundir.DefaultOutput(a.DataDir, jobID)
+	}
+	spec := executor.Spec{
+		Input:       in.Notebook,
+		Output:      res.OutputPath,
+		Kernel:      in.Kernel,
+		Cwd:         in.Cwd,
+		CellTimeout: in.CellTimeout,
+		ResultFile:  filepath.Join(dir, rundir.ResultFile),
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.Output), 0o755); err != nil {
+		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot create the output notebook's folder: %v", err), nil, true)
+	}
+	if p := strings.TrimSpace(string(in.Parameters)); p != "" && p != "null" && p != "{}" {
+		spec.ParamsFile = filepath.Join(dir, rundir.ParamsFile)
+		if err := os.WriteFile(spec.ParamsFile, in.Parameters, 0o644); err != nil {
+			return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot write the parameters file: %v", err), nil, true)
+		}
+	}
+	logw, err := logstore.Create(dir)
+	if err != nil {
+		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot open the run's log: %v", err), nil, true)
+	}
+	defer logw.Close()
+
+	marker := jobID + "." + strconv.Itoa(n)
+	proc, err := executor.Start(a.Executor.Args(spec), in.Cwd, mergeEnv(os.Environ(), in.Env), marker)
+	if err != nil {
+		return res, a.end(dir, &res, workflows.ErrExecutorExited, err.Error(), nil, true)
+	}
+	log.Info("executor started", "pid", proc.Pid(), "executor", a.Executor.Name, "notebook", in.Notebook)
+
+	var pumps sync.WaitGroup
+	pumps.Add(2)
+	go func() { defer pumps.Done(); _ = logw.Copy(logstore.Stdout, proc.Stdout) }()
+	go func() { defer pumps.Done(); _ = logw.Copy(logstore.Stderr, proc.Stderr) }()
+
+	progress := newProgressReader(spec.Output, n, a.Executor.Name, res.StartedAt)
+	heartbeat := func() {
+		p := progress.read()
+		p.LogLines, p.LogBytes = logw.Stats()
+		activity.RecordHeartbeat(ctx, p)
+	}
+	heartbeat()
+	storageErr := a.watch(ctx, proc, logw, heartbeat)
+	proc.Cleanup()
+	drain(&pumps, proc, 5*time.Second)
+	logw.Close()
+	res.EndedAt = time.Now()
+
+	if storageErr != nil {
+		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot write the run's log, so the run was stopped: %v", storageErr), nil, true)
+	}
+	if ctx.Err() != nil {
+		outcome, msg := "canceled", "the run was canceled"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			outcome, msg = "timed_out", "the run exceeded its timeout"
+		}
+		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: outcome, Message: msg})
+		log.Info("attempt stopped", "reason", outcome)
+		return res, ctx.Err()
+	}
+
+	out := a.outcome(proc.ExitCode(), spec, jobID)
+	res.Kernel, res.KernelDefaulted = out.KernelName, out.KernelDefaulted
+	res.CellsExecuted, res.CellsTotal, res.Warnings = out.CellsExecuted, out.CellsTotal, out.Warnings
+	activity.RecordHeartbeat(ctx, progress.final(out, logw))
+	if out.Succeeded() {
+		code := 0
+		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: executor.KindOK, Message: "the notebook ran to its end", ExitCode: &code})
+		log.Info("attempt succeeded", "cells", out.CellsExecuted)
+		return res, nil
+	}
+	errType, nonRetryable := failureType(out.Kind)
+	retried := !nonRetryable && n < maxAttempts(in) && (errType != workflows.ErrCellError || in.RetryOnError)
+	msg := out.Message
+	if msg == "" {
+		msg = out.Kind
+	}
+	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: out.Kind, Message: msg, ExitCode: &out.ExitCode, Retried: retried})
+	log.Info("attempt failed", "kind", out.Kind, "exit", out.ExitCode, "retried", retried)
+	var cell *workflows.CellFailure
+	if out.Cell != nil {
+		c := workflows.CellFailure(*out.Cell)
+		cell = &c
+	}
+	return res, a.fail(&res, errType, msg, cell, nonRetryable)
+}
+
+// watch heartbeats until the executor exits, the context ends (cancel or
+// timeout: the process tree is stopped), or the log cannot be written (the
+// process tree is stopped and the error returned).
+func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *logstore.Writer, heartbeat func()) error {
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = DefaultHeartbeatEvery
+	}
+	grace := a.Grace
+	if grace <= 0 {
+		grace = executor.DefaultGrace
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-proc.Done():
+			return nil
+		case <-ctx.Done():
+			proc.Stop(grace)
+			return nil
+		case <-tick.C:
+			if err := logw.Err(); err != nil {
+				proc.Stop(grace)
+				return err
+			}
+			heartbeat()
+		}
+	}
+}
+
+// drain waits for the output pumps to reach EOF. A process that escaped the
+// sweep could hold a pipe open forever: after the bound the read ends are
+// closed, which ends the pumps.
+func drain(pumps *sync.WaitGroup, proc *executor.Process, bound time.Duration) {
+	done := make(chan struct{})
+	go func() { pumps.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		proc.Stdout.Close()
+		proc.Stderr.Close()
+		<-done
+	}
+	proc.Stdout.Close()
+	proc.Stderr.Close()
+}
+
+// outcome explains the executor's exit: the bundled runner's result file
+// when there is one, else the exit status, stderr and the output notebook.
+func (a *Activities) outcome(code int, spec executor.Spec, jobID string) executor.Outcome {
+	out, ok, err := executor.ReadResultFile(spec.ResultFile)
+	if ok && err == nil {
+		out.ExitCode = code
+		return out
+	}
+	var tail []string
+	if page, terr := logstore.Tail(rundir.JobDir(a.DataDir, jobID), 40, logstore.OnlyStderr); terr == nil {
+		for _, l := range page.Lines {
+			tail = append(tail, l.Text)
+		}
+	}
+	out = executor.FromExit(code, tail)
+	if nb, err := notebook.Load(spec.Output); err == nil {
+		out.CellsTotal = nb.CodeCells()
+		out.CellsExecuted, out.Cell = failedCell(nb)
+		if out.Cell != nil && out.Kind == executor.KindExited && code == 1 {
+			out.Kind = executor.KindCellError
+		}
+	}
+	return out
+}
+
+// failureType maps an outcome kind to a failure type, and says whether no
+// retry could ever help.
+func failureType(kind string) (string, bool) {
+	switch kind {
+	case executor.KindCellError:
+		return workflows.ErrCellError, false // the retry policy decides (RetryOnError)
+	case executor.KindCellTimeout:
+		return workflows.ErrCellTimeout, true
+	case executor.KindKernelDied:
+		return workflows.ErrKernelDied, false
+	case executor.KindKernelStartFailed:
+		return workflows.ErrKernelStartFailed, false
+	case executor.KindNoSuchKernel:
+		return workflows.ErrNoSuchKernel, true
+	case executor.KindNoTranslator:
+		return workflows.ErrNoTranslator, true
+	case executor.KindBadNotebook:
+		return workflows.ErrBadInput, true
+	}
+	return workflows.ErrExecutorExited, false
+}
+
+func maxAttempts(in workflows.RunInput) int {
+	if in.MaxAttempts > 0 {
+		return in.MaxAttempts
+	}
+	return workflows.DefaultMaxAttempts
+}
+
+// end records an attempt that failed before the executor ran, and returns
+// its failure.
+func (a *Activities) end(dir string, res *workflows.AttemptResult, errType, msg string, cell *workflows.CellFailure, nonRetryable bool) error {
+	res.EndedAt = time.Now()
+	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: res.Attempt, EndedAt: res.EndedAt, Outcome: errType, Message: msg})
+	return a.fail(res, errType, msg, cell, nonRetryable)
+}
+
+// fail builds the attempt's failure, carrying the attempt's result as
+// details so the workflow can report cells, kernel and the failing cell.
+func (a *Activities) fail(res *workflows.AttemptResult, errType, msg string, cell *workflows.CellFailure, nonRetryable bool) error {
+	if res.EndedAt.IsZero() {
+		res.EndedAt = time.Now()
+	}
+	res.Error = &workflows.RunError{Type: errType, Message: msg, Cell: cell}
+	return temporal.NewApplicationErrorWithOptions(msg, errType, temporal.ApplicationErrorOptions{
+		NonRetryable: nonRetryable,
+		Details:      []any{*res},
+	})
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// checkInput re-checks what the job service validated, because a workflow
+// can also be started by other clients (the Temporal CLI or UI).
+func checkInput(in workflows.RunInput) error {
+	if !filepath.IsAbs(in.Notebook) {
+		return fmt.Errorf("notebook path %q is not absolute", in.Notebook)
+	}
+	if st, err := os.Stat(in.Notebook); err != nil {
+		return fmt.Errorf("notebook %s: %w", in.Notebook, err)
+	} else if st.IsDir() {
+		return fmt.Errorf("notebook %s is a directory", in.Notebook)
+	}
+	if in.Output != "" && filepath.Clean(in.Output) == filepath.Clean(in.Notebook) {
+		return fmt.Errorf("the output path is the input notebook %s: choose another output path", in.Notebook)
+	}
+	if st, err := os.Stat(in.Cwd); err != nil || !st.IsDir() {
+		return fmt.Errorf("working directory %q does not exist or is not a directory", in.Cwd)
+	}
+	return nil
+}
+
+// mergeEnv returns base with overrides applied (overrides win).
+func mergeEnv(base []string, overrides map[string]string) []string {
+	out := make([]string, 0, len(base)+len(overrides)+2)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, over := overrides[k]; !over && k != executor.MarkerEnv {
+			out = append(out, kv)
+		}
+	}
+	// Python output unbuffered, so lines reach the log as they are printed;
+	// debugpy's frozen-modules warning silenced. The caller may override.
+	defaults := map[string]string{"PYTHONUNBUFFERED": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+	for k, v := range defaults {
+		if _, over := overrides[k]; !over {
+			out = append(out, k+"="+v)
+		}
+	}
+	for k, v := range overrides {
+		out = append(out, k+"="+v)
+	}
+	return out
+}

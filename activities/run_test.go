@@ -1,0 +1,288 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"millrace/internal/config"
+	"millrace/internal/jobs"
+	"millrace/internal/notebook"
+	"millrace/internal/testenv"
+	"millrace/workflows"
+)
+
+// setup gives a test its own task queue, data dir, worker and job service,
+// with root as the job service's root.
+func setup(t *testing.T, root string) (*config.Config, *jobs.Service) {
+	t.Helper()
+	cfg := server.Config(t)
+	server.StartWorker(t, cfg)
+	return cfg, server.Service(t, cfg, root)
+}
+
+func start(t *testing.T, svc *jobs.Service, req jobs.StartRequest) jobs.Started {
+	t.Helper()
+	st, err := svc.Start(context.Background(), req)
+	if err != nil {
+		t.Fatalf("start %s: %v", req.Path, err)
+	}
+	return st
+}
+
+func waitEnd(t *testing.T, svc *jobs.Service, id string, timeout time.Duration) jobs.Status {
+	t.Helper()
+	st, err := svc.WaitEnded(context.Background(), id, timeout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Ended() {
+		t.Fatalf("job %s still %s after %s (progress %s)", id, st.Status, timeout, st.Progress)
+	}
+	return st
+}
+
+// waitRunning waits until the run reports progress into its cells.
+func waitRunning(t *testing.T, svc *jobs.Service, id string, minDone int) jobs.Status {
+	t.Helper()
+	var st jobs.Status
+	testenv.Eventually(t, 60*time.Second, "the run to make progress", func() bool {
+		var err error
+		st, err = svc.Status(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Ended() {
+			t.Fatalf("run ended %s before it was seen running: %+v", st.Status, st.Error)
+		}
+		return st.Status == workflows.StatusRunning && st.Progress.CurrentCell > minDone
+	})
+	return st
+}
+
+// logText reads a job's whole log through the job service, page by page.
+func logText(t *testing.T, svc *jobs.Service, id string) string {
+	t.Helper()
+	var b strings.Builder
+	cursor := ""
+	for i := 0; i < 1000; i++ {
+		page, err := svc.Logs(context.Background(), jobs.LogsRequest{JobID: id, Cursor: cursor, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Lines {
+			b.WriteString(l.Text + "\n")
+		}
+		cursor = page.NextCursor
+		if len(page.Lines) == 0 {
+			break
+		}
+	}
+	return b.String()
+}
+
+// marker returns an environment entry unique to one run, to find its
+// processes in the process table.
+func marker() (map[string]string, string) {
+	v := uuid.NewString()
+	return map[string]string{"MILLRACE_TEST_MARKER": v}, "MILLRACE_TEST_MARKER=" + v
+}
+
+func assertNoProcesses(t *testing.T, kv string) {
+	t.Helper()
+	// The stop is synchronous, but a killed process takes a moment to be
+	// reaped by init.
+	testenv.Eventually(t, 10*time.Second, "no process of the run left", func() bool {
+		return len(testenv.ProcessesWithEnv(kv)) == 0
+	})
+}
+
+func TestRunTypedParametersSucceeds(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, "testdata/typed.ipynb", dir)
+	_, svc := setup(t, dir)
+	params := map[string]any{
+		"a": 7.0, "b": 3.0, "c": `he said "hi" \ back`, "d": []any{1.0, "x", nil, true}, "e": map[string]any{"n": 1.5, "l": []any{}},
+		"f": true, "g": nil, "h": "héllo ✓", "i": "'; import os; os._exit(3) #",
+	}
+	run := start(t, svc, jobs.StartRequest{Path: nb, Parameters: params, Labels: []string{"typed"}})
+	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded {
+		t.Fatalf("status %s: %+v", st.Status, st.Error)
+	}
+	if st.Attempt != 1 || st.Executor != "millrace-runner" || st.Kernel != "python3" || st.Progress.CellsDone != 3 || st.Progress.CellsTotal != 3 {
+		t.Fatalf("got %+v, want attempt 1, executor millrace-runner, kernel python3, 3/3 cells", st)
+	}
+	logs := logText(t, svc, run.JobID)
+	want := `TYPED {"a": 7, "b": 3.0, "c": "he said \"hi\" \\ back", "d": [1, "x", null, true], "e": {"l": [], "n": 1.5}, "f": true, "g": null, "h": "héllo ✓", "i": "'; import os; os._exit(3) #"}`
+	if !strings.Contains(logs, want) {
+		t.Fatalf("logs do not hold the parameters as typed.\ngot:\n%s\nwant a line:\n%s", logs, want)
+	}
+	if !strings.Contains(logs, "TYPES int float") {
+		t.Fatalf("a must stay an int and b become a float (its default is 2.5): logs\n%s", logs)
+	}
+	out, err := notebook.Load(st.OutputPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.OutputPath, svc.DataDir) {
+		t.Errorf("default output %s is not inside the run's directory", st.OutputPath)
+	}
+	got, _ := json.Marshal(out.Metadata.Papermill.Parameters)
+	if !strings.Contains(string(got), `"h":"héllo ✓"`) || !out.Cells[1].HasTag(notebook.TagInjectedParameters) {
+		t.Fatalf("output notebook: parameters %s, cell 1 tags %v", got, out.Cells[1].Tags)
+	}
+	// The run is listed with its label.
+	list, err := svc.List(context.Background(), jobs.ListRequest{Label: "typed"})
+	if err != nil || len(list.Jobs) != 1 || list.Jobs[0].JobID != run.JobID || list.Jobs[0].Status != workflows.StatusSucceeded {
+		t.Fatalf("list by label: %+v %v", list, err)
+	}
+}
+
+func TestRunCellErrorIsReportedNotRetried(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "broken1.ipynb"), dir)
+	_, svc := setup(t, dir)
+	run := start(t, svc, jobs.StartRequest{Path: nb})
+	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusFailed || st.Error == nil {
+		t.Fatalf("got %s %+v, want FAILED", st.Status, st.Error)
+	}
+	e := st.Error
+	if e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 6 || len(e.Traceback) == 0 {
+		t.Fatalf("got %+v, want a NotebookCellError: AssertionError in cell 6 with a traceback", e)
+	}
+	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != "cell_error" {
+		t.Fatalf("got attempt %d, attempts %+v: a cell error must not be retried", st.Attempt, st.Attempts)
+	}
+	if !strings.Contains(logText(t, svc, run.JobID), "We're good.") {
+		t.Fatal("the output of the cell before the error is not in the logs")
+	}
+	if _, err := os.Stat(st.OutputPath); err != nil {
+		t.Fatalf("the output notebook of a failed run must be kept: %v", err)
+	}
+}
+
+func TestRunCancelStopsEveryProcess(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	_, svc := setup(t, dir)
+	env, kv := marker()
+	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env})
+	waitRunning(t, svc, run.JobID, 0)
+	if n := len(testenv.ProcessesWithEnv(kv)); n < 2 {
+		t.Fatalf("found %d processes of the run, want the runner and its kernel", n)
+	}
+	began := time.Now()
+	st, err := svc.Cancel(context.Background(), run.JobID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != workflows.StatusCanceled {
+		t.Fatalf("after cancel: %s", st.Status)
+	}
+	t.Logf("cancel to CANCELED: %s", time.Since(began).Round(time.Millisecond))
+	assertNoProcesses(t, kv)
+	// Cancelling an ended job is a clear error.
+	if _, err := svc.Cancel(context.Background(), run.JobID, ""); !jobs.IsUserError(err) || !strings.Contains(err.Error(), "already ended") {
+		t.Fatalf("second cancel: %v, want an 'already ended' user error", err)
+	}
+}
+
+func TestRunTimeoutStopsEveryProcess(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	_, svc := setup(t, dir)
+	env, kv := marker()
+	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, TimeoutSeconds: 6})
+	st := waitEnd(t, svc, run.JobID, time.Minute)
+	if st.Status != workflows.StatusTimedOut {
+		t.Fatalf("got %s %+v, want TIMED_OUT", st.Status, st.Error)
+	}
+	assertNoProcesses(t, kv)
+}
+
+func TestRunCellTimeoutIsTimedOut(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	_, svc := setup(t, dir)
+	env, kv := marker()
+	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, CellTimeoutSeconds: 2})
+	st := waitEnd(t, svc, run.JobID, time.Minute)
+	if st.Status != workflows.StatusTimedOut || st.Error == nil || st.Error.Type != workflows.ErrCellTimeout {
+		t.Fatalf("got %s %+v, want TIMED_OUT by %s", st.Status, st.Error, workflows.ErrCellTimeout)
+	}
+	assertNoProcesses(t, kv)
+}
+
+func TestRunDeadKernelIsRetried(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, "testdata/dies_once.ipynb", dir)
+	_, svc := setup(t, dir)
+	run := start(t, svc, jobs.StartRequest{Path: nb})
+	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
+		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
+	}
+	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != "kernel_died" || st.Attempts[1].Outcome != "ok" {
+		t.Fatalf("attempts %+v, want kernel_died then ok", st.Attempts)
+	}
+	logs := logText(t, svc, run.JobID)
+	if !strings.Contains(logs, "flag exists: False") || !strings.Contains(logs, "flag exists: True") || !strings.Contains(logs, "survived") {
+		t.Fatalf("logs of both attempts must be readable in order:\n%s", logs)
+	}
+}
+
+// TestWorkerKilledMidRun kills a worker process with SIGKILL while it runs a
+// notebook; a second worker must finish the run as attempt 2.
+func TestWorkerKilledMidRun(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, "testdata/slow.ipynb", dir)
+	cfg := server.Config(t)
+	svc := server.Service(t, cfg, dir)
+	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := exec.Command(bin, "--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
+		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error")
+	worker.Stderr = os.Stderr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = worker.Process.Kill(); _ = worker.Wait() })
+
+	env, kv := marker()
+	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second})
+	waitRunning(t, svc, run.JobID, 1)
+	testenv.Eventually(t, 30*time.Second, "the first attempt to print", func() bool {
+		return strings.Contains(logText(t, svc, run.JobID), "step 3")
+	})
+	if err := worker.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = worker.Wait()
+	// The runner dies with its worker (Pdeathsig); its kernel follows.
+	assertNoProcesses(t, kv)
+
+	server.StartWorker(t, cfg)
+	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
+		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
+	}
+	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != "lost" {
+		t.Fatalf("attempts %+v, want the first recorded as lost", st.Attempts)
+	}
+	logs := logText(t, svc, run.JobID)
+	if strings.Count(logs, "step 0\n") != 2 || !strings.Contains(logs, "slow done") {
+		t.Fatalf("want the logs of both attempts (step 0 twice) and the end:\n%s", logs)
+	}
+}

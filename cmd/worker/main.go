@@ -1,0 +1,75 @@
+// Command millrace-worker is a Temporal worker that runs notebooks. Point it
+// at a cluster with TEMPORAL_ADDRESS and run as many as you need; without an
+// address it joins the local dev service (starting it if needed).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"millrace/internal/config"
+	"millrace/internal/connect"
+	"millrace/internal/devmode"
+	"millrace/internal/nbworker"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == devmode.ServiceArg {
+		if err := devmode.RunService(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "millrace dev service:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "millrace-worker:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("millrace-worker", flag.ContinueOnError)
+	var cfg config.Config
+	cfg.Register(fs)
+	cfg.RegisterWorker(fs)
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	devMode := cfg.DevMode()
+	c, err := devmode.Connect(ctx, &cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !devMode {
+		// The dev server registers the search attributes itself; a real
+		// cluster may need them added once.
+		if err := connect.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
+			logger.Warn("search attributes", "error", err)
+		}
+	}
+	return nbworker.Run(ctx, c, &cfg, logger)
+}

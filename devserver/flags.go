@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+)
+
+// options are the parsed command-line settings. The flag names are those of
+// `temporal server start-dev`, so the SDK's testsuite.StartDevServer (and a
+// user's own `temporal` CLI in our place) work without any translation.
+type options struct {
+	ip          string
+	port        int
+	httpPort    int
+	namespaces  []string
+	dbFile      string
+	searchAttrs map[string]enumspb.IndexedValueType
+	dynConfig   map[string]any
+	logLevel    string
+	logFormat   string
+	metricsPort int
+	retention   time.Duration
+	version     bool
+}
+
+// multiFlag collects every occurrence of a repeatable flag, in order.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// parseArgs parses args (without the program name). Usage errors are
+// reported as exitError with status 2, like the flag package's own convention.
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	// The SDK runs "<exe> server start-dev --ip ...": skip those words.
+	for _, word := range []string{"server", "start-dev"} {
+		if len(args) > 0 && args[0] == word {
+			args = args[1:]
+		}
+	}
+
+	o := &options{}
+	var namespaces, searchAttrs, dynConfig multiFlag
+	var headless bool
+	var uiPort int
+	fs := flag.NewFlagSet("millrace-temporal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.ip, "ip", "127.0.0.1", "IP address the frontend binds to")
+	fs.IntVar(&o.port, "port", 7233, "frontend gRPC port")
+	fs.IntVar(&o.httpPort, "http-port", 0, "frontend HTTP port (0 = pick a free one)")
+	fs.Var(&namespaces, "namespace", "namespace to create/serve (repeatable; default \"default\")")
+	fs.StringVar(&o.dbFile, "db-filename", "", "SQLite file to persist to (empty = in memory)")
+	fs.Var(&searchAttrs, "search-attribute", "custom search attribute NAME=TYPE (repeatable)")
+	fs.Var(&dynConfig, "dynamic-config-value", "dynamic config KEY=JSON (repeatable)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn, error or never")
+	fs.StringVar(&o.logFormat, "log-format", "json", "json or pretty")
+	fs.BoolVar(&headless, "headless", false, "accepted for compatibility: there is no UI")
+	fs.IntVar(&uiPort, "ui-port", 0, "accepted for compatibility: there is no UI")
+	fs.IntVar(&o.metricsPort, "metrics-port", 0, "Prometheus metrics port on --ip (0 = none)")
+	fs.DurationVar(&o.retention, "retention", 30*24*time.Hour, "retention of closed workflows in every --namespace")
+	fs.BoolVar(&o.version, "version", false, "print the Temporal server version and exit")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &exitError{code: 2, err: err, quiet: true}
+	}
+	usage := func(format string, a ...any) error {
+		err := fmt.Errorf(format, a...)
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return &exitError{code: 2, err: err, quiet: true}
+	}
+	if fs.NArg() > 0 {
+		return nil, usage("unexpected argument %q", fs.Arg(0))
+	}
+	if net.ParseIP(o.ip) == nil {
+		return nil, usage("--ip %q is not an IP address", o.ip)
+	}
+	if o.port <= 0 || o.port > 65535 {
+		return nil, usage("--port %d is out of range", o.port)
+	}
+	if o.retention <= 0 {
+		return nil, usage("--retention must be positive")
+	}
+	switch strings.ToLower(o.logLevel) {
+	case "debug", "info", "warn", "error", "never":
+	default:
+		return nil, usage("--log-level %q: want debug, info, warn, error or never", o.logLevel)
+	}
+	switch strings.ToLower(o.logFormat) {
+	case "json", "pretty":
+	default:
+		return nil, usage("--log-format %q: want json or pretty", o.logFormat)
+	}
+
+	o.namespaces = dedupe(namespaces)
+	if len(o.namespaces) == 0 {
+		o.namespaces = []string{"default"}
+	}
+	o.searchAttrs = map[string]enumspb.IndexedValueType{}
+	for _, kv := range searchAttrs {
+		name, typ, err := parseSearchAttribute(kv)
+		if err != nil {
+			return nil, usage("--search-attribute %q: %v", kv, err)
+		}
+		o.searchAttrs[name] = typ
+	}
+	o.dynConfig = map[string]any{}
+	for _, kv := range dynConfig {
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok || key == "" {
+			return nil, usage("--dynamic-config-value %q: want KEY=JSON", kv)
+		}
+		v, err := parseJSONValue(val)
+		if err != nil {
+			return nil, usage("--dynamic-config-value %q: value is not JSON: %v", kv, err)
+		}
+		o.dynConfig[key] = v
+	}
+	return o, nil
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseSearchAttribute accepts the CLI's short type names ("Keyword") as well
+// as the enum names ("INDEXED_VALUE_TYPE_KEYWORD"), case-insensitively,
+// because different SDK versions print the type either way.
+func parseSearchAttribute(kv string) (string, enumspb.IndexedValueType, error) {
+	name, typ, ok := strings.Cut(kv, "=")
+	if !ok || name == "" {
+		return "", 0, errors.New("want NAME=TYPE")
+	}
+	norm := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(strings.ToUpper(typ), "INDEXED_VALUE_TYPE_")), "_", "")
+	switch norm {
+	case "keyword":
+		return name, enumspb.INDEXED_VALUE_TYPE_KEYWORD, nil
+	case "text":
+		return name, enumspb.INDEXED_VALUE_TYPE_TEXT, nil
+	case "int":
+		return name, enumspb.INDEXED_VALUE_TYPE_INT, nil
+	case "double":
+		return name, enumspb.INDEXED_VALUE_TYPE_DOUBLE, nil
+	case "bool":
+		return name, enumspb.INDEXED_VALUE_TYPE_BOOL, nil
+	case "datetime":
+		return name, enumspb.INDEXED_VALUE_TYPE_DATETIME, nil
+	case "keywordlist":
+		return name, enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST, nil
+	}
+	return "", 0, fmt.Errorf("unknown type %q: want Keyword, Text, Int, Double, Bool, Datetime or KeywordList", typ)
+}
+
+// parseJSONValue decodes a dynamic config value. Whole numbers become int,
+// because the server's int settings reject float64 (what encoding/json
+// yields by default).
+func parseJSONValue(s string) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data")
+	}
+	return fixNumbers(v), nil
+}
+
+func fixNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil && i >= math.MinInt && i <= math.MaxInt {
+			return int(i)
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = fixNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = fixNumbers(e)
+		}
+	}
+	return v
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
+	"go.temporal.io/server/common/metrics"
+	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/temporal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// internalIP is where history, matching and worker listen: only this process
+// talks to them, so they are never exposed whatever --ip says.
+const internalIP = "127.0.0.1"
+
+const clusterName = "active"
+
+// newLogger logs through the server's own zap logger, to the given writer
+// (stderr in production; tests pass their own).
+func newLogger(o *options, w io.Writer) log.Logger {
+	level := log.ParseZapLevel(o.logLevel)
+	if strings.EqualFold(o.logLevel, "never") {
+		level = zapcore.FatalLevel
+	}
+	enc := zapcore.NewJSONEncoder(log.DefaultZapEncoderConfig)
+	if strings.EqualFold(o.logFormat, "pretty") {
+		enc = zapcore.NewConsoleEncoder(log.DefaultZapEncoderConfig)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
+	return log.NewZapLogger(zap.New(core))
+}
+
+// dialHost is the host clients (and the server's own worker) should dial:
+// an unspecified bind address (0.0.0.0, ::) is reachable on loopback.
+func dialHost(ip string) string {
+	parsed := net.ParseIP(ip)
+	switch {
+	case parsed == nil || !parsed.IsUnspecified():
+		return ip
+	case parsed.To4() != nil:
+		return "127.0.0.1"
+	default:
+		return "::1"
+	}
+}
+
+// freePort asks the kernel for a port that is free right now. There is a small
+// window before the server binds it; the Temporal CLI accepts the same race.
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("cannot find a free port on %s: %w", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// checkPortFree fails early and plainly; the server's own bind error comes
+// wrapped in layers of fx start-up errors.
+func checkPortFree(ip string, port int, what string) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("%s port %d on %s is not available (is another Temporal server running?): %w", what, port, ip, err)
+	}
+	return l.Close()
+}
+
+// newServer wires a single-process Temporal server (all four services) on the
+// SQLite store described by sqlConf, following the Temporal CLI's dev server.
+func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Server, error) {
+	var internal [3]int // history, matching, worker
+	for i := range internal {
+		p, err := freePort(internalIP)
+		if err != nil {
+			return nil, err
+		}
+		internal[i] = p
+	}
+	host := dialHost(o.ip)
+	frontendAddr := net.JoinHostPort(host, strconv.Itoa(o.port))
+	internalAddr := func(p int) string { return net.JoinHostPort(internalIP, strconv.Itoa(p)) }
+
+	conf := &config.Config{}
+	conf.Global.Membership.MaxJoinDuration = 30e9 // 30s
+	if o.metricsPort > 0 {
+		conf.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
+			ListenAddress: net.JoinHostPort(o.ip, strconv.Itoa(o.metricsPort)),
+			HandlerPath:   "/metrics",
+		}}
+	}
+	conf.Persistence.DefaultStore = "sqlite-default"
+	conf.Persistence.VisibilityStore = "sqlite-default"
+	// One shard: SQLite serialises writers anyway, and the shard count is
+	// fixed forever once a DB has been created with it.
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        clusterName,
+		CurrentClusterName:       clusterName,
+		ClusterInformation: map[string]cluster.ClusterInformation{clusterName: {
+			Enabled:                true,
+			InitialFailoverVersion: 1,
+			RPCAddress:             frontendAddr,
+			HTTPAddress:            net.JoinHostPort(host, strconv.Itoa(o.httpPort)),
+		}},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	service := func(ip string, grpcPort, httpPort int) config.Service {
+		var s config.Service
+		s.RPC.BindOnIP, s.RPC.GRPCPort, s.RPC.HTTPPort = ip, grpcPort, httpPort
+		return s
+	}
+	conf.Services = map[string]config.Service{
+		string(primitives.FrontendService): service(o.ip, o.port, o.httpPort),
+		string(primitives.HistoryService):  service(internalIP, internal[0], 0),
+		string(primitives.MatchingService): service(internalIP, internal[1], 0),
+		string(primitives.WorkerService):   service(internalIP, internal[2], 0),
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = frontendAddr
+
+	// Same defaults as the CLI's dev server: a bigger mutable-state cache and
+	// enough visibility RPS for a UI or MCP client listing runs. User values win.
+	dyn := dynamicconfig.StaticClient{
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+	}
+	for k, v := range o.dynConfig {
+		dyn[dynamicconfig.MakeKey(k)] = v
+	}
+
+	return temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
+			primitives.FrontendService: static.SingleLocalHost(frontendAddr),
+			primitives.HistoryService:  static.SingleLocalHost(internalAddr(internal[0])),
+			primitives.MatchingService: static.SingleLocalHost(internalAddr(internal[1])),
+			primitives.WorkerService:   static.SingleLocalHost(internalAddr(internal[2])),
+		}),
+		temporal.WithLogger(logger),
+		temporal.WithDynamicConfigClient(dyn),
+	)
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/headers"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// serverVersion is the Temporal server linked into this binary.
+var serverVersion = headers.ServerVersion
+
+// sqlConfig points the sqlite plugin at dbFile, or at a private shared-cache
+// in-memory database when dbFile is empty.
+func sqlConfig(dbFile string) *config.SQL {
+	c := &config.SQL{PluginName: sqliteplugin.PluginName}
+	if dbFile == "" {
+		c.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		c.DatabaseName = "millrace-" + strconv.FormatUint(rand.Uint64(), 36)
+		return c
+	}
+	c.ConnectAttributes = map[string]string{"mode": "rwc"}
+	c.DatabaseName = dbFile
+	return c
+}
+
+// versionFile records which server created dbFile. There is no schema
+// migration for SQLite, so a DB must only be opened by the server version that
+// created it; the record turns a confusing failure later into a clear one now.
+func versionFile(dbFile string) string { return dbFile + ".server-version" }
+
+// checkVersion compares an existing DB's record with this binary (status 4 on
+// mismatch). A DB without a record predates it and is assumed compatible.
+func checkVersion(dbFile string) error {
+	b, err := os.ReadFile(versionFile(dbFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return writeVersion(dbFile)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the server version record: %w", err)
+	}
+	if got := strings.TrimSpace(string(b)); got != serverVersion {
+		return &exitError{code: 4, err: fmt.Errorf(
+			"%s was created by Temporal server %s; this binary is %s; there is no SQLite schema migration: use a %s-compatible data dir or the %s binary",
+			dbFile, got, serverVersion, serverVersion, got)}
+	}
+	return nil
+}
+
+func writeVersion(dbFile string) error {
+	if err := os.WriteFile(versionFile(dbFile), []byte(serverVersion+"\n"), 0o644); err != nil {
+		return fmt.Errorf("cannot write the server version record: %w", err)
+	}
+	return nil
+}
+
+// prepareStore creates the schema when the DB file is new (the sqlite plugin
+// does it by itself for in-memory DBs, on connect) and creates the namespaces
+// that do not exist yet. Existing namespaces
+// are left alone here; their retention and search attributes are reconciled
+// through the API once the server runs (see reconcileNamespaces).
+func prepareStore(o *options, conf *config.SQL, isNew bool) error {
+	if isNew && o.dbFile != "" {
+		if err := sqliteschema.SetupSchema(conf); err != nil {
+			// Do not leave a half-made file that would later pass for a DB.
+			_ = os.Remove(o.dbFile)
+			return fmt.Errorf("cannot set up the SQLite schema: %w", err)
+		}
+		if err := writeVersion(o.dbFile); err != nil {
+			return err
+		}
+	}
+	var nsConfs []*sqliteschema.NamespaceConfig
+	for _, ns := range o.namespaces {
+		c, err := sqliteschema.NewNamespaceConfig(clusterName, ns, false, o.searchAttrs)
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", ns, err)
+		}
+		// The package default is 24 h: closed runs would vanish after a day.
+		c.Detail.Config.Retention = durationpb.New(o.retention)
+		nsConfs = append(nsConfs, c)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, nsConfs...); err != nil {
+		return fmt.Errorf("cannot create namespaces: %w", err)
+	}
+	return nil
+}

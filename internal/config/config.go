@@ -1,0 +1,151 @@
+// Package config holds the settings every millrace binary shares, read from
+// flags with environment variables as defaults, under the same names in the
+// worker, the MCP server and the CLI.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultNamespace = "default"
+	DefaultTaskQueue = "millrace"
+	DefaultMaxRuns   = 5
+)
+
+// Config is the shared configuration. The zero Address means dev mode: a
+// local background service (embedded Temporal server and a worker) under
+// DataDir.
+type Config struct {
+	Address       string // TEMPORAL_ADDRESS host:port; "" = dev mode
+	Namespace     string // TEMPORAL_NAMESPACE
+	TLSCert       string // TEMPORAL_TLS_CERT: client certificate (mTLS)
+	TLSKey        string // TEMPORAL_TLS_KEY
+	TLSCA         string // TEMPORAL_TLS_CA: CA bundle for the server
+	TLSServerName string // TEMPORAL_TLS_SERVER_NAME
+	APIKey        string // TEMPORAL_API_KEY (Temporal Cloud); implies TLS
+	TaskQueue     string // MILLRACE_TASK_QUEUE
+	DataDir       string // MILLRACE_DATA_DIR
+	Roots         []string
+	TemporalBin   string // MILLRACE_TEMPORAL_BIN: the dev server binary
+
+	// Worker settings.
+	MaxRuns   int    // MILLRACE_MAX_RUNS: concurrent runs per worker
+	Executor  string // MILLRACE_EXECUTOR: auto, papermill or bundled
+	Python    string // MILLRACE_PYTHON
+	Papermill string // MILLRACE_PAPERMILL
+	Grace     time.Duration
+}
+
+// Env lists the environment variables, for help texts and the README.
+var Env = []string{
+	"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
+	"TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "MILLRACE_TASK_QUEUE",
+	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
+	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL",
+}
+
+// Register adds the shared connection and storage flags to fs, with
+// defaults from the environment.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Address, "temporal-address", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port; empty runs the local dev service (env TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate file for mTLS (env TEMPORAL_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (env TEMPORAL_TLS_KEY)")
+	fs.StringVar(&c.TLSCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA certificate file of the server (env TEMPORAL_TLS_CA)")
+	fs.StringVar(&c.TLSServerName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
+	fs.StringVar(&c.APIKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key, sent over TLS (env TEMPORAL_API_KEY)")
+	fs.StringVar(&c.TaskQueue, "task-queue", envOr("MILLRACE_TASK_QUEUE", DefaultTaskQueue), "task queue of runs (env MILLRACE_TASK_QUEUE)")
+	fs.StringVar(&c.DataDir, "data-dir", envOr("MILLRACE_DATA_DIR", DefaultDataDir()), "data dir: run logs, outputs, dev service state (env MILLRACE_DATA_DIR)")
+	fs.Func("roots", "colon-separated folders that notebook, output and working-directory paths must be inside; default the current directory (env MILLRACE_ROOTS)", func(s string) error {
+		c.Roots = splitList(s)
+		return nil
+	})
+	c.Roots = splitList(os.Getenv("MILLRACE_ROOTS"))
+	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH, else the temporal CLI) (env MILLRACE_TEMPORAL_BIN)")
+}
+
+// RegisterWorker adds the worker's flags to fs.
+func (c *Config) RegisterWorker(fs *flag.FlagSet) {
+	fs.IntVar(&c.MaxRuns, "max-runs", envInt("MILLRACE_MAX_RUNS", DefaultMaxRuns), "notebook runs executing at once on this worker; more wait in the queue (env MILLRACE_MAX_RUNS)")
+	fs.StringVar(&c.Executor, "executor", envOr("MILLRACE_EXECUTOR", "auto"), "auto (papermill if on PATH, else the bundled runner), papermill or bundled (env MILLRACE_EXECUTOR)")
+	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner; default /usr/bin/python3 (env MILLRACE_PYTHON)")
+	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
+	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
+}
+
+// Validate checks the configuration and fills in derived defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("no data dir: set --data-dir or MILLRACE_DATA_DIR"))
+	} else if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.TaskQueue == "" {
+		c.TaskQueue = DefaultTaskQueue
+	}
+	if c.MaxRuns < 0 {
+		errs = append(errs, fmt.Errorf("--max-runs %d: must be at least 1", c.MaxRuns))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if len(c.Roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("no roots and no working directory: %w", err))
+		}
+		c.Roots = []string{wd}
+	}
+	return errors.Join(errs...)
+}
+
+// DevMode reports whether no Temporal address is configured.
+func (c *Config) DevMode() bool { return c.Address == "" }
+
+// DefaultDataDir is $XDG_DATA_HOME/millrace, or ~/.local/share/millrace.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "millrace")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "millrace")
+	}
+	return ""
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, string(os.PathListSeparator)) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,118 @@
+package devmode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"millrace/internal/config"
+)
+
+// StartTimeout bounds how long a client waits for a dev service it started.
+const StartTimeout = 2 * time.Minute
+
+// Ensure returns the address of the dev service on cfg.DataDir, starting it
+// detached when none runs. Concurrent callers start one service between
+// them: a spawn lock orders them and the later ones find it running.
+func Ensure(ctx context.Context, cfg *config.Config) (State, error) {
+	if st, err := Status(cfg.DataDir); err == nil {
+		return st, nil
+	}
+	spawn, err := lock(filepath.Join(Dir(cfg.DataDir), spawnName), StartTimeout)
+	if err != nil {
+		return State{}, fmt.Errorf("wait for another process starting the dev service: %w", err)
+	}
+	defer spawn.Close()
+	if st, err := Status(cfg.DataDir); err == nil {
+		return st, nil
+	}
+	// A service may be starting (it holds its lock before it is ready):
+	// spawning another would only fail on that lock, so wait for it.
+	if held, _ := lockHeld(filepath.Join(Dir(cfg.DataDir), lockName)); !held {
+		if err := spawnService(cfg); err != nil {
+			return State{}, err
+		}
+	}
+	deadline := time.Now().Add(StartTimeout)
+	for time.Now().Before(deadline) {
+		if st, err := Status(cfg.DataDir); err == nil {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return State{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if held, _ := lockHeld(filepath.Join(Dir(cfg.DataDir), lockName)); !held && time.Since(deadline.Add(-StartTimeout)) > 3*time.Second {
+			return State{}, fmt.Errorf("the dev service exited while starting; its log %s ends with:\n%s", LogFile(cfg.DataDir), logTail(cfg.DataDir))
+		}
+	}
+	return State{}, fmt.Errorf("the dev service did not become ready within %s; see %s", StartTimeout, LogFile(cfg.DataDir))
+}
+
+// spawnService starts this executable as the dev service, detached: a new
+// session (no terminal signal reaches it), stdin from /dev/null, output to
+// the service log.
+func spawnService(cfg *config.Config) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start dev service: %w", err)
+	}
+	if err := os.MkdirAll(Dir(cfg.DataDir), 0o755); err != nil {
+		return fmt.Errorf("start dev service: %w", err)
+	}
+	logf, err := os.OpenFile(LogFile(cfg.DataDir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open dev service log: %w", err)
+	}
+	defer logf.Close()
+	args := []string{ServiceArg, "--data-dir", cfg.DataDir, "--namespace", cfg.Namespace, "--task-queue", cfg.TaskQueue}
+	if cfg.TemporalBin != "" {
+		args = append(args, "--temporal-bin", cfg.TemporalBin)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	// The service must not inherit a client's TEMPORAL_ADDRESS (it would
+	// then not be a dev service), nor its roots: it runs what clients
+	// validated.
+	cmd.Env = filterEnv(os.Environ(), "TEMPORAL_ADDRESS")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start dev service: %w", err)
+	}
+	return cmd.Process.Release()
+}
+
+func filterEnv(env []string, drop ...string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		keep := true
+		for _, d := range drop {
+			keep = keep && k != d
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func logTail(dataDir string) string {
+	b, err := os.ReadFile(LogFile(dataDir))
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}

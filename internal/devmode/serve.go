@@ -1,0 +1,276 @@
+package devmode
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"millrace/internal/config"
+	"millrace/internal/connect"
+	"millrace/internal/nbworker"
+	"millrace/workflows"
+)
+
+// ServerBinary is the embedded Temporal server built from devserver/.
+const ServerBinary = "millrace-temporal"
+
+// ErrNoServer means no Temporal server binary was found.
+var ErrNoServer = errors.New("no Temporal dev server binary: build it with `make devserver` (it lands in bin/millrace-temporal), set MILLRACE_TEMPORAL_BIN, or put the temporal CLI on PATH")
+
+// FindServer locates the dev server: the configured path, millrace-temporal
+// beside this executable or on PATH, else a temporal CLI on PATH (it takes
+// the same `server start-dev` flags). It never downloads anything.
+func FindServer(configured string) (path string, isCLI bool, err error) {
+	if configured != "" {
+		p, err := exec.LookPath(configured)
+		if err != nil {
+			return "", false, fmt.Errorf("dev server %q: %w", configured, err)
+		}
+		return p, filepath.Base(p) == "temporal", nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), ServerBinary)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, false, nil
+		}
+	}
+	if p, err := exec.LookPath(ServerBinary); err == nil {
+		return p, false, nil
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, true, nil
+	}
+	return "", false, ErrNoServer
+}
+
+// ServerArgs returns the `temporal server start-dev` style command line of
+// the dev server for a database file.
+func ServerArgs(bin string, isCLI bool, ip string, port int, namespace, db string) []string {
+	args := []string{bin}
+	if isCLI {
+		args = append(args, "server", "start-dev")
+	}
+	args = append(args, "--ip", ip, "--port", strconv.Itoa(port), "--namespace", namespace,
+		"--db-filename", db, "--headless", "--log-level", "warn")
+	names := make([]string, 0, len(workflows.SearchAttributeTypes))
+	for n := range workflows.SearchAttributeTypes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		args = append(args, "--search-attribute", n+"="+workflows.SearchAttributeTypes[n])
+	}
+	return args
+}
+
+// Serve runs the dev service in the foreground until ctx ends: it takes the
+// data dir's lock, starts the Temporal server on the data dir's database,
+// starts a worker, and records its state for other processes.
+func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(State)) error {
+	started := time.Now()
+	dir := Dir(cfg.DataDir)
+	lk, err := lock(filepath.Join(dir, lockName), 0)
+	if err != nil {
+		if st, serr := Status(cfg.DataDir); serr == nil {
+			return fmt.Errorf("a dev service (pid %d) already serves %s at %s", st.PID, cfg.DataDir, st.Address)
+		}
+		return fmt.Errorf("lock %s: %w (is another dev service starting?)", dir, err)
+	}
+	defer lk.Close()
+	defer os.Remove(filepath.Join(dir, stateName))
+
+	bin, isCLI, err := FindServer(cfg.TemporalBin)
+	if err != nil {
+		return err
+	}
+	port, err := stablePort(dir)
+	if err != nil {
+		return err
+	}
+	db := filepath.Join(cfg.DataDir, DBName)
+	server, err := startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db), logger)
+	if err != nil {
+		return err
+	}
+	defer server.stop()
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	c, err := waitReady(ctx, addr, cfg.Namespace, server, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := connect.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
+		return err
+	}
+	wcfg := *cfg
+	wcfg.Address = addr
+	w, err := nbworker.Start(c, &wcfg, logger)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	st := State{
+		PID: os.Getpid(), ServerPID: server.cmd.Process.Pid, Address: addr, Namespace: cfg.Namespace,
+		TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, DB: db, LogFile: LogFile(cfg.DataDir),
+		Server: bin, StartedAt: started, ReadyIn: time.Since(started).Seconds(),
+	}
+	if err := writeState(cfg.DataDir, st); err != nil {
+		return fmt.Errorf("write dev service state: %w", err)
+	}
+	logger.Info("dev service ready", "address", addr, "data_dir", cfg.DataDir, "ready_seconds", st.ReadyIn)
+	if ready != nil {
+		ready(st)
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("dev service stopping")
+		return nil
+	case <-server.done:
+		return fmt.Errorf("the Temporal server exited: %s", server.exitDetail())
+	}
+}
+
+// stablePort returns the port this data dir's server used before when it is
+// free, so that long-lived clients reconnect to the same address after a
+// restart; otherwise a new free port, remembered for next time.
+func stablePort(dir string) (int, error) {
+	path := filepath.Join(dir, portName)
+	if b, err := os.ReadFile(path); err == nil {
+		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && portFree(p) {
+			return p, nil
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	p := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return p, os.WriteFile(path, []byte(strconv.Itoa(p)+"\n"), 0o644)
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// serverProc is the Temporal server child.
+type serverProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	tail *tailBuffer
+	err  error
+}
+
+func startServer(args []string, logger *slog.Logger) (*serverProc, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	// The server dies with the service (SIGTERM lets it release its
+	// database cleanly), and never with a terminal's signals.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	tail := &tailBuffer{max: 8 << 10}
+	out := io.MultiWriter(os.Stderr, tail)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal dev server %s: %w", args[0], err)
+	}
+	logger.Info("Temporal dev server started", "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
+	s := &serverProc{cmd: cmd, done: make(chan struct{}), tail: tail}
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+	return s, nil
+}
+
+func (s *serverProc) exitDetail() string {
+	return fmt.Sprintf("%v; its last output:\n%s", s.err, s.tail.String())
+}
+
+func (s *serverProc) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// waitReady dials the server until it answers a health check.
+func waitReady(ctx context.Context, addr, namespace string, server *serverProc, logger *slog.Logger) (client.Client, error) {
+	cfg := &config.Config{Address: addr, Namespace: namespace}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		select {
+		case <-server.done:
+			return nil, fmt.Errorf("the Temporal dev server exited before it was ready: %s", server.exitDetail())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := connect.Dial(dctx, cfg, logger)
+		if err == nil {
+			_, err = c.CheckHealth(dctx, &client.CheckHealthRequest{})
+			if err == nil {
+				cancel()
+				return c, nil
+			}
+			c.Close()
+		}
+		cancel()
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the Temporal dev server at %s was not ready after 2 minutes: %w", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := bufio.NewScanner(strings.NewReader(string(t.buf)))
+	var lines []string
+	for s.Scan() {
+		lines = append(lines, s.Text())
+	}
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,151 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// MarkerEnv is set in the environment of every executor process. The kernel
+// inherits it, although jupyter_client starts the kernel in a session of its
+// own (out of reach of a signal to our process group): Stop finds leftover
+// processes by this marker.
+const MarkerEnv = "MILLRACE_ATTEMPT_ID"
+
+// DefaultGrace is how long Stop waits after SIGTERM before SIGKILL. The
+// bundled runner saves the output notebook and shuts its kernel down in it.
+const DefaultGrace = 5 * time.Second
+
+// Process is a running executor in its own process group.
+type Process struct {
+	cmd    *exec.Cmd
+	marker string
+	done   chan struct{} // closed when the child has been reaped
+	state  *os.ProcessState
+	werr   error
+
+	// Stdout and Stderr are the read ends of the child's output pipes. The
+	// caller must drain both (logstore.Writer.Copy) until EOF.
+	Stdout, Stderr *os.File
+
+	stopOnce sync.Once
+	stopped  bool
+}
+
+// Start runs args (program first, no shell) in dir with env, in a new process
+// group, with the marker added to env. The child gets SIGKILL if the worker
+// dies (Pdeathsig), and its output goes to pipes the caller reads line by
+// line, so lines from both streams keep their order of arrival.
+func Start(args []string, dir string, env []string, marker string) (*Process, error) {
+	if len(args) == 0 {
+		return nil, errors.New("start executor: empty command")
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start executor: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("start executor: %w", err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(env[:len(env):len(env)], MarkerEnv+"="+marker)
+	cmd.Stdin = nil
+	cmd.Stdout = outW
+	cmd.Stderr = errW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &Process{cmd: cmd, marker: marker, done: make(chan struct{}), Stdout: outR, Stderr: errR}
+
+	// Pdeathsig fires when the OS thread that forked the child exits, not
+	// the process. Fork from a locked thread that stays alive until the child
+	// is reaped, so the Go scheduler can never retire it under the child.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.werr = cmd.Wait()
+		p.state = cmd.ProcessState
+		close(p.done)
+	}()
+	err = <-started
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("start executor %s: %w", args[0], err)
+	}
+	return p, nil
+}
+
+// Pid returns the child's pid (also its process group id).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the child has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitCode returns the child's exit status once Done is closed: its exit code,
+// or 128+signal when a signal ended it (as a shell reports it).
+func (p *Process) ExitCode() int {
+	<-p.done
+	if p.state == nil {
+		return -1
+	}
+	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return p.state.ExitCode()
+}
+
+// Stopped reports whether Stop was called.
+func (p *Process) Stopped() bool {
+	select {
+	case <-p.done:
+	default:
+	}
+	return p.stopped
+}
+
+// Stop ends the run: SIGTERM to the process group, up to grace for the
+// executor to save and shut its kernel down, then SIGKILL to the group, and
+// finally SIGKILL to any process still carrying the run's marker (a kernel
+// in its own session). It waits, bounded, for the child to be reaped. Stop is
+// idempotent and safe to call after the child has exited.
+func (p *Process) Stop(grace time.Duration) {
+	p.stopOnce.Do(func() {
+		p.stopped = true
+		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		KillMarked(p.marker)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+}
+
+// Cleanup kills whatever the run left behind after the executor exited by
+// itself (a kernel that outlived a crashed runner). Call it once the child is
+// done.
+func (p *Process) Cleanup() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	KillMarked(p.marker)
+}

@@ -1,0 +1,33 @@
+package jobs
+
+import (
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+
+	"millrace/workflows"
+)
+
+// readAttributes fills what a job's search attributes and memo say: the
+// notebook, labels, batch, output path and, for a closed run, its status.
+func readAttributes(st *Status, sa *commonpb.SearchAttributes, memo *commonpb.Memo) {
+	dc := converter.GetDefaultDataConverter()
+	fields := sa.GetIndexedFields()
+	str := func(name string) string {
+		var v string
+		if p, ok := fields[name]; ok {
+			_ = dc.FromPayload(p, &v)
+		}
+		return v
+	}
+	st.Notebook = str(workflows.AttrNotebook)
+	st.BatchID = str(workflows.AttrBatchID)
+	if st.Status == "" {
+		st.Status = str(workflows.AttrStatus)
+	}
+	if p, ok := fields[workflows.AttrLabels]; ok {
+		_ = dc.FromPayload(p, &st.Labels)
+	}
+	if p, ok := memo.GetFields()[memoOutput]; ok {
+		_ = dc.FromPayload(p, &st.OutputPath)
+	}
+}

@@ -1,0 +1,40 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	commonpb "go.temporal.io/api/common/v1"
+)
+
+// cancelWait is how long Cancel waits for the run to reach CANCELED before
+// it answers with the status it has.
+const cancelWait = 15 * time.Second
+
+// Cancel asks a running job to stop: its workflow is cancelled, its activity
+// stops the process tree (SIGTERM, grace, SIGKILL), and the job ends
+// CANCELED. Cancelling an ended job is an error; cancelling twice is not.
+func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, error) {
+	st, err := s.Status(ctx, jobID)
+	if err != nil {
+		return Status{}, err
+	}
+	if st.Ended() {
+		return st, userErrorf("job %s already ended %s; there is nothing to cancel", jobID, st.Status)
+	}
+	if reason == "" {
+		reason = "cancelled by a millrace client"
+	}
+	_, err = s.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+		Namespace:         s.Namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: jobID},
+		Identity:          "millrace",
+		Reason:            reason,
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("cancel %s: %w", jobID, err)
+	}
+	return s.WaitEnded(ctx, jobID, cancelWait, nil)
+}

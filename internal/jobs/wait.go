@@ -1,0 +1,36 @@
+package jobs
+
+import (
+	"context"
+	"time"
+)
+
+// pollEvery is how often waiting polls a job. Heartbeats arrive about once
+// a second, so polling faster would show nothing new.
+const pollEvery = 500 * time.Millisecond
+
+// WaitEnded polls a job until it ends or wait passes, calling onChange (if
+// not nil) whenever its status or progress changes. It returns the last
+// status seen; a job still running after wait is not an error.
+func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duration, onChange func(Status)) (Status, error) {
+	deadline := time.Now().Add(wait)
+	var last Status
+	for first := true; ; first = false {
+		st, err := s.Status(ctx, jobID)
+		if err != nil {
+			return last, err
+		}
+		if onChange != nil && (first || st.Status != last.Status || st.Progress != last.Progress) {
+			onChange(st)
+		}
+		last = st
+		if st.Ended() || !time.Now().Before(deadline) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(min(pollEvery, time.Until(deadline))):
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package nbworker runs the Temporal worker that executes notebook runs. The
+// worker binary, the dev service and tests all start workers through it, so
+// they register the same workflows and activities with the same options.
+package nbworker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"millrace/activities"
+	"millrace/internal/config"
+	"millrace/internal/executor"
+	"millrace/workflows"
+)
+
+// HeartbeatThrottle caps how long the SDK may hold back a heartbeat. Its
+// default (0.8 x HeartbeatTimeout) would make progress stale and delay
+// cancellation, which reaches an activity only through a heartbeat.
+const HeartbeatThrottle = time.Second
+
+// Worker is a started notebook worker.
+type Worker struct {
+	w        worker.Worker
+	Executor executor.Executor
+}
+
+// Start resolves the executor, registers everything on the task queue and
+// starts polling.
+func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, error) {
+	exe, err := executor.Config{Kind: cfg.Executor, Python: cfg.Python, Papermill: cfg.Papermill}.Resolve(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	maxRuns := cfg.MaxRuns
+	if maxRuns <= 0 {
+		maxRuns = config.DefaultMaxRuns
+	}
+	grace := cfg.Grace
+	if grace <= 0 {
+		grace = executor.DefaultGrace
+	}
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		// Extra runs wait in the task queue; they are never refused.
+		MaxConcurrentActivityExecutionSize: maxRuns,
+		MaxHeartbeatThrottleInterval:       HeartbeatThrottle,
+		DefaultHeartbeatThrottleInterval:   HeartbeatThrottle,
+		// On stop, running attempts get this long before their context is
+		// cancelled; they then stop their process tree and are retried on
+		// another worker.
+		WorkerStopTimeout: 2 * grace,
+	})
+	Register(w, &activities.Activities{DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+	}
+	logger.Info("worker started", "task_queue", cfg.TaskQueue, "max_runs", maxRuns, "executor", exe.Name, "data_dir", cfg.DataDir)
+	return &Worker{w: w, Executor: exe}, nil
+}
+
+// Register registers millrace's workflows and activities under their
+// recorded names.
+func Register(w worker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(workflows.NotebookRun, workflow.RegisterOptions{Name: workflows.NotebookRunWorkflow})
+	w.RegisterActivityWithOptions(acts.RunNotebook, activity.RegisterOptions{Name: workflows.RunNotebookActivity})
+}
+
+// Stop stops polling and waits for running attempts (bounded by the stop
+// timeout).
+func (w *Worker) Stop() { w.w.Stop() }
+
+// Run starts a worker and blocks until ctx ends, then stops it.
+func Run(ctx context.Context, c client.Client, cfg *config.Config, logger *slog.Logger) error {
+	w, err := Start(c, cfg, logger)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

@@ -1,0 +1,140 @@
+package notebook
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestInspectCorpus(t *testing.T) {
+	// Every corpus notebook is nbformat 4 with code cells: none fails to
+	// inspect. The failures EXPECTED.md lists happen when they run.
+	for _, path := range corpusNotebooks(t) {
+		in, err := Inspect(path)
+		if err != nil {
+			t.Errorf("Inspect(%s): %v", filepath.Base(path), err)
+			continue
+		}
+		if in.CodeCells == 0 || in.Cells < in.CodeCells || in.Parameters == nil || in.Warnings == nil {
+			t.Errorf("%s: %+v", filepath.Base(path), in)
+		}
+	}
+}
+
+func TestInspectComplexParameters(t *testing.T) {
+	in, err := Inspect(corpusFile(t, "complex_parameters.ipynb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Inspection{
+		KernelName:     "python3",
+		Language:       "python",
+		Cells:          1,
+		CodeCells:      1,
+		ParametersCell: 0,
+		Parameters: []Parameter{
+			{Name: "msg", InferredType: "None", Default: "None"},
+			{Name: "a", InferredType: "float", Default: "2.25", Help: "Variable a"},
+			{Name: "b", InferredType: "List[str]", Default: "['Hello','World']", Help: "Nice list"},
+			{Name: "c", InferredType: "NoneType", Default: "None", Help: "Interesting c variable"},
+			{Name: "d", InferredType: "None", Default: "a == 3", Help: "Not introspectable line"},
+		},
+		Warnings: []string{`parameters cell line 14: "= 2" does not assign a plain name; skipped`},
+	}
+	if !reflect.DeepEqual(in, want) {
+		t.Errorf("Inspect:\n got %+v\nwant %+v", in, want)
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"kernel_name":"python3"`, `"code_cells":1`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"Nice list"`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("JSON %s lacks %s", data, key)
+		}
+	}
+}
+
+func TestInspectCases(t *testing.T) {
+	tests := []struct {
+		file           string
+		kernel, lang   string
+		parametersCell int
+		params         int
+		warning        string
+	}{
+		{"no_parameters.ipynb", "python3", "python", -1, 0, `no cell is tagged "parameters": injected parameters go in a new cell before the first one`},
+		{"blank-vscode.ipynb", "", "python", -1, 0, "names no kernel (no kernelspec): the run uses the default Python kernel"},
+		{"notimplemented_translator.ipynb", "r", "R", 0, 0, `parameters are only inspected in Python notebooks; this one is R (kernel "r")`},
+		{"simple_execute.ipynb", "python3", "python", 0, 1, ""},
+		{"test_autosave.ipynb", "python", "python", -1, 0, "no cell is tagged"},
+		{"broken1.ipynb", "python3", "python", -1, 0, "no cell is tagged"},
+	}
+	for _, tt := range tests {
+		in, err := Inspect(corpusFile(t, tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.KernelName != tt.kernel || in.Language != tt.lang || in.ParametersCell != tt.parametersCell || len(in.Parameters) != tt.params {
+			t.Errorf("%s: %+v", tt.file, in)
+		}
+		if tt.warning == "" && len(in.Warnings) > 0 {
+			t.Errorf("%s: warnings %q, want none", tt.file, in.Warnings)
+		}
+		if tt.warning != "" && !strings.Contains(strings.Join(in.Warnings, "\n"), tt.warning) {
+			t.Errorf("%s: warnings %q, want one containing %q", tt.file, in.Warnings, tt.warning)
+		}
+	}
+}
+
+func TestInspectNotebookShapes(t *testing.T) {
+	cell := func(typ, src string, tags ...string) map[string]any {
+		if tags == nil {
+			tags = []string{}
+		}
+		return map[string]any{"cell_type": typ, "source": src, "metadata": map[string]any{"tags": tags}, "outputs": []any{}}
+	}
+	nbJSON := func(cells ...map[string]any) []byte {
+		data, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "cells": cells,
+			"metadata": map[string]any{"kernelspec": map[string]any{"name": "python3", "language": "python"}}})
+		return data
+	}
+	dir := t.TempDir()
+
+	path := writeFile(t, dir, "twice.ipynb", nbJSON(
+		cell("markdown", "about", "parameters"),
+		cell("code", "a = 1", "parameters"),
+		cell("code", "b = 2", "parameters"),
+		cell("code", "# Parameters\na = 5", "injected-parameters"),
+	))
+	in, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.ParametersCell != 1 || len(in.Parameters) != 1 || in.Parameters[0].Name != "a" {
+		t.Errorf("parameters cell %d params %+v, want cell 1 with a", in.ParametersCell, in.Parameters)
+	}
+	joined := strings.Join(in.Warnings, "\n")
+	for _, want := range []string{`cells 0, 1, 2 are tagged "parameters": the first code cell, 1, is the parameters cell`, "cell 3 holds parameters injected by an earlier run"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings %q lack %q", in.Warnings, want)
+		}
+	}
+
+	path = writeFile(t, dir, "markdown-tagged.ipynb", nbJSON(cell("markdown", "x = 1", "parameters"), cell("code", "print(1)")))
+	if in, err = Inspect(path); err != nil || in.ParametersCell != -1 || !strings.Contains(in.Warnings[0], "is not a code cell") {
+		t.Errorf("markdown-tagged: %+v, %v", in, err)
+	}
+
+	path = writeFile(t, dir, "prose.ipynb", nbJSON(cell("markdown", "just prose")))
+	if _, err = Inspect(path); !errors.Is(err, ErrNoCodeCells) {
+		t.Errorf("prose only: err = %v, want ErrNoCodeCells", err)
+	}
+
+	if _, err = Inspect(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("directory: err = %v", err)
+	}
+}

@@ -1,0 +1,50 @@
+package testenv
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Process is one entry of the process table.
+type Process struct {
+	PID     int
+	Cmdline string
+}
+
+// ProcessesWithEnv lists live processes (not zombies) whose environment
+// contains the exact entry kv ("NAME=value"). Tests mark each run's
+// environment with a unique value and look for what is left behind.
+func ProcessesWithEnv(kv string) []Process {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	want := []byte(kv + "\x00")
+	var out []Process
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join(d, "stat")); err != nil || zombie(stat) {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil || !(bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...))) {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		out = append(out, Process{PID: pid, Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))})
+	}
+	return out
+}
+
+// zombie reports whether a /proc/<pid>/stat line is of a zombie or dead
+// process (state Z or X, after the parenthesised command name).
+func zombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return true
+	}
+	return stat[i+2] == 'Z' || stat[i+2] == 'X'
+}

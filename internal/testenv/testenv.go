@@ -1,0 +1,185 @@
+// Package testenv gives integration tests the real things: the embedded
+// Temporal server (one per test package, on a SQLite file), workers on it,
+// the job service, the papermill corpus, and a look at the process table.
+// Nothing here is a mock.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"millrace/internal/config"
+	"millrace/internal/jobs"
+	"millrace/internal/nbworker"
+	"millrace/internal/paths"
+	"millrace/workflows"
+)
+
+// RepoRoot is the module's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Corpus is the papermill compatibility corpus (../shared/corpus/papermill).
+func Corpus() string {
+	if d := os.Getenv("MILLRACE_CORPUS"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), "..", "shared", "corpus", "papermill")
+}
+
+// ServerBin locates the embedded Temporal server binary. Tests need it: it
+// is built by `make devserver`, which the README's test command runs.
+func ServerBin() (string, error) {
+	if p := os.Getenv("MILLRACE_TEMPORAL_BIN"); p != "" {
+		return p, nil
+	}
+	p := filepath.Join(RepoRoot(), "bin", "millrace-temporal")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s is missing: build it with `make devserver` (the README's test command does)", p)
+	}
+	return p, nil
+}
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	Address string
+	Client  client.Client
+	Dir     string // temp dir holding the DB and data dirs
+	dev     *testsuite.DevServer
+}
+
+// SearchAttributes are millrace's, typed for the SDK's dev server options.
+func SearchAttributes() temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		workflows.KeyNotebook.ValueSet(""), workflows.KeyStatus.ValueSet(""),
+		workflows.KeyLabels.ValueSet(nil), workflows.KeyBatchID.ValueSet(""), workflows.KeyKind.ValueSet(""),
+	)
+}
+
+// StartServer starts the embedded server on a SQLite file in a new temp
+// dir, through the SDK's StartDevServer as a user's temporal CLI would be.
+// Call it from TestMain and Stop it at the end.
+func StartServer() (*Server, error) {
+	bin, err := ServerBin()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "millrace-test-")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:     bin,
+		DBFilename:       filepath.Join(dir, "temporal.db"),
+		LogLevel:         "error",
+		SearchAttributes: SearchAttributes(),
+		ClientOptions:    &client.Options{Namespace: "default", Logger: sdklog.NewStructuredLogger(Logger())},
+		Stdout:           io.Discard,
+		Stderr:           os.Stderr,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start embedded Temporal server %s: %w", bin, err)
+	}
+	return &Server{Address: dev.FrontendHostPort(), Client: dev.Client(), Dir: dir, dev: dev}, nil
+}
+
+// Stop stops the server and removes its files.
+func (s *Server) Stop() {
+	s.Client.Close()
+	_ = s.dev.Stop()
+	os.RemoveAll(s.Dir)
+}
+
+// Config returns a configuration for a worker or service on this server
+// with its own data dir under t's temp dir.
+func (s *Server) Config(t testing.TB) *config.Config {
+	t.Helper()
+	return &config.Config{
+		Address: s.Address, Namespace: "default", DataDir: t.TempDir(),
+		TaskQueue: "test-" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-"),
+		MaxRuns:   5, Executor: "bundled", Grace: 3 * time.Second,
+	}
+}
+
+// StartWorker starts an in-process worker for cfg; it stops with the test.
+func (s *Server) StartWorker(t testing.TB, cfg *config.Config) *nbworker.Worker {
+	t.Helper()
+	w, err := nbworker.Start(s.Client, cfg, Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// Service returns a job service for cfg with root as its only root.
+func (s *Server) Service(t testing.TB, cfg *config.Config, root string) *jobs.Service {
+	t.Helper()
+	roots, err := paths.NewRoots([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
+}
+
+// Logger logs errors only, so test output shows what failed.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// BuildBinary builds a main package of the module into dir and returns its
+// path (the build cache makes this fast after the first time).
+func BuildBinary(dir, pkg, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = RepoRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// Eventually polls cond until it is true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CopyFile copies a corpus or test file into dir.
+func CopyFile(t testing.TB, src, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}

@@ -1,0 +1,111 @@
+package workflows
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// RunInput is the input of NotebookRun and of its activity. Add fields, never
+// change or remove one: running histories hold it.
+type RunInput struct {
+	Notebook string `json:"notebook"` // absolute path
+	// Output is the output notebook's absolute path. The job service fills
+	// in the default (inside the run's own directory).
+	Output string `json:"output"`
+	// Parameters is a JSON object of typed values, kept as raw JSON so that
+	// 2 stays an int and 2.0 a float all the way to the kernel.
+	Parameters json.RawMessage   `json:"parameters,omitempty"`
+	Kernel     string            `json:"kernel,omitempty"` // "" = the notebook's own
+	Cwd        string            `json:"cwd"`              // the kernel's working directory
+	Env        map[string]string `json:"env,omitempty"`    // merged over the worker's environment
+	// Timeout bounds the whole run, all attempts included; 0 means
+	// DefaultRunTimeout.
+	Timeout     time.Duration `json:"timeout,omitempty"`
+	CellTimeout time.Duration `json:"cell_timeout,omitempty"` // 0 = none
+	MaxAttempts int           `json:"max_attempts,omitempty"` // 0 = DefaultMaxAttempts
+	// RetryOnError makes a cell exception retryable like a dead kernel.
+	RetryOnError bool     `json:"retry_on_error,omitempty"`
+	Labels       []string `json:"labels,omitempty"`
+	BatchID      string   `json:"batch_id,omitempty"`
+	NodeID       string   `json:"node_id,omitempty"`
+	// HeartbeatTimeout is how long a silent worker is trusted before the
+	// attempt counts as lost; 0 means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// Defaults for RunInput's zero values.
+const (
+	DefaultMaxAttempts = 3
+	// DefaultRunTimeout is long: an activity needs some bound, and a
+	// training run may take days. Lost workers are found by the heartbeat
+	// timeout, not by this.
+	DefaultRunTimeout       = 14 * 24 * time.Hour
+	DefaultHeartbeatTimeout = 15 * time.Second
+)
+
+// CellFailure describes the cell that failed.
+type CellFailure struct {
+	Index          int      `json:"index"`        // in the input notebook
+	OutputIndex    int      `json:"output_index"` // in the output notebook
+	ExecutionCount *int     `json:"execution_count"`
+	SourceExcerpt  string   `json:"source_excerpt"`
+	EName          string   `json:"ename"`
+	EValue         string   `json:"evalue"`
+	Traceback      []string `json:"traceback"`
+}
+
+// RunError says why a run did not succeed.
+type RunError struct {
+	Type    string       `json:"type"` // one of the Err* failure types
+	Message string       `json:"message"`
+	Cell    *CellFailure `json:"cell,omitempty"`
+}
+
+// Progress is the activity's heartbeat payload: small (a few hundred bytes),
+// because the server keeps the latest one and every status call reads it.
+type Progress struct {
+	Attempt       int       `json:"attempt"`
+	CellsDone     int       `json:"cells_done"`
+	CellsTotal    int       `json:"cells_total"`
+	CurrentCell   int       `json:"current_cell"` // 0-based among code cells; -1 none
+	CurrentSource string    `json:"current_source,omitempty"`
+	LogLines      int64     `json:"log_lines"`
+	LogBytes      int64     `json:"log_bytes"`
+	Executor      string    `json:"executor"`
+	OutputPath    string    `json:"output_path"`
+	StartedAt     time.Time `json:"started_at"`
+}
+
+// AttemptResult is what one activity attempt reports: its result when the
+// notebook ran to its end, and the details of its failure otherwise.
+type AttemptResult struct {
+	Attempt         int       `json:"attempt"`
+	Executor        string    `json:"executor"`
+	Kernel          string    `json:"kernel"`
+	KernelDefaulted bool      `json:"kernel_defaulted,omitempty"`
+	OutputPath      string    `json:"output_path"`
+	CellsExecuted   int       `json:"cells_executed"`
+	CellsTotal      int       `json:"cells_total"`
+	Warnings        []string  `json:"warnings,omitempty"`
+	StartedAt       time.Time `json:"started_at"`
+	EndedAt         time.Time `json:"ended_at"`
+	Error           *RunError `json:"error,omitempty"`
+}
+
+// RunResult is NotebookRun's result, also carried as the details of its
+// failure when the run does not succeed.
+type RunResult struct {
+	Status        string    `json:"status"`
+	Notebook      string    `json:"notebook"`
+	OutputPath    string    `json:"output_path"`
+	Executor      string    `json:"executor,omitempty"`
+	Kernel        string    `json:"kernel,omitempty"`
+	CellsExecuted int       `json:"cells_executed"`
+	CellsTotal    int       `json:"cells_total"`
+	Attempts      int       `json:"attempts"`
+	StartedAt     time.Time `json:"started_at"`
+	EndedAt       time.Time `json:"ended_at"`
+	Duration      float64   `json:"duration_seconds"`
+	Warnings      []string  `json:"warnings,omitempty"`
+	Error         *RunError `json:"error,omitempty"`
+}
