@@ -27,9 +27,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "millrace-temporal version=%s\n", serverVersion)
 		return nil
 	}
-	logger := newLogger(o, stderr)
+	logger, quietStop := newLogger(o, stderr)
 	if o.dbFile == "" {
-		return serve(ctx, o, true, nil, stdout, logger)
+		return serve(ctx, o, true, nil, stdout, logger, quietStop)
 	}
 
 	// Everything that can refuse the DB file is checked before it is touched,
@@ -54,12 +54,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return serve(ctx, o, isNew, lock, stdout, logger)
+	return serve(ctx, o, isNew, lock, stdout, logger, quietStop)
 }
 
 // serve starts the server, reconciles the namespaces, reports readiness and
 // waits for ctx. lock is nil for an in-memory DB.
-func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.Writer, logger log.Logger) error {
+func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.Writer, logger log.Logger, quietStop func()) error {
 	if err := checkPortFree(o.ip, o.port, "frontend gRPC"); err != nil {
 		return err
 	}
@@ -92,6 +92,7 @@ func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.
 	dial := net.JoinHostPort(dialHost(o.ip), strconv.Itoa(o.port))
 	if err := reconcileNamespaces(ctx, dial, o, logger); err != nil {
 		if ctx.Err() != nil {
+			quietStop()
 			return nil // interrupted while starting: a clean stop
 		}
 		return err
@@ -107,5 +108,6 @@ func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.
 		addr, strings.Join(o.namespaces, ","), db, serverVersion)
 
 	<-ctx.Done()
+	quietStop()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -26,18 +27,25 @@ const internalIP = "127.0.0.1"
 const clusterName = "active"
 
 // newLogger logs through the server's own zap logger, to the given writer
-// (stderr in production; tests pass their own).
-func newLogger(o *options, w io.Writer) log.Logger {
-	level := log.ParseZapLevel(o.logLevel)
+// (stderr in production; tests pass their own). quietStop raises the level to
+// error, as the Temporal CLI does on shutdown: stopping services and pollers
+// log a burst of harmless warnings.
+func newLogger(o *options, w io.Writer) (logger log.Logger, quietStop func()) {
+	level := zap.NewAtomicLevelAt(log.ParseZapLevel(o.logLevel))
 	if strings.EqualFold(o.logLevel, "never") {
-		level = zapcore.FatalLevel
+		level.SetLevel(zapcore.FatalLevel)
 	}
 	enc := zapcore.NewJSONEncoder(log.DefaultZapEncoderConfig)
 	if strings.EqualFold(o.logFormat, "pretty") {
 		enc = zapcore.NewConsoleEncoder(log.DefaultZapEncoderConfig)
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
-	return log.NewZapLogger(zap.New(core))
+	quietStop = func() {
+		if level.Level() < zapcore.ErrorLevel {
+			level.SetLevel(zapcore.ErrorLevel)
+		}
+	}
+	return log.NewZapLogger(zap.New(core)), quietStop
 }
 
 // dialHost is the host clients (and the server's own worker) should dial:
@@ -91,7 +99,7 @@ func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Ser
 	internalAddr := func(p int) string { return net.JoinHostPort(internalIP, strconv.Itoa(p)) }
 
 	conf := &config.Config{}
-	conf.Global.Membership.MaxJoinDuration = 30e9 // 30s
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	if o.metricsPort > 0 {
 		conf.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
 			ListenAddress: net.JoinHostPort(o.ip, strconv.Itoa(o.metricsPort)),

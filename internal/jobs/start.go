@@ -210,7 +210,7 @@ func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawM
 	}
 	floats := map[string]bool{}
 	for _, p := range declared {
-		floats[p.Name] = p.InferredType == "float"
+		floats[p.Name] = p.InferredType == "float" || floatLiteral(p.Default)
 	}
 	names := make([]string, 0, len(req.Parameters))
 	for k := range req.Parameters {
@@ -239,6 +239,17 @@ func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawM
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// floatLiteral reports whether a Python default is a float literal (2.5,
+// 1e-3, -0.5), which papermill's inspection leaves untyped.
+func floatLiteral(s string) bool {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, ".eE") {
+		return false
+	}
+	_, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	return err == nil
 }
 
 func number(v any) (float64, bool) {
