@@ -25,4 +25,3 @@ type Activities struct {
 	HeartbeatEvery time.Duration     // 0 = DefaultHeartbeatEvery
 	Logger         *slog.Logger
 }
-

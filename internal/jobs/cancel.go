@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
 )
 
 // cancelWait is how long Cancel waits for the run to reach CANCELED before
