@@ -204,8 +204,12 @@ func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawM
 	if err := notebook.CheckValueSizes(req.Parameters, limit); err != nil {
 		return nil, err
 	}
-	_, declared, _ := nb.Parameters()
-	if err := notebook.ValidateValues(declared, req.Parameters, req.AllowExtraParameters); err != nil {
+	// Without a parameters cell (papermill then injects first, with a
+	// warning) or in a language we cannot parse, names cannot be checked
+	// against declarations; they are still checked as identifiers.
+	_, declared, found := nb.Parameters()
+	allowExtra := req.AllowExtraParameters || !found || !nb.IsPython()
+	if err := notebook.ValidateValues(declared, req.Parameters, allowExtra); err != nil {
 		return nil, err
 	}
 	floats := map[string]bool{}

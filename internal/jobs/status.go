@@ -39,14 +39,17 @@ func (p Progress) String() string {
 
 // Failure describes why a run failed, with a traceback excerpt.
 type Failure struct {
-	Type           string   `json:"type"`
-	Message        string   `json:"message"`
-	CellIndex      *int     `json:"cell_index,omitempty"`
-	ExecutionCount *int     `json:"execution_count,omitempty"`
-	Source         string   `json:"source_excerpt,omitempty"`
-	EName          string   `json:"ename,omitempty"`
-	EValue         string   `json:"evalue,omitempty"`
-	Traceback      []string `json:"traceback,omitempty"`
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	CellIndex *int   `json:"cell_index,omitempty"` // in the input notebook
+	// OutputCellIndex is the cell's index in the output notebook, which
+	// has the injected parameters cell and papermill's error markers.
+	OutputCellIndex *int     `json:"output_cell_index,omitempty"`
+	ExecutionCount  *int     `json:"execution_count,omitempty"`
+	Source          string   `json:"source_excerpt,omitempty"`
+	EName           string   `json:"ename,omitempty"`
+	EValue          string   `json:"evalue,omitempty"`
+	Traceback       []string `json:"traceback,omitempty"`
 }
 
 // Attempt says how one attempt ended.
@@ -219,8 +222,8 @@ func statusOfExecution(s enumspb.WorkflowExecutionStatus) string {
 func failureOf(e *workflows.RunError) *Failure {
 	f := &Failure{Type: e.Type, Message: e.Message}
 	if c := e.Cell; c != nil {
-		idx := c.Index
-		f.CellIndex, f.ExecutionCount, f.Source = &idx, c.ExecutionCount, c.SourceExcerpt
+		idx, out := c.Index, c.OutputIndex
+		f.CellIndex, f.OutputCellIndex, f.ExecutionCount, f.Source = &idx, &out, c.ExecutionCount, c.SourceExcerpt
 		f.EName, f.EValue, f.Traceback = c.EName, c.EValue, c.Traceback
 		if len(f.Traceback) > maxTraceback {
 			f.Traceback = append(append([]string{}, f.Traceback[:5]...), append([]string{"..."}, f.Traceback[len(f.Traceback)-(maxTraceback-6):]...)...)
