@@ -14,6 +14,15 @@ const pollEvery = 500 * time.Millisecond
 // status seen; a job still running after wait is not an error.
 func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duration, onChange func(Status)) (Status, error) {
 	deadline := time.Now().Add(wait)
+	// The workflow result long-polls: it answers the moment the run closes,
+	// where polling alone would add up to pollEvery to every wait.
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	closed := make(chan struct{})
+	go func() {
+		_ = s.Client.GetWorkflow(wctx, jobID, "").Get(wctx, nil)
+		close(closed)
+	}()
 	var last Status
 	for first := true; ; first = false {
 		st, err := s.Status(ctx, jobID)
@@ -30,6 +39,8 @@ func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duratio
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
+		case <-closed:
+			closed = nil // once: if Get failed, fall back to polling
 		case <-time.After(min(pollEvery, time.Until(deadline))):
 		}
 	}

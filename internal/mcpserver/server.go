@@ -1,0 +1,166 @@
+// Package mcpserver exposes millrace's job service to AI assistants as MCP
+// tools: start a notebook run (it returns at once with a job id), follow
+// its status, logs and outputs, cancel it, list jobs, inspect a notebook
+// before running it. Every tool answers with structured content (declared
+// by an output schema) and a short text, and a caller's mistake comes back
+// as a tool error whose message says what to do.
+//
+// The server holds no state of its own: a run lives in Temporal and in the
+// data dir, so it survives the client and this server going away.
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"millrace/internal/jobs"
+)
+
+// Name is the server name clients see in the initialize handshake.
+const Name = "millrace"
+
+// DefaultVersion is reported when Options.Version is empty.
+const DefaultVersion = "0.1.0"
+
+// instructions tell a model how the tools fit together.
+const instructions = `millrace runs Jupyter notebooks as durable jobs (papermill-compatible).
+Typical use: inspect_notebook to learn a notebook's parameters, start_notebook to
+start a run (it returns a job id at once; runs may take hours), then
+get_job_status to follow it, get_job_logs to read what it prints,
+get_job_output for the executed cells' outputs and errors, and cancel_job to
+stop it. list_jobs finds earlier jobs. Paths must lie inside the server's roots.`
+
+// Options configure the server.
+type Options struct {
+	Version string
+	// Logger receives plumbing errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// New returns an MCP server whose tools act on svc. The batch tools plug in
+// the same way: a ServerTool added to the returned server.
+func New(svc *jobs.Service, opts Options) *server.MCPServer {
+	version := opts.Version
+	if version == "" {
+		version = DefaultVersion
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := server.NewMCPServer(Name, version,
+		server.WithInstructions(instructions),
+		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		// Arguments are checked against the declared schemas (an unknown
+		// name or a value out of range is a tool error the model can act
+		// on), and so are results, so the schemas never lie.
+		server.WithInputSchemaValidation(),
+		server.WithOutputSchemaValidation(),
+		server.WithRecovery(),
+	)
+	t := &tools{svc: svc, logger: logger}
+	s.AddTools(t.all()...)
+	s.AddResourceTemplates(t.resourceTemplates()...)
+	return s
+}
+
+// tools holds what every tool handler needs.
+type tools struct {
+	svc    *jobs.Service
+	logger *slog.Logger
+}
+
+func (t *tools) all() []server.ServerTool {
+	return []server.ServerTool{
+		t.startNotebook(),
+		t.getJobStatus(),
+		t.getJobLogs(),
+		t.cancelJob(),
+		t.listJobs(),
+		t.inspectNotebook(),
+		t.getJobOutput(),
+	}
+}
+
+// toolFunc is a tool's logic: the structured result, its short text, and
+// extra content (resource links) to send after the text.
+type toolFunc[A, R any] func(ctx context.Context, req mcp.CallToolRequest, args A) (R, string, []mcp.Content, error)
+
+// handle adapts a toolFunc to mcp-go. Arguments are bound to A; a
+// *jobs.UserError becomes a tool error carrying its message as it is, so
+// the model reads what to do; any other error is broken plumbing and goes
+// back as a JSON-RPC error.
+func handle[A, R any](t *tools, fn toolFunc[A, R]) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var args A
+		if err := req.BindArguments(&args); err != nil {
+			return mcp.NewToolResultError("arguments of " + req.Params.Name + ": " + err.Error()), nil
+		}
+		res, text, extra, err := fn(ctx, req, args)
+		if err != nil {
+			var u *jobs.UserError
+			if errors.As(err, &u) {
+				return mcp.NewToolResultError(u.Msg), nil
+			}
+			t.logger.Error("tool failed", "tool", req.Params.Name, "error", err)
+			return nil, err
+		}
+		out := mcp.NewToolResultStructured(res, text)
+		out.Content = append(out.Content, extra...)
+		return out, nil
+	}
+}
+
+// userError is a caller mistake found by this package rather than by the
+// job service.
+func userError(msg string) error { return &jobs.UserError{Msg: msg} }
+
+// annotations sets every hint explicitly: mcp.NewTool's defaults call a
+// tool destructive and open-world.
+func annotations(title string, readOnly, destructive, idempotent bool) mcp.ToolOption {
+	return mcp.WithToolAnnotation(mcp.ToolAnnotation{
+		Title:           title,
+		ReadOnlyHint:    mcp.ToBoolPtr(readOnly),
+		DestructiveHint: mcp.ToBoolPtr(destructive),
+		IdempotentHint:  mcp.ToBoolPtr(idempotent),
+		// Tools act on this server's jobs and roots, not on the open world.
+		OpenWorldHint: mcp.ToBoolPtr(false),
+	})
+}
+
+// inputSchema declares T as the input schema, with extra JSON Schema
+// keywords (bounds, enums) merged into named properties: struct tags carry
+// only descriptions.
+func inputSchema[T any](extra map[string]map[string]any) mcp.ToolOption {
+	return func(tool *mcp.Tool) {
+		mcp.WithInputSchema[T]()(tool)
+		if len(extra) == 0 {
+			return
+		}
+		var schema map[string]any
+		if err := json.Unmarshal(tool.RawInputSchema, &schema); err != nil {
+			panic("mcpserver: input schema of " + tool.Name + ": " + err.Error())
+		}
+		props, _ := schema["properties"].(map[string]any)
+		for name, kw := range extra {
+			p, ok := props[name].(map[string]any)
+			if !ok {
+				panic("mcpserver: input schema of " + tool.Name + " has no property " + name)
+			}
+			for k, v := range kw {
+				p[k] = v
+			}
+		}
+		b, err := json.Marshal(schema)
+		if err != nil {
+			panic("mcpserver: input schema of " + tool.Name + ": " + err.Error())
+		}
+		tool.RawInputSchema = b
+	}
+}
