@@ -7,6 +7,7 @@
 package devmode
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +83,10 @@ func Status(dataDir string) (State, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return State{}, fmt.Errorf("read dev service state: %w", err)
 	}
+	if !alive(st.PID) {
+		// Left by a killed service; its successor is starting.
+		return State{}, ErrNotRunning
+	}
 	return st, nil
 }
 
@@ -153,4 +158,18 @@ func lock(path string, wait time.Duration) (*os.File, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// alive reports whether pid is a live process: not gone, and not a zombie
+// (a killed service whose parent has not reaped it yet).
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no procfs: trust kill
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
 }

@@ -92,6 +92,9 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return fmt.Errorf("lock %s: %w (is another dev service starting?)", dir, err)
 	}
 	defer lk.Close()
+	// A service killed with SIGKILL leaves its state behind: it is stale
+	// from the moment this one holds the lock.
+	os.Remove(filepath.Join(dir, stateName))
 	defer os.Remove(filepath.Join(dir, stateName))
 
 	bin, isCLI, err := FindServer(cfg.TemporalBin)

@@ -1,0 +1,207 @@
+package devmode_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"millrace/internal/config"
+	"millrace/internal/connect"
+	"millrace/internal/devmode"
+	"millrace/internal/jobs"
+	"millrace/internal/paths"
+	"millrace/internal/testenv"
+	"millrace/workflows"
+)
+
+var workerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "millrace-devmode-bin-")
+	if err != nil {
+		panic(err)
+	}
+	workerBin, err = testenv.BuildBinary(dir, "./cmd/worker", "millrace-worker")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := testenv.ServerBin(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startDevWorker starts the worker binary in dev mode on dataDir: it starts
+// the dev service (detached) if none runs, then joins it as a worker.
+func startDevWorker(t *testing.T, dataDir string) *exec.Cmd {
+	t.Helper()
+	bin, _ := testenv.ServerBin()
+	cmd := exec.Command(workerBin, "--data-dir", dataDir, "--log-level", "error", "--executor", "bundled")
+	cmd.Env = append(os.Environ(), "MILLRACE_TEMPORAL_BIN="+bin, "TEMPORAL_ADDRESS=")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+func waitService(t *testing.T, dataDir string) devmode.State {
+	t.Helper()
+	var st devmode.State
+	testenv.Eventually(t, 90*time.Second, "the dev service to be ready", func() bool {
+		var err error
+		st, err = devmode.Status(dataDir)
+		return err == nil
+	})
+	return st
+}
+
+func stopService(t *testing.T, dataDir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if _, err := devmode.Stop(dataDir, 30*time.Second); err != nil && err != devmode.ErrNotRunning {
+			t.Errorf("stop dev service: %v", err)
+		}
+	})
+}
+
+func service(t *testing.T, st devmode.State, root string) *jobs.Service {
+	t.Helper()
+	cfg := &config.Config{Address: st.Address, Namespace: st.Namespace}
+	c, err := connect.Dial(context.Background(), cfg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	roots, err := paths.NewRoots([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jobs.Service{Client: c, Namespace: st.Namespace, TaskQueue: st.TaskQueue, DataDir: st.DataDir, Roots: roots}
+}
+
+// serverProcesses counts processes serving the data dir's database.
+func serverProcesses(db string) int {
+	n := 0
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		b, _ := os.ReadFile(d)
+		if strings.Contains(string(b), "millrace-temporal") && strings.Contains(string(b), db) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSecondProcessConnects starts two dev-mode processes on one data dir:
+// the first starts the service, the second connects to it instead of
+// fighting over the database, and a run completes.
+func TestSecondProcessConnects(t *testing.T) {
+	dataDir := t.TempDir()
+	stopService(t, dataDir)
+	startDevWorker(t, dataDir)
+	startDevWorker(t, dataDir)
+	st := waitService(t, dataDir)
+	if st.ReadyIn <= 0 || !strings.HasPrefix(st.Address, "127.0.0.1:") {
+		t.Fatalf("state %+v", st)
+	}
+	// Give the second process time to have tried (and not) to start another.
+	time.Sleep(2 * time.Second)
+	if n := serverProcesses(st.DB); n != 1 {
+		t.Fatalf("%d Temporal servers on %s, want 1", n, st.DB)
+	}
+	again := waitService(t, dataDir)
+	if again.PID != st.PID {
+		t.Fatalf("the service changed from pid %d to %d", st.PID, again.PID)
+	}
+
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "trivial.ipynb"), dir)
+	svc := service(t, st, dir)
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := svc.WaitEnded(context.Background(), run.JobID, 2*time.Minute, nil)
+	if err != nil || end.Status != workflows.StatusSucceeded {
+		t.Fatalf("run: %s %v %+v", end.Status, err, end.Error)
+	}
+}
+
+// TestRunSurvivesKillingEverything kills the dev service, its Temporal
+// server and every worker with SIGKILL mid-run, starts dev mode again on the
+// same data dir, and sees the run finish with its whole history.
+func TestRunSurvivesKillingEverything(t *testing.T) {
+	dataDir := t.TempDir()
+	stopService(t, dataDir)
+	w := startDevWorker(t, dataDir)
+	st := waitService(t, dataDir)
+
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "slow.ipynb"), dir)
+	svc := service(t, st, dir)
+	run, err := svc.Start(context.Background(), jobs.StartRequest{
+		Path: nb, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, "the run to start its cells", func() bool {
+		s, err := svc.Status(context.Background(), run.JobID)
+		return err == nil && s.Status == workflows.StatusRunning && s.Progress.CellsDone >= 1
+	})
+	for _, pid := range []int{st.ServerPID, st.PID, w.Process.Pid} {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v", pid, err)
+		}
+	}
+	_ = w.Wait()
+	testenv.Eventually(t, 20*time.Second, "the old server to be gone", func() bool { return serverProcesses(st.DB) == 0 })
+
+	startDevWorker(t, dataDir)
+	st2 := waitService(t, dataDir)
+	if st2.PID == st.PID || st2.DB != st.DB {
+		t.Fatalf("restarted state %+v", st2)
+	}
+	svc2 := service(t, st2, dir)
+	end, err := svc2.WaitEnded(context.Background(), run.JobID, 3*time.Minute, nil)
+	if err != nil || end.Status != workflows.StatusSucceeded {
+		t.Fatalf("after restart: %s %v %+v", end.Status, err, end.Error)
+	}
+	t.Logf("finished on attempt %d; attempts %+v", end.Attempt, end.Attempts)
+	// The whole history is there, from start to completion.
+	it := svc2.Client.GetWorkflowHistory(context.Background(), run.JobID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var first, last enumspb.EventType
+	n := 0
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			first = ev.GetEventType()
+		}
+		last = ev.GetEventType()
+		n++
+	}
+	if first != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED || last != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED {
+		t.Fatalf("history of %d events from %s to %s", n, first, last)
+	}
+	list, err := svc2.List(context.Background(), jobs.ListRequest{})
+	if err != nil || len(list.Jobs) != 1 || list.Jobs[0].JobID != run.JobID {
+		t.Fatalf("list after restart: %+v %v", list, err)
+	}
+}
