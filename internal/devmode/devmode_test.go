@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // startDevWorker starts the worker binary in dev mode on dataDir: it starts
 // the dev service (detached) if none runs, then joins it as a worker.
-func startDevWorker(t *testing.T, dataDir string) *exec.Cmd {
+func startDevWorker(t testing.TB, dataDir string) *exec.Cmd {
 	t.Helper()
 	bin, _ := testenv.ServerBin()
 	cmd := exec.Command(workerBin, "--data-dir", dataDir, "--log-level", "error", "--executor", "bundled")
