@@ -1,0 +1,170 @@
+// Command millrace-mcp is the MCP server through which AI assistants run
+// notebooks: stdio by default (an MCP client starts it as a subprocess),
+// streamable HTTP with --http. It only talks to Temporal and reads the data
+// dir; the runs themselves execute on workers (in dev mode, the local
+// background service), so closing the client never stops a run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"millrace/internal/config"
+	"millrace/internal/devmode"
+	"millrace/internal/jobs"
+	"millrace/internal/mcpserver"
+	"millrace/internal/paths"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == devmode.ServiceArg {
+		if err := devmode.RunService(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "millrace dev service:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "millrace-mcp:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// stdioWorkers is how many tool calls the stdio transport serves at once;
+// start_notebook with wait_seconds holds one for up to 50 s.
+const stdioWorkers = 32
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("millrace-mcp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config.Config
+	cfg.Register(fs)
+	httpAddr := fs.String("http", "", "serve streamable HTTP on `ADDR` (host:port; :port or a bare port binds 127.0.0.1) at "+mcpserver.EndpointPath+" instead of stdio")
+	token := fs.String("token", os.Getenv("MILLRACE_MCP_TOKEN"), "bearer token HTTP clients must send; required when --http binds anything but loopback (env MILLRACE_MCP_TOKEN)")
+	var origins []string
+	fs.Func("allow-origin", "a browser `ORIGIN` (scheme://host[:port]) allowed besides localhost; repeat or comma-separate for several", func(s string) error {
+		for _, o := range strings.Split(s, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				origins = append(origins, o)
+			}
+		}
+		return nil
+	})
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	// Refuse an unsafe HTTP setup before connecting to anything.
+	var addr string
+	if *httpAddr != "" {
+		var loopback bool
+		var err error
+		if addr, loopback, err = listenAddr(*httpAddr); err != nil {
+			return err
+		}
+		if !loopback && *token == "" {
+			return fmt.Errorf("refusing to serve HTTP on %s, which is not a loopback address, without a token: set --token or MILLRACE_MCP_TOKEN, or bind 127.0.0.1", addr)
+		}
+	}
+	roots, err := paths.NewRoots(cfg.Roots)
+	if err != nil {
+		return fmt.Errorf("--roots: %w", err)
+	}
+
+	c, err := devmode.Connect(ctx, &cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	svc := &jobs.Service{Client: c, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
+	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger})
+
+	if *httpAddr == "" {
+		return serveStdio(ctx, srv, stdin, stdout, stderr)
+	}
+	return serveHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: *token, AllowOrigins: origins, Logger: logger}, logger)
+}
+
+func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {
+	stdio := server.NewStdioServer(srv)
+	stdio.SetErrorLogger(log.New(stderr, "millrace-mcp: ", log.LstdFlags))
+	server.WithWorkerPoolSize(stdioWorkers)(stdio)
+	err := stdio.Listen(ctx, stdin, stdout)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func serveHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts mcpserver.HTTPOptions, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mcpserver.HTTPHandler(srv, opts), ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("serving MCP over streamable HTTP", "url", "http://"+ln.Addr().String()+mcpserver.EndpointPath, "token", opts.Token != "")
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Open event streams never end on their own: give requests a moment,
+	// then close.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	return nil
+}
+
+// listenAddr resolves --http's value to a host:port to listen on, binding
+// 127.0.0.1 when no host is given, and says whether it is loopback only.
+func listenAddr(s string) (string, bool, error) {
+	if !strings.Contains(s, ":") {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", false, fmt.Errorf("--http %q: want host:port, :port or a port: %w", s, err)
+	}
+	if port == "" {
+		return "", false, fmt.Errorf("--http %q: no port", s)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), mcpserver.IsLoopbackHost(host), nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+func cancelCommand() command {
+	return command{
+		name:    "cancel",
+		args:    "ID [flags]",
+		summary: "cancel a running job: its kernel is stopped and the job ends CANCELED",
+		run:     runCancel,
+	}
+}
+
+func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
+	f := newFlags(c, cmd)
+	reason := f.String("reason", "", "why, recorded with the cancellation")
+	asJSON := f.withJSON()
+	cfg := f.withConfig()
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	svc, done, err := c.connect(ctx, cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if *reason == "" {
+		*reason = "cancelled with millrace cancel"
+	}
+	st, err := svc.Cancel(ctx, pos[0], *reason)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(st)
+	}
+	if !st.Ended() {
+		fmt.Fprintf(c.stdout, "cancel requested: job %s is stopping (%s); millrace status %s shows when it has\n", st.JobID, st.Status, st.JobID)
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "job %s %s after %s (%s)\n", st.JobID, c.out.status(st.Status), fmtDuration(seconds(st.Duration)), progressLabel(st))
+	return nil
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"millrace/internal/jobs"
+	"millrace/workflows"
+)
+
+func runCommand() command {
+	return command{
+		name:    "run",
+		args:    "NOTEBOOK [flags]",
+		summary: "start a notebook run and watch it to its end (or --detach)",
+		help: `Starts NOTEBOOK as a durable job and follows it: a live progress bar (cell k/n,
+elapsed time, the cell running) with the run's output lines above it, or plain
+lines when the output is not a terminal. The exit status is 0 when the run
+succeeds and 1 when it fails, is cancelled or times out; a failure prints the
+failing cell, the error and an excerpt of its traceback.
+
+Parameters are typed as papermill types them: -p n=5 is an int, -p lr=0.1 a
+float, -p flag=True a bool, -p x=None None, anything else a string. -f reads a
+YAML or JSON file (YAML typed as papermill's loader types it); -r keeps a value
+a string. Later sources override earlier ones: -f, then -r, then -p.
+
+The job runs in Temporal, not in this process: Ctrl-C asks whether to cancel
+the run or detach from it (it goes on; millrace logs -f ID follows it again).
+--on-interrupt picks without asking; without a terminal to ask on, Ctrl-C
+detaches.
+
+Examples:
+  millrace run examples/train.ipynb -p epochs=5
+  millrace run report.ipynb -f params.yaml --label nightly --detach
+  millrace run slow.ipynb --timeout 2h --cell-timeout 10m --on-interrupt cancel`,
+		run: runRun,
+	}
+}
+
+func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
+	f := newFlags(c, cmd)
+	var params parameterFlags
+	f.Var(&params.typed, "p", "a parameter `name=value`, typed as papermill's -p types it (repeatable)")
+	f.Var(&params.raw, "r", "a parameter `name=value` passed as a string, untyped (repeatable)")
+	f.Var(&params.files, "f", "a YAML or JSON `file` of parameters (repeatable)")
+	kernel := f.String("kernel", "", "the kernel `name` to use instead of the notebook's own")
+	f.StringVar(kernel, "k", "", "short for --kernel")
+	cwd := f.String("cwd", "", "the kernel's working `dir`ectory (default: the notebook's folder)")
+	var timeout, cellTimeout durationFlag
+	f.Var(&timeout, "timeout", "stop the run after this `duration`, all attempts included (90s, 2h, or seconds)")
+	f.Var(&cellTimeout, "cell-timeout", "fail a cell that runs longer than this `duration`")
+	maxAttempts := f.Int("max-attempts", 0, fmt.Sprintf("`attempts` before the run fails when its kernel dies or its worker is lost (default %d, at most %d)", workflows.DefaultMaxAttempts, jobs.MaxAttemptsLimit))
+	retryOnError := f.Bool("retry-on-error", false, "retry after a cell error too (a cell error fails the run at once otherwise)")
+	var labels, env stringList
+	f.Var(&labels, "label", "a `label` to find the job by with millrace jobs --label (repeatable)")
+	f.Var(&env, "env", "an environment variable `NAME=value` for the kernel (repeatable)")
+	output := f.String("output", "", "the output notebook's `path` (default: the job's folder in the data dir)")
+	allowExtra := f.Bool("allow-extra-params", false, "pass parameters that the parameters cell does not declare (papermill does, with a warning)")
+	detach := f.Bool("detach", false, "print the job id and return at once; the run goes on")
+	onInterrupt := &choiceFlag{value: interruptAsk, choices: []string{interruptAsk, interruptCancel, interruptDetach}}
+	f.Var(onInterrupt, "on-interrupt", "what Ctrl-C does: ask, cancel or detach (`choice`); ask detaches when there is no terminal")
+	asJSON := f.Bool("json", false, "print JSON instead of text: the started job with --detach, else the final status (no live display)")
+	cfg := f.withConfig()
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+
+	values, err := params.values()
+	if err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	envMap := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usagef(cmd, "--env %q: write NAME=value", kv)
+		}
+		envMap[k] = v
+	}
+	req := jobs.StartRequest{
+		Path:                 absPath(pos[0]),
+		Parameters:           values,
+		OutputPath:           absPath(*output),
+		Kernel:               *kernel,
+		Cwd:                  absPath(*cwd),
+		TimeoutSeconds:       timeout.d.Seconds(),
+		CellTimeoutSeconds:   cellTimeout.d.Seconds(),
+		MaxAttempts:          *maxAttempts,
+		RetryOnError:         *retryOnError,
+		Labels:               labels,
+		Env:                  envMap,
+		AllowExtraParameters: *allowExtra,
+	}
+	if len(envMap) == 0 {
+		req.Env = nil
+	}
+
+	svc, done, err := c.connect(ctx, cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	started, err := svc.Start(ctx, req)
+	if err != nil {
+		return err
+	}
+	if *detach {
+		if *asJSON {
+			return c.printJSON(started)
+		}
+		fmt.Fprintln(c.stdout, started.JobID)
+		fmt.Fprintf(c.stderr, "%s\n", c.errs.dim(fmt.Sprintf("started %s; follow it with: millrace logs -f %s", displayPath(started.Notebook), started.JobID)))
+		return nil
+	}
+	if !*asJSON {
+		fmt.Fprintf(c.stderr, "%s %s %s\n", c.errs.bold("job "+started.JobID), "running", displayPath(started.Notebook))
+	}
+	return c.watch(ctx, svc, started, watchOptions{onInterrupt: onInterrupt.value, json: *asJSON})
+}
+
+// summary prints how a watched run ended; the error carries exit status 1
+// unless it succeeded.
+func (c *cli) summary(st jobs.Status, opt watchOptions) error {
+	var err error
+	if st.Status != workflows.StatusSucceeded {
+		err = &exitError{code: exitFailed, err: fmt.Errorf("job %s %s", st.JobID, st.Status)}
+	}
+	if opt.json {
+		if perr := c.printJSON(st); perr != nil {
+			return perr
+		}
+		return err
+	}
+	s, w := c.errs, c.stderr
+	for _, warning := range st.Warnings {
+		fmt.Fprintf(w, "%s %s\n", s.yellow("warning:"), warning)
+	}
+	cells := fmt.Sprintf("%d/%d cells", st.Progress.CellsDone, st.Progress.CellsTotal)
+	head := fmt.Sprintf("%s job %s %s in %s (%s)", s.mark(st.Status), st.JobID, s.bold(s.status(st.Status)), fmtDuration(seconds(st.Duration)), cells)
+	if st.Status == workflows.StatusSucceeded {
+		if st.OutputPath != "" {
+			fmt.Fprintf(w, "output notebook: %s\n", displayPath(st.OutputPath))
+		}
+		fmt.Fprintln(w, head)
+		return nil
+	}
+	fmt.Fprintln(w, head)
+	if st.Error != nil {
+		printFailure(w, s, st.Error, "  ")
+	}
+	if len(st.Attempts) > 1 {
+		fmt.Fprintf(w, "  after %d attempts\n", len(st.Attempts))
+	}
+	if st.OutputPath != "" {
+		fmt.Fprintf(w, "  output notebook: %s\n", displayPath(st.OutputPath))
+	}
+	return err
+}

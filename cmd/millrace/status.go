@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"millrace/internal/jobs"
+)
+
+func statusCommand() command {
+	return command{
+		name:    "status",
+		args:    "ID [flags]",
+		summary: "show a job's status, progress, attempts and error",
+		run:     runStatus,
+	}
+}
+
+func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
+	f := newFlags(c, cmd)
+	asJSON := f.withJSON()
+	cfg := f.withConfig()
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	svc, done, err := c.connect(ctx, cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	st, err := svc.Status(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(st)
+	}
+	s, w := c.out, c.stdout
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%-10s %s\n", k, v)
+		}
+	}
+	status := s.status(st.Status)
+	if !st.Ended() || st.Progress.CellsTotal > 0 {
+		status += fmt.Sprintf(" (%s, %.0f%%)", progressLabel(st), st.Progress.Percent)
+	}
+	row("job", s.bold(st.JobID))
+	row("status", status)
+	row("message", st.Message)
+	if st.Progress.CurrentCell > 0 {
+		row("cell", firstLine(st.Progress.CurrentSource, 100))
+	}
+	row("notebook", displayPath(st.Notebook))
+	row("output", displayPath(st.OutputPath))
+	if st.Attempt > 0 {
+		row("attempt", fmt.Sprintf("%d of at most %d", st.Attempt, st.MaxAttempts))
+	}
+	row("created", fmt.Sprintf("%s (%s)", st.CreatedAt.Local().Format(time.DateTime), ago(st.CreatedAt)))
+	if st.EndedAt != nil {
+		row("ended", st.EndedAt.Local().Format(time.DateTime))
+	}
+	row("duration", fmtDuration(seconds(st.Duration)))
+	row("executor", strings.TrimSpace(st.Executor+" "+kernelNote(st.Kernel)))
+	row("labels", strings.Join(st.Labels, ", "))
+	row("batch", st.BatchID)
+	for _, warning := range st.Warnings {
+		row("warning", warning)
+	}
+	if len(st.Attempts) > 1 || (len(st.Attempts) == 1 && !st.Ended()) {
+		fmt.Fprintln(w, "attempts:")
+		for _, a := range st.Attempts {
+			fmt.Fprintf(w, "  %d  %-10s %s\n", a.Attempt, a.Outcome, a.Message)
+		}
+	}
+	if st.Error != nil {
+		fmt.Fprintln(w, s.red("error:"))
+		printFailure(w, s, st.Error, "  ")
+	}
+	return nil
+}
+
+func kernelNote(k string) string {
+	if k == "" {
+		return ""
+	}
+	return "(kernel " + k + ")"
+}
+
+// tracebackLines is how much of a traceback a terminal shows: its end,
+// where the error is.
+const tracebackLines = 15
+
+// printFailure prints why a run failed: the cell, the error, and the end of
+// its traceback.
+func printFailure(w io.Writer, s style, f *jobs.Failure, indent string) {
+	if f.CellIndex != nil {
+		where := fmt.Sprintf("in cell %d of the notebook", *f.CellIndex)
+		if f.ExecutionCount != nil {
+			where += fmt.Sprintf(" (In [%d])", *f.ExecutionCount)
+		}
+		if src := firstLine(f.Source, 80); src != "" {
+			where += ": " + s.dim(src)
+		}
+		fmt.Fprintf(w, "%s%s\n", indent, where)
+	}
+	switch {
+	case f.EName != "":
+		fmt.Fprintf(w, "%s%s\n", indent, s.bold(s.red(f.EName+": "+f.EValue)))
+	case f.Message != "":
+		fmt.Fprintf(w, "%s%s\n", indent, s.red(f.Message))
+	}
+	if f.EName == "" || len(f.Traceback) == 0 {
+		return
+	}
+	var lines []string
+	for _, t := range f.Traceback {
+		lines = append(lines, strings.Split(strings.TrimRight(s.plain(t), "\n"), "\n")...)
+	}
+	fmt.Fprintf(w, "%s%s\n", indent, s.dim("traceback (its end):"))
+	if len(lines) > tracebackLines {
+		lines = append([]string{"..."}, lines[len(lines)-tracebackLines:]...)
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "%s  %s\n", indent, l)
+	}
+}

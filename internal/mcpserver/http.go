@@ -1,0 +1,108 @@
+package mcpserver
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// EndpointPath is where the streamable HTTP transport answers.
+const EndpointPath = "/mcp"
+
+// HTTPOptions secure the streamable HTTP transport. mcp-go has no
+// authentication of its own, so the handler is wrapped.
+type HTTPOptions struct {
+	// Token, when set, must come with every request as
+	// "Authorization: Bearer <token>".
+	Token string
+	// AllowOrigins are browser origins (scheme://host[:port]) allowed
+	// besides localhost, 127.0.0.1 and [::1]; "*" allows any.
+	AllowOrigins []string
+	Logger       *slog.Logger
+}
+
+// HTTPHandler serves s over streamable HTTP at EndpointPath. Requests from
+// a browser page of a foreign origin get 403 (a web page must not drive
+// local notebooks), and requests without the token, when one is set, 401.
+// An event store keeps the notifications sent just before a tool returns,
+// which mcp-go otherwise drops.
+func HTTPHandler(s *server.MCPServer, opts HTTPOptions) http.Handler {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	mcpHTTP := server.NewStreamableHTTPServer(s,
+		server.WithEndpointPath(EndpointPath),
+		server.WithEventStore(server.NewInMemoryEventStore()),
+		server.WithStreamableHTTPLogger(logger),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(EndpointPath, mcpHTTP)
+	allowed := map[string]bool{}
+	for _, o := range opts.AllowOrigins {
+		allowed[normalizeOrigin(o)] = true
+	}
+	return &guard{next: mux, token: opts.Token, origins: allowed, logger: logger}
+}
+
+type guard struct {
+	next    http.Handler
+	token   string
+	origins map[string]bool
+	logger  *slog.Logger
+}
+
+func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin) {
+		g.logger.Warn("refused a request from a foreign origin", "origin", origin, "remote", r.RemoteAddr)
+		http.Error(w, "Forbidden: origin "+origin+" is not allowed (start the server with --allow-origin to allow it)", http.StatusForbidden)
+		return
+	}
+	if g.token != "" && !g.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="millrace"`)
+		http.Error(w, "Unauthorized: send Authorization: Bearer <token>", http.StatusUnauthorized)
+		return
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+func (g *guard) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(g.token)) == 1
+}
+
+// originAllowed accepts pages served from this machine and the origins
+// the operator listed.
+func (g *guard) originAllowed(origin string) bool {
+	if g.origins["*"] || g.origins[normalizeOrigin(origin)] {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return IsLoopbackHost(u.Hostname())
+}
+
+func normalizeOrigin(o string) string {
+	return strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
+}
+
+// IsLoopbackHost reports whether host (a name or an IP, without port)
+// names this machine's loopback interface.
+func IsLoopbackHost(host string) bool {
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,148 @@
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"millrace/internal/jobs"
+)
+
+// MaxWaitSeconds bounds start_notebook's wait_seconds: a tool call must stay
+// well under the time clients give a call (often 60 s).
+const MaxWaitSeconds = 50
+
+// StartNotebookArgs are start_notebook's arguments.
+type StartNotebookArgs struct {
+	Path               string         `json:"path" jsonschema:"the notebook (.ipynb) to run: absolute, or relative to the server's first root; it must lie inside the server's roots"`
+	Parameters         map[string]any `json:"parameters,omitempty" jsonschema:"values for the notebook's parameters cell by name, as typed JSON (numbers, strings, booleans, lists, objects, null); inspect_notebook lists the names, types and defaults"`
+	OutputPath         string         `json:"output_path,omitempty" jsonschema:"where to write the executed notebook, inside the roots; default: a file in the job's own folder of the data dir"`
+	Kernel             string         `json:"kernel,omitempty" jsonschema:"Jupyter kernel name such as python3; default: the notebook's own kernelspec"`
+	Cwd                string         `json:"cwd,omitempty" jsonschema:"working directory of the kernel, inside the roots; default: the notebook's folder"`
+	TimeoutSeconds     float64        `json:"timeout_seconds,omitempty" jsonschema:"stop the run (TIMED_OUT) after this many seconds, all attempts included; 0 or absent: no limit"`
+	CellTimeoutSeconds float64        `json:"cell_timeout_seconds,omitempty" jsonschema:"stop the run (TIMED_OUT) when one cell runs longer than this many seconds; 0 or absent: no limit"`
+	MaxAttempts        int            `json:"max_attempts,omitempty" jsonschema:"attempts in all when the kernel dies or the worker is lost (default 3); a cell exception is not retried unless retry_on_error is true"`
+	RetryOnError       bool           `json:"retry_on_error,omitempty" jsonschema:"also retry when a cell raises an exception (default false)"`
+	Labels             []string       `json:"labels,omitempty" jsonschema:"free-form labels to find the job with list_jobs later"`
+	WaitSeconds        float64        `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (0 to 50) for the run to end before answering, sending progress notifications (cell k of n) if the request has a progress token; 0 or absent: answer at once"`
+}
+
+// StartNotebookResult is start_notebook's answer.
+type StartNotebookResult struct {
+	JobID      string `json:"job_id" jsonschema:"the job's id: pass it to get_job_status, get_job_logs, get_job_output and cancel_job"`
+	Status     string `json:"status" jsonschema:"PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED or TIMED_OUT"`
+	OutputPath string `json:"output_path" jsonschema:"where the executed notebook is written"`
+	Notebook   string `json:"notebook" jsonschema:"the notebook's resolved path"`
+	Ended      bool   `json:"ended" jsonschema:"true when the run ended within wait_seconds; then job holds its final result"`
+	// Job is the job's status at the end of the wait (with wait_seconds).
+	Job *jobs.Status `json:"job,omitempty" jsonschema:"with wait_seconds: the job's status when the wait ended, as get_job_status gives it"`
+}
+
+func (t *tools) startNotebook() server.ServerTool {
+	tool := mcp.NewTool("start_notebook",
+		mcp.WithToolTitle("Start a notebook run"),
+		mcp.WithDescription(`Start running a Jupyter notebook as a durable background job, papermill-style: parameters are injected after the cell tagged "parameters", and every cell's output is saved in an output notebook.
+
+Returns at once with a job_id (status PENDING); the run continues on a worker whatever happens to this conversation, and may take hours. Poll get_job_status with the job_id to follow it (cell k of n), read its printed output with get_job_logs, and get_job_output for the executed cells once it is done. Use inspect_notebook first to learn the parameter names and types.
+
+Set wait_seconds (up to 50) to wait for short runs: the call then returns the final result if the run ended in time, otherwise the job id and current status, and sends MCP progress notifications meanwhile if the request carries a progress token. Each call starts a new job.`),
+		inputSchema[StartNotebookArgs](map[string]map[string]any{
+			"wait_seconds":         {"minimum": 0, "maximum": MaxWaitSeconds},
+			"timeout_seconds":      {"minimum": 0},
+			"cell_timeout_seconds": {"minimum": 0},
+			"max_attempts":         {"minimum": 0, "maximum": jobs.MaxAttemptsLimit},
+			"labels":               {"maxItems": jobs.MaxLabels},
+		}),
+		mcp.WithOutputSchema[StartNotebookResult](),
+		annotations("Start a notebook run", false, false, false),
+	)
+	return server.ServerTool{Tool: tool, Handler: handle(t, t.start)}
+}
+
+func (t *tools) start(ctx context.Context, req mcp.CallToolRequest, args StartNotebookArgs) (StartNotebookResult, string, []mcp.Content, error) {
+	if args.WaitSeconds < 0 || args.WaitSeconds > MaxWaitSeconds || math.IsNaN(args.WaitSeconds) {
+		return StartNotebookResult{}, "", nil, userError(fmt.Sprintf("wait_seconds %g: must be between 0 and %d; for longer runs omit it and poll get_job_status", args.WaitSeconds, MaxWaitSeconds))
+	}
+	started, err := t.svc.Start(ctx, jobs.StartRequest{
+		Path: args.Path, Parameters: args.Parameters, OutputPath: args.OutputPath, Kernel: args.Kernel, Cwd: args.Cwd,
+		TimeoutSeconds: args.TimeoutSeconds, CellTimeoutSeconds: args.CellTimeoutSeconds,
+		MaxAttempts: args.MaxAttempts, RetryOnError: args.RetryOnError, Labels: args.Labels,
+	})
+	if err != nil {
+		return StartNotebookResult{}, "", nil, err
+	}
+	res := StartNotebookResult{JobID: started.JobID, Status: started.Status, OutputPath: started.OutputPath, Notebook: started.Notebook}
+	text := fmt.Sprintf("%s %s: started %s; it runs in the background: poll get_job_status with job_id %s (get_job_logs for its output)",
+		res.JobID, res.Status, filepath.Base(res.Notebook), res.JobID)
+	if args.WaitSeconds == 0 {
+		return res, text, nil, nil
+	}
+
+	progress := newProgressSender(ctx, req)
+	st, err := t.svc.WaitEnded(ctx, started.JobID, time.Duration(args.WaitSeconds*float64(time.Second)), progress.send)
+	if err != nil {
+		// The job exists: answering with an error would make the caller
+		// start it again. Say it started and that the wait broke off.
+		t.logger.Warn("wait for a started job", "job_id", started.JobID, "error", err)
+		return res, text + fmt.Sprintf(" (the wait for it broke off: %v)", err), nil, nil
+	}
+	res.Status, res.Ended, res.Job = st.Status, st.Ended(), &st
+	if st.OutputPath != "" {
+		res.OutputPath = st.OutputPath
+	}
+	if st.Ended() {
+		return res, statusText(st) + "\nget_job_output shows the executed cells, get_job_logs what the run printed", nil, nil
+	}
+	return res, fmt.Sprintf("%s\nstill running after %gs: poll get_job_status with job_id %s", statusLine(st), args.WaitSeconds, st.JobID), nil, nil
+}
+
+// progressSender turns status changes into MCP progress notifications for
+// a request that carries a progress token. Progress is cells done (plus
+// one half while a cell runs), out of the code cells; the spec asks for it
+// to increase with every notification, so a change that would not raise
+// it (a retry starting over) is not sent.
+type progressSender struct {
+	ctx   context.Context
+	srv   *server.MCPServer
+	token mcp.ProgressToken
+	last  float64
+}
+
+func newProgressSender(ctx context.Context, req mcp.CallToolRequest) *progressSender {
+	p := &progressSender{ctx: ctx, srv: server.ServerFromContext(ctx), last: -1}
+	if req.Params.Meta != nil {
+		p.token = req.Params.Meta.ProgressToken
+	}
+	return p
+}
+
+func (p *progressSender) send(st jobs.Status) {
+	if p.token == nil || p.srv == nil {
+		return
+	}
+	value := float64(st.Progress.CellsDone)
+	if st.Ended() {
+		value = float64(max(st.Progress.CellsTotal, st.Progress.CellsDone))
+	} else if st.Progress.CurrentCell > st.Progress.CellsDone {
+		value += 0.5
+	}
+	if value <= p.last {
+		return
+	}
+	p.last = value
+	params := map[string]any{
+		"progressToken": p.token,
+		"progress":      value,
+		"message":       statusLine(st),
+	}
+	if st.Progress.CellsTotal > 0 {
+		params["total"] = st.Progress.CellsTotal
+	}
+	// A client that went away cannot be told; the run goes on regardless.
+	_ = p.srv.SendNotificationToClient(p.ctx, string(mcp.MethodNotificationProgress), params)
+}
