@@ -63,7 +63,7 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 	b.ReportMetric(md.Seconds(), "direct-s")
 	b.ReportMetric(mo.Seconds(), "workflow-s")
 	b.ReportMetric(mo.Seconds()/md.Seconds(), "ratio")
-	b.ReportMetric(float64((mo-md).Milliseconds()), "overhead-ms")
+	b.ReportMetric(float64((mo - md).Milliseconds()), "overhead-ms")
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -154,7 +154,7 @@ func TestPapermillCorpus(t *testing.T) {
 					t.Fatalf("got %+v on attempt %d, want a non-retried translator or kernel error", st.Error, st.Attempt)
 				}
 			}},
-		{name: "read_check", req: jobs.StartRequest{Path: "read_check.ipynb", Cwd: checkDir}, status: workflows.StatusSucceeded, check: logsHave("NB_CWD "+checkDir)},
+		{name: "read_check", req: jobs.StartRequest{Path: "read_check.ipynb", Cwd: checkDir}, status: workflows.StatusSucceeded, check: logsHave("NB_CWD " + checkDir)},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
@@ -195,4 +195,3 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
-

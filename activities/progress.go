@@ -54,30 +54,56 @@ func (r *progressReader) final(out executor.Outcome, logw *logstore.Writer) work
 }
 
 // failedCell finds the failed cell of an output notebook written by
-// papermill (which has no result file), and counts executed code cells.
-func failedCell(nb *notebook.Notebook) (int, *executor.CellFailure) {
-	executed := 0
+// papermill (which writes no result file), and counts executed code cells.
+// The failing cell's index is given in the input notebook: the k-th code
+// cell of the output, not counting the injected parameters, is the k-th
+// code cell of the input.
+func failedCell(out, in *notebook.Notebook) (int, *executor.CellFailure) {
+	executed, ordinal := 0, 0
 	var failure *executor.CellFailure
-	code := 0
-	for i, c := range nb.Cells {
+	for i, c := range out.Cells {
 		if c.Type != notebook.CellCode {
 			continue
 		}
-		code++
 		if c.Papermill != nil && (c.Papermill.Status == notebook.StatusCompleted || c.Papermill.Status == notebook.StatusFailed) {
 			executed++
 		}
+		if c.HasTag(notebook.TagInjectedParameters) {
+			continue
+		}
+		ordinal++
 		if failure != nil || c.Papermill == nil || c.Papermill.Status != notebook.StatusFailed {
 			continue
 		}
-		failure = &executor.CellFailure{Index: i, OutputIndex: i, ExecutionCount: c.ExecutionCount, SourceExcerpt: excerpt(c.Source)}
+		failure = &executor.CellFailure{Index: inputIndex(in, ordinal, i), OutputIndex: i, ExecutionCount: c.ExecutionCount, SourceExcerpt: excerpt(c.Source)}
 		for _, o := range c.Outputs {
 			if o.OutputType == "error" {
-				failure.EName, failure.EValue, failure.Traceback = o.EName, o.EValue, o.Traceback
+				failure.EName, failure.EValue = o.EName, notebook.StripANSI(o.EValue)
+				failure.Traceback = make([]string, len(o.Traceback))
+				for k, line := range o.Traceback {
+					failure.Traceback[k] = notebook.StripANSI(line)
+				}
 			}
 		}
 	}
 	return executed, failure
+}
+
+// inputIndex returns the index of the ordinal-th (1-based) code cell of the
+// input notebook, or fallback when there is no input to look at.
+func inputIndex(in *notebook.Notebook, ordinal, fallback int) int {
+	if in == nil {
+		return fallback
+	}
+	n := 0
+	for i, c := range in.Cells {
+		if c.Type == notebook.CellCode && !c.HasTag(notebook.TagInjectedParameters) {
+			if n++; n == ordinal {
+				return i
+			}
+		}
+	}
+	return fallback
 }
 
 // excerpt is the first lines of a cell's source, enough to recognise it.

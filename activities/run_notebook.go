@@ -193,10 +193,13 @@ func (a *Activities) outcome(code int, spec executor.Spec, jobID string) executo
 	}
 	out = executor.FromExit(code, tail)
 	if nb, err := notebook.Load(spec.Output); err == nil {
+		out.KernelName, out.Language = nb.KernelName(), nb.Language()
 		out.CellsTotal = nb.CodeCells()
-		out.CellsExecuted, out.Cell = failedCell(nb)
-		if out.Cell != nil && out.Kind == executor.KindExited && code == 1 {
+		in, _ := notebook.Load(spec.Input)
+		out.CellsExecuted, out.Cell = failedCell(nb, in)
+		if c := out.Cell; c != nil && (out.Kind == executor.KindExited && code == 1 || out.Kind == executor.KindCellError) {
 			out.Kind = executor.KindCellError
+			out.Message = fmt.Sprintf("cell %d raised %s: %s", c.Index, c.EName, c.EValue)
 		}
 	}
 	return out

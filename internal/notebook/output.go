@@ -85,10 +85,10 @@ func cellReport(c *Cell, index, codeIndex, maxChars int) CellReport {
 			}
 			r.Attachments = append(r.Attachments, attachments(o, j)...)
 		case "error":
-			r.Error = &CellError{EName: o.EName, EValue: stripANSI(o.EValue), Traceback: truncateTraceback(o.Traceback, maxChars)}
+			r.Error = &CellError{EName: o.EName, EValue: StripANSI(o.EValue), Traceback: truncateTraceback(o.Traceback, maxChars)}
 		}
 	}
-	r.Text = truncate(stripANSI(text.String()), maxChars)
+	r.Text = truncate(StripANSI(text.String()), maxChars)
 	switch {
 	case c.Papermill != nil && c.Papermill.Status != "":
 		r.Status = c.Papermill.Status
@@ -146,7 +146,7 @@ func truncateTraceback(tb []string, max int) []string {
 	out := make([]string, len(tb))
 	total := 0
 	for i, frame := range tb {
-		out[i] = stripANSI(frame)
+		out[i] = StripANSI(frame)
 		total += utf8.RuneCountInString(out[i])
 	}
 	if max <= 0 || total <= max {
@@ -167,7 +167,8 @@ func truncateTraceback(tb []string, max int) []string {
 // OSC (titles, hyperlinks).
 var ansiPattern = regexp.MustCompile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)|\x1b[@-_]")
 
-func stripANSI(s string) string {
+// StripANSI removes terminal escape sequences (IPython colours tracebacks).
+func StripANSI(s string) string {
 	if !strings.Contains(s, "\x1b") {
 		return s
 	}

@@ -143,8 +143,8 @@ func TestStripANSI(t *testing.T) {
 		"é\x1b[31m日本\x1b[0m":                   "é日本",
 	}
 	for in, want := range tests {
-		if got := stripANSI(in); got != want {
-			t.Errorf("stripANSI(%q) = %q, want %q", in, got, want)
+		if got := StripANSI(in); got != want {
+			t.Errorf("StripANSI(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,0 +1,63 @@
+package activities_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"millrace/internal/executor"
+	"millrace/internal/executor/runner"
+	"millrace/internal/jobs"
+	"millrace/internal/testenv"
+	"millrace/workflows"
+)
+
+// TestPapermillExecutorPath runs notebooks through the papermill code path:
+// papermill's command line, no result file, the outcome read from the exit
+// status and the output notebook. papermill itself cannot be installed on
+// the test machine, so testdata/papermill stands in for it (it runs the
+// bundled runner, which takes papermill's flags).
+func TestPapermillExecutorPath(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "runner.py")
+	if err := os.WriteFile(script, runner.Script, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MILLRACE_TEST_RUNNER_SCRIPT", script)
+	shim, err := filepath.Abs("testdata/papermill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{filepath.Join(testenv.Corpus(), "simple_execute.ipynb"), filepath.Join(testenv.Corpus(), "broken1.ipynb"), "testdata/dies_once.ipynb"} {
+		testenv.CopyFile(t, f, dir)
+	}
+	cfg := server.Config(t)
+	cfg.Executor, cfg.Papermill = executor.ChoosePapermill, shim
+	w := server.StartWorker(t, cfg)
+	if w.Executor.Name != executor.Papermill {
+		t.Fatalf("executor %s, want papermill", w.Executor.Name)
+	}
+	svc := server.Service(t, cfg, dir)
+
+	ok := start(t, svc, jobs.StartRequest{Path: "simple_execute.ipynb", Parameters: map[string]any{"msg": "Hello"}})
+	bad := start(t, svc, jobs.StartRequest{Path: "broken1.ipynb"})
+	dies := start(t, svc, jobs.StartRequest{Path: "dies_once.ipynb"})
+
+	st := waitEnd(t, svc, ok.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded || st.Executor != executor.Papermill || st.Kernel != "python3" {
+		t.Fatalf("got %s executor %q kernel %q (%+v), want SUCCEEDED by papermill on python3", st.Status, st.Executor, st.Kernel, st.Error)
+	}
+	if !strings.Contains(logText(t, svc, ok.JobID), "Hello\n") {
+		t.Fatal("cell output missing from the logs")
+	}
+	st = waitEnd(t, svc, bad.JobID, 2*time.Minute)
+	if e := st.Error; st.Status != workflows.StatusFailed || e == nil || e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 6 || st.Attempt != 1 {
+		t.Fatalf("got %s attempt %d %+v, want a non-retried AssertionError in cell 6", st.Status, st.Attempt, st.Error)
+	}
+	st = waitEnd(t, svc, dies.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 || st.Attempts[0].Outcome != executor.KindKernelDied {
+		t.Fatalf("got %s attempt %d %+v, want SUCCEEDED on attempt 2 after kernel_died", st.Status, st.Attempt, st.Attempts)
+	}
+}
