@@ -2,11 +2,7 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/api/workflowservice/v1"
 )
 
 // cancelWait is how long Cancel waits for the run to reach CANCELED before
@@ -24,17 +20,8 @@ func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, err
 	if st.Ended() {
 		return st, userErrorf("job %s already ended %s; there is nothing to cancel", jobID, st.Status)
 	}
-	if reason == "" {
-		reason = "cancelled by a millrace client"
-	}
-	_, err = s.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
-		Namespace:         s.Namespace,
-		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: jobID},
-		Identity:          "millrace",
-		Reason:            reason,
-	})
-	if err != nil {
-		return Status{}, fmt.Errorf("cancel %s: %w", jobID, err)
+	if err := s.requestCancel(ctx, jobID, reason); err != nil {
+		return Status{}, err
 	}
 	return s.WaitEnded(ctx, jobID, cancelWait, nil)
 }

@@ -153,7 +153,9 @@ func (s *Service) counts(ctx context.Context, base string) (map[string]int, erro
 }
 
 func (s *Service) baseQuery(req ListRequest) (string, error) {
-	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s')", workflows.NotebookRunWorkflow, workflows.BatchWorkflow)
+	// Jobs of this deployment only: several may share a namespace, each on
+	// its own task queue.
+	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND TaskQueue = %s", workflows.NotebookRunWorkflow, workflows.BatchWorkflow, quote(s.TaskQueue))
 	if req.Notebook != "" {
 		nb, err := s.Roots.Existing(req.Notebook)
 		if err != nil {

@@ -68,6 +68,7 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 // recorded names.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.NotebookRun, workflow.RegisterOptions{Name: workflows.NotebookRunWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.Batch, workflow.RegisterOptions{Name: workflows.BatchWorkflow})
 	w.RegisterActivityWithOptions(acts.RunNotebook, activity.RegisterOptions{Name: workflows.RunNotebookActivity})
 }
 

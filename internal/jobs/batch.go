@@ -1,0 +1,334 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"millrace/workflows"
+)
+
+// BatchNodeRequest is one node of a batch request.
+type BatchNodeRequest struct {
+	ID                 string         `json:"id" yaml:"id"`
+	Path               string         `json:"path" yaml:"path"`
+	Parameters         map[string]any `json:"parameters,omitempty" yaml:"parameters,omitempty"`
+	DependsOn          []string       `json:"depends_on,omitempty" yaml:"depends_on,omitempty"`
+	Kernel             string         `json:"kernel,omitempty" yaml:"kernel,omitempty"`
+	Cwd                string         `json:"cwd,omitempty" yaml:"cwd,omitempty"`
+	OutputPath         string         `json:"output_path,omitempty" yaml:"output_path,omitempty"`
+	TimeoutSeconds     float64        `json:"timeout_seconds,omitempty" yaml:"timeout_seconds,omitempty"`
+	CellTimeoutSeconds float64        `json:"cell_timeout_seconds,omitempty" yaml:"cell_timeout_seconds,omitempty"`
+	MaxAttempts        int            `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	RetryOnError       bool           `json:"retry_on_error,omitempty" yaml:"retry_on_error,omitempty"`
+}
+
+// BatchRequest asks for a batch: a DAG of notebook runs.
+type BatchRequest struct {
+	Name        string             `json:"name,omitempty" yaml:"name,omitempty"`
+	Nodes       []BatchNodeRequest `json:"nodes" yaml:"nodes"`
+	MaxParallel int                `json:"max_parallel,omitempty" yaml:"max_parallel,omitempty"`
+	FailFast    bool               `json:"fail_fast,omitempty" yaml:"fail_fast,omitempty"`
+	Labels      []string           `json:"labels,omitempty" yaml:"labels,omitempty"`
+}
+
+// BatchStarted answers StartBatch and a batch rerun.
+type BatchStarted struct {
+	BatchID string             `json:"batch_id"`
+	Status  string             `json:"status"`
+	Round   int                `json:"round"`
+	Nodes   []StartedBatchNode `json:"nodes"`
+}
+
+// StartedBatchNode says which job a node became.
+type StartedBatchNode struct {
+	ID         string `json:"id"`
+	JobID      string `json:"job_id"`
+	OutputPath string `json:"output_path"`
+	Reused     bool   `json:"reused,omitempty"`
+}
+
+// StartBatch validates the whole batch, then starts it. Nothing starts when
+// any node is invalid.
+func (s *Service) StartBatch(ctx context.Context, req BatchRequest) (BatchStarted, error) {
+	id := workflows.BatchIDPrefix + uuid.NewString()
+	return s.startBatch(ctx, id, req, 1, nil)
+}
+
+func (s *Service) startBatch(ctx context.Context, batchID string, req BatchRequest, round int, reuse map[string]workflows.NodeState) (BatchStarted, error) {
+	in, err := s.resolveBatch(batchID, req, round, reuse)
+	if err != nil {
+		return BatchStarted{}, err
+	}
+	updates := []temporal.SearchAttributeUpdate{workflows.KeyKind.ValueSet("batch")}
+	if len(req.Labels) > 0 {
+		updates = append(updates, workflows.KeyLabels.ValueSet(req.Labels))
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                                       batchID,
+		TaskQueue:                                s.TaskQueue,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(updates...),
+		Memo:                                     map[string]any{"name": req.Name},
+	}
+	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.BatchWorkflow, in); err != nil {
+		return BatchStarted{}, fmt.Errorf("start batch: %w", err)
+	}
+	out := BatchStarted{BatchID: batchID, Status: workflows.StatusRunning, Round: round}
+	for _, n := range in.Nodes {
+		out.Nodes = append(out.Nodes, StartedBatchNode{ID: n.ID, JobID: n.JobID, OutputPath: n.Run.Output, Reused: n.Reused})
+	}
+	return out, nil
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// resolveBatch validates a batch request and resolves every node into a
+// run input, in dependency order so references see their upstream outputs.
+func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reuse map[string]workflows.NodeState) (workflows.BatchInput, error) {
+	in := workflows.BatchInput{Name: req.Name, MaxParallel: req.MaxParallel, FailFast: req.FailFast, Labels: req.Labels, Round: round}
+	if len(req.Nodes) == 0 {
+		return in, userErrorf("a batch needs at least one node")
+	}
+	if len(req.Nodes) > workflows.MaxBatchNodes {
+		return in, userErrorf("%d nodes: a batch holds at most %d (split it, or chain batches)", len(req.Nodes), workflows.MaxBatchNodes)
+	}
+	if req.MaxParallel < 0 || req.MaxParallel > 100 {
+		return in, userErrorf("max_parallel %d: must be between 1 and 100 (0 for the default, %d)", req.MaxParallel, workflows.DefaultMaxParallel)
+	}
+	byID := map[string]int{}
+	var problems []string
+	for i, n := range req.Nodes {
+		switch _, dup := byID[n.ID]; {
+		case n.ID == "":
+			problems = append(problems, fmt.Sprintf("node %d has no id", i+1))
+		case !nodeIDPattern.MatchString(n.ID):
+			problems = append(problems, fmt.Sprintf("node id %q: use 1 to 64 letters, digits, '-' or '_'", n.ID))
+		case dup:
+			problems = append(problems, fmt.Sprintf("duplicate node id %q", n.ID))
+		default:
+			byID[n.ID] = i
+		}
+	}
+	for _, n := range req.Nodes {
+		for _, d := range n.DependsOn {
+			if d == n.ID {
+				problems = append(problems, fmt.Sprintf("node %s depends on itself", n.ID))
+			} else if _, ok := byID[d]; !ok {
+				problems = append(problems, fmt.Sprintf("node %s depends on %q, which is not a node of this batch", n.ID, d))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return in, &UserError{Msg: strings.Join(problems, "; ")}
+	}
+	order, cycle := topoOrder(req.Nodes, byID)
+	if cycle != nil {
+		return in, userErrorf("the dependencies form a cycle: %s", strings.Join(cycle, " -> "))
+	}
+	spec, _ := json.Marshal(req)
+	in.Spec = spec
+
+	resolved := map[string]resolvedNode{}
+	in.Nodes = make([]workflows.BatchNode, len(req.Nodes))
+	for _, i := range order {
+		n := req.Nodes[i]
+		bn := workflows.BatchNode{ID: n.ID, DependsOn: n.DependsOn}
+		if prev, ok := reuse[n.ID]; ok {
+			bn.JobID, bn.Reused = prev.JobID, true
+			bn.Run = workflows.RunInput{Notebook: prev.Notebook, Output: prev.Output}
+			resolved[n.ID] = resolvedNode{output: prev.Output, params: n.Parameters}
+			in.Nodes[i] = bn
+			continue
+		}
+		bn.JobID = fmt.Sprintf("%s%s.%s.%d", workflows.RunIDPrefix, strings.TrimPrefix(batchID, workflows.BatchIDPrefix), n.ID, round)
+		params, err := substitute(n, resolved, ancestors(req.Nodes, byID, n.ID))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
+			continue
+		}
+		run, err := s.RunInput(bn.JobID, StartRequest{
+			Path: n.Path, Parameters: params, OutputPath: n.OutputPath, Kernel: n.Kernel, Cwd: n.Cwd,
+			TimeoutSeconds: n.TimeoutSeconds, CellTimeoutSeconds: n.CellTimeoutSeconds, MaxAttempts: n.MaxAttempts,
+			RetryOnError: n.RetryOnError, Labels: req.Labels, BatchID: batchID, NodeID: n.ID,
+		})
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
+			continue
+		}
+		bn.Run = run
+		resolved[n.ID] = resolvedNode{output: run.Output, params: params}
+		in.Nodes[i] = bn
+	}
+	if len(problems) > 0 {
+		return in, &UserError{Msg: strings.Join(problems, "; ")}
+	}
+	return in, nil
+}
+
+type resolvedNode struct {
+	output string
+	params map[string]any
+}
+
+// topoOrder returns the node indices in dependency order, or a cycle.
+func topoOrder(nodes []BatchNodeRequest, byID map[string]int) ([]int, []string) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(nodes))
+	var order []int
+	var stack []string
+	var cycle []string
+	var visit func(i int) bool
+	visit = func(i int) bool {
+		color[i] = grey
+		stack = append(stack, nodes[i].ID)
+		for _, d := range nodes[i].DependsOn {
+			j := byID[d]
+			switch color[j] {
+			case grey:
+				for k, id := range stack {
+					if id == d {
+						cycle = append(append([]string{}, stack[k:]...), d)
+					}
+				}
+				return false
+			case white:
+				if !visit(j) {
+					return false
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[i] = black
+		order = append(order, i)
+		return true
+	}
+	for i := range nodes {
+		if color[i] == white && !visit(i) {
+			return nil, cycle
+		}
+	}
+	return order, nil
+}
+
+// ancestors returns every node id that id depends on, directly or not.
+func ancestors(nodes []BatchNodeRequest, byID map[string]int, id string) map[string]bool {
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		for _, d := range nodes[byID[n]].DependsOn {
+			if !seen[d] {
+				seen[d] = true
+				walk(d)
+			}
+		}
+	}
+	walk(id)
+	return seen
+}
+
+// refPattern matches a reference to an upstream node:
+// ${node.output_path} or ${node.parameters.name}.
+var refPattern = regexp.MustCompile(`\$\{\s*([A-Za-z0-9_-]+)\.(output_path|parameters\.([A-Za-z_][A-Za-z0-9_]*))\s*\}`)
+
+// substitute replaces references in a node's parameter values. A value that
+// is exactly one reference takes the referenced value with its type; a
+// reference inside a longer string is formatted into it. Only ancestors may
+// be referenced: anything else may not have run yet.
+func substitute(n BatchNodeRequest, done map[string]resolvedNode, anc map[string]bool) (map[string]any, error) {
+	if len(n.Parameters) == 0 {
+		return n.Parameters, nil
+	}
+	out := make(map[string]any, len(n.Parameters))
+	names := make([]string, 0, len(n.Parameters))
+	for k := range n.Parameters {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var errs []string
+	for _, k := range names {
+		v, err := substituteValue(n.Parameters[k], done, anc)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("parameter %s: %v", k, err))
+		}
+		out[k] = v
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+func substituteValue(v any, done map[string]resolvedNode, anc map[string]bool) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return substituteString(x, done, anc)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			r, err := substituteValue(e, done, anc)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			r, err := substituteValue(e, done, anc)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func substituteString(s string, done map[string]resolvedNode, anc map[string]bool) (any, error) {
+	var firstErr error
+	lookup := func(m []string) any {
+		node, field, param := m[1], m[2], m[3]
+		if !anc[node] {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("${%s.%s} refers to %q, which is not among this node's dependencies (add it to depends_on)", node, field, node)
+			}
+			return nil
+		}
+		up := done[node]
+		if param == "" {
+			return up.output
+		}
+		val, ok := up.params[param]
+		if !ok && firstErr == nil {
+			firstErr = fmt.Errorf("${%s.parameters.%s}: node %s does not set parameter %s", node, param, node, param)
+		}
+		return val
+	}
+	if m := refPattern.FindStringSubmatch(s); m != nil && m[0] == strings.TrimSpace(s) {
+		v := lookup(m)
+		return v, firstErr
+	}
+	out := refPattern.ReplaceAllStringFunc(s, func(ref string) string {
+		v := lookup(refPattern.FindStringSubmatch(ref))
+		if str, ok := v.(string); ok {
+			return str
+		}
+		b, _ := json.Marshal(v)
+		return string(b)
+	})
+	return out, firstErr
+}

@@ -1,0 +1,119 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"millrace/internal/rundir"
+	"millrace/workflows"
+)
+
+// IsBatchID reports whether id names a batch rather than a single run.
+func IsBatchID(id string) bool { return strings.HasPrefix(id, workflows.BatchIDPrefix) }
+
+// RerunBatch runs a finished batch again under the same batch id, running
+// only the nodes that did not succeed (failed, skipped, cancelled, timed
+// out) and reusing the outputs of those that did: a long pipeline that died
+// at its last node does not start over.
+func (s *Service) RerunBatch(ctx context.Context, batchID string) (BatchStarted, error) {
+	st, err := s.BatchStatus(ctx, batchID)
+	if err != nil {
+		return BatchStarted{}, err
+	}
+	if !st.Ended() {
+		return BatchStarted{}, userErrorf("batch %s is still running; cancel it first or wait for it to end", batchID)
+	}
+	in, err := s.batchInput(ctx, batchID)
+	if err != nil {
+		return BatchStarted{}, err
+	}
+	var req BatchRequest
+	if err := json.Unmarshal(in.Spec, &req); err != nil {
+		return BatchStarted{}, fmt.Errorf("read batch %s request: %w", batchID, err)
+	}
+	reuse := map[string]workflows.NodeState{}
+	for _, n := range st.Nodes {
+		if n.Status == workflows.StatusSucceeded {
+			reuse[n.ID] = n.NodeState
+		}
+	}
+	if len(reuse) == len(st.Nodes) {
+		return BatchStarted{}, userErrorf("every node of batch %s succeeded: there is nothing to rerun", batchID)
+	}
+	return s.startBatch(ctx, batchID, req, st.Round+1, reuse)
+}
+
+// RerunRun starts a finished or running run's notebook again with the same
+// input, as a new job. Its default output goes to the new job's directory.
+func (s *Service) RerunRun(ctx context.Context, jobID string) (Started, error) {
+	if err := checkJobID(jobID); err != nil {
+		return Started{}, err
+	}
+	ev, err := s.firstEvent(ctx, jobID)
+	if err != nil {
+		return Started{}, err
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs.GetWorkflowType().GetName() != workflows.NotebookRunWorkflow || len(attrs.GetInput().GetPayloads()) == 0 {
+		return Started{}, userErrorf("%s is not a notebook run", jobID)
+	}
+	var in workflows.RunInput
+	if err := json.Unmarshal(attrs.GetInput().GetPayloads()[0].GetData(), &in); err != nil {
+		return Started{}, fmt.Errorf("read input of %s: %w", jobID, err)
+	}
+	newID := workflows.RunIDPrefix + uuid.NewString()
+	if in.Output == rundir.DefaultOutput(s.DataDir, jobID) {
+		in.Output = rundir.DefaultOutput(s.DataDir, newID)
+	}
+	in.BatchID, in.NodeID = "", ""
+	opts := client.StartWorkflowOptions{
+		ID: newID, TaskQueue: s.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: searchAttributes(in, "run"), Memo: map[string]any{memoOutput: in.Output},
+	}
+	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.NotebookRunWorkflow, in); err != nil {
+		return Started{}, fmt.Errorf("start workflow: %w", err)
+	}
+	return Started{JobID: newID, Status: workflows.StatusPending, OutputPath: in.Output, Notebook: in.Notebook}, nil
+}
+
+// CancelBatch cancels a running batch: every running node is cancelled and
+// its processes stopped before the batch ends CANCELED.
+func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (BatchStatus, error) {
+	st, err := s.BatchStatus(ctx, batchID)
+	if err != nil {
+		return BatchStatus{}, err
+	}
+	if st.Ended() {
+		return st, userErrorf("batch %s already ended %s; there is nothing to cancel", batchID, st.Status)
+	}
+	if err := s.requestCancel(ctx, batchID, reason); err != nil {
+		return BatchStatus{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*cancelWait)
+	defer cancel()
+	_ = s.Client.GetWorkflow(wctx, batchID, "").Get(wctx, nil)
+	return s.BatchStatus(ctx, batchID)
+}
+
+func (s *Service) requestCancel(ctx context.Context, id, reason string) error {
+	if reason == "" {
+		reason = "cancelled by a millrace client"
+	}
+	_, err := s.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+		Namespace:         s.Namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+		Identity:          "millrace",
+		Reason:            reason,
+	})
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return nil
+}
