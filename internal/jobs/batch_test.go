@@ -247,3 +247,60 @@ func TestBatchValidation(t *testing.T) {
 		t.Fatalf("invalid batches started %d jobs (%v)", len(list.Jobs), err)
 	}
 }
+
+// TestExamplePipeline runs examples/pipeline.yaml, the README's main job,
+// through the batch file loader.
+func TestExamplePipeline(t *testing.T) {
+	root := testenv.RepoRoot()
+	cfg := server.Config(t)
+	server.StartWorker(t, cfg)
+	svc := server.Service(t, cfg, root)
+	req, err := jobs.LoadBatchFile(filepath.Join(root, "examples", "pipeline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	for i := range req.Nodes {
+		req.Nodes[i].Parameters["work_dir"] = work // keep the work tree clean
+	}
+	req.Nodes[1].Parameters["work_dir"] = "${preprocess.parameters.work_dir}"
+	started, err := svc.StartBatch(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitBatch(t, svc, started.BatchID)
+	if st.Status != workflows.StatusSucceeded {
+		t.Fatalf("pipeline %s: %v", st.Status, nodeStatuses(st))
+	}
+	if _, err := os.Stat(filepath.Join(work, "metrics.json")); err != nil {
+		t.Fatalf("eval wrote no metrics: %v", err)
+	}
+}
+
+func TestLoadBatchFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, uuid.NewString()+".yaml")
+		os.WriteFile(p, []byte(s), 0o644)
+		return p
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"nodes:\n  - id: a\n    path: a.ipynb\n    dependson: [b]\n", "field dependson not found"},
+		{"nodes: [", "batch file"},
+		{"nodes:\n  - id: a\n    path: a.ipynb\n    parameters: {n: 2, x: 2.0}\n", ""},
+	} {
+		req, err := jobs.LoadBatchFile(write(c.yaml))
+		if c.want == "" {
+			if err != nil || req.Nodes[0].Path != filepath.Join(dir, "a.ipynb") || req.Nodes[0].Parameters["x"].(json.Number).String() != "2.0" {
+				t.Fatalf("valid file: %+v %v", req, err)
+			}
+			continue
+		}
+		if !jobs.IsUserError(err) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
+	if _, err := jobs.LoadBatchFile(filepath.Join(dir, "missing.yaml")); !jobs.IsUserError(err) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
