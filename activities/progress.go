@@ -31,6 +31,9 @@ func (r *progressReader) read() workflows.Progress {
 	if err != nil || (st.ModTime().Equal(r.modTime) && st.Size() == r.size) {
 		return r.last
 	}
+	if st.ModTime().Before(r.last.StartedAt) {
+		return r.last // an earlier attempt's notebook, not rewritten yet
+	}
 	p, err := notebook.ReadProgress(r.path)
 	if err != nil {
 		return r.last // a notebook mid-replace; the next tick sees it whole

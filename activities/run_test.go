@@ -290,3 +290,51 @@ func TestWorkerKilledMidRun(t *testing.T) {
 		t.Fatalf("want the logs of both attempts (step 0 twice) and the end:\n%s", logs)
 	}
 }
+
+// TestWorkerStopsGracefully sends SIGTERM to a worker process mid-run: it
+// stops its run's process tree and exits, and the run moves on to another
+// worker as attempt 2.
+func TestWorkerStopsGracefully(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, "testdata/slow.ipynb", dir)
+	cfg := server.Config(t)
+	svc := server.Service(t, cfg, dir)
+	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := exec.Command(bin, "--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
+		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error", "--grace", "1s")
+	worker.Stderr = os.Stderr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- worker.Wait() }()
+	t.Cleanup(func() { _ = worker.Process.Kill() })
+
+	env, kv := marker()
+	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second})
+	waitRunning(t, svc, run.JobID, 1)
+	began := time.Now()
+	if err := worker.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("worker exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not exit within 30s of SIGTERM")
+	}
+	t.Logf("worker exited %s after SIGTERM", time.Since(began).Round(time.Millisecond))
+	defer func() { t.Logf("run ended %s after SIGTERM", time.Since(began).Round(time.Millisecond)) }()
+	assertNoProcesses(t, kv)
+
+	server.StartWorker(t, cfg)
+	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
+		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
+	}
+}
