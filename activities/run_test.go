@@ -338,3 +338,43 @@ func TestWorkerStopsGracefully(t *testing.T) {
 		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
 	}
 }
+
+// TestExtraRunsWaitInTheQueue gives a worker one slot and three runs: one
+// runs while the others wait PENDING, and all three succeed.
+func TestExtraRunsWaitInTheQueue(t *testing.T) {
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, "testdata/slow.ipynb", dir)
+	cfg := server.Config(t)
+	cfg.MaxRuns = 1
+	server.StartWorker(t, cfg)
+	svc := server.Service(t, cfg, dir)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"steps": 10.0, "delay": 0.2}}).JobID)
+	}
+	sawQueue := false
+	testenv.Eventually(t, 3*time.Minute, "all three runs to end", func() bool {
+		counts := map[string]int{}
+		for _, id := range ids {
+			st, err := svc.Status(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts[st.Status]++
+		}
+		if counts[workflows.StatusRunning] > 1 {
+			t.Fatalf("%d runs at once on a worker with one slot", counts[workflows.StatusRunning])
+		}
+		if counts[workflows.StatusRunning] == 1 && counts[workflows.StatusPending] >= 1 {
+			sawQueue = true
+		}
+		return counts[workflows.StatusSucceeded] == 3
+	})
+	if !sawQueue {
+		t.Fatal("never saw one run RUNNING while another waited PENDING")
+	}
+	list, err := svc.List(context.Background(), jobs.ListRequest{Status: workflows.StatusSucceeded})
+	if err != nil || len(list.Jobs) != 3 || list.Counts[workflows.StatusSucceeded] != 3 {
+		t.Fatalf("list of succeeded: %d jobs, counts %v, %v", len(list.Jobs), list.Counts, err)
+	}
+}
