@@ -78,7 +78,11 @@ func runJobs(ctx context.Context, c *cli, cmd command, args []string) error {
 		}
 	}
 	if total > 0 {
-		fmt.Fprintf(c.stdout, "%s\n", s.dim(fmt.Sprintf("%d matching jobs in all: %s (running includes pending)", total, strings.Join(counts, ", "))))
+		noun := "jobs match"
+		if total == 1 {
+			noun = "job matches"
+		}
+		fmt.Fprintf(c.stdout, "%s\n", s.dim(fmt.Sprintf("%d %s in all: %s (running includes pending)", total, noun, strings.Join(counts, ", "))))
 	}
 	if list.NextPageToken != "" {
 		fmt.Fprintf(c.stdout, "%s\n", s.dim("more: millrace jobs --page-token "+list.NextPageToken))

@@ -28,13 +28,18 @@ func main() {
 	// The first SIGINT or SIGTERM cancels the context with the signal as
 	// its cause: `run` then asks (or decides) whether to cancel the job or
 	// detach from it, and every other command stops. Later signals stay
-	// caught, so that a second Ctrl-C reaches the question `run` asks.
+	// caught, so that a second Ctrl-C reaches the question `run` asks; a
+	// third one ends the process at once.
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
 		cancel(interrupted{s})
+		<-sigs
+		s = <-sigs
+		fmt.Fprintln(os.Stderr, "millrace: interrupted three times: exiting now")
+		os.Exit(128 + signalNumber(s))
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err))

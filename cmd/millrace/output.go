@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 
 	"millrace/internal/jobs"
@@ -68,11 +71,41 @@ func runOutput(ctx context.Context, c *cli, cmd command, args []string) error {
 			fmt.Fprintln(w, strings.TrimRight(cl.Text, "\n"))
 		}
 		if cl.Error != nil {
-			fmt.Fprintln(w, s.red(cl.Error.EName+": "+cl.Error.EValue))
+			printFailure(w, s, &jobs.Failure{EName: cl.Error.EName, EValue: cl.Error.EValue, Traceback: cl.Error.Traceback}, "")
 		}
 		for _, a := range cl.Attachments {
 			fmt.Fprintf(w, "%s\n", s.dim(fmt.Sprintf("[%s output, %d bytes, not shown]", a.MimeType, a.Size)))
 		}
 	}
 	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// pyRepr shows a parameter value roughly as Python would: None, True,
+// 'text', numbers and containers as JSON.
+func pyRepr(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case string:
+		return strconv.Quote(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }

@@ -55,6 +55,33 @@ func (p *parameterFlags) values() (map[string]any, error) {
 	return out, nil
 }
 
+// papermillPairs rewrites papermill's two-word form, -p NAME VALUE (and
+// -r NAME VALUE), into -p NAME=VALUE, so a papermill command line works
+// as it is.
+func papermillPairs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" {
+			return append(out, args[i+1:]...)
+		}
+		switch a {
+		case "-p", "--p", "-r", "--r":
+			if i+2 < len(args) && !strings.Contains(args[i+1], "=") && !isFlag(args[i+2]) {
+				out = append(out, args[i+1]+"="+args[i+2])
+				i += 2
+			}
+		}
+	}
+	return out
+}
+
+// isFlag tells a flag from a value: -3 and -.5 are values.
+func isFlag(a string) bool {
+	return strings.HasPrefix(a, "-") && len(a) > 1 && !strings.ContainsAny(a[1:2], "0123456789.")
+}
+
 func splitParameter(flagName, kv string) (string, string, error) {
 	name, value, ok := strings.Cut(kv, "=")
 	name = strings.TrimSpace(name)

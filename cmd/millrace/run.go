@@ -24,6 +24,7 @@ Parameters are typed as papermill types them: -p n=5 is an int, -p lr=0.1 a
 float, -p flag=True a bool, -p x=None None, anything else a string. -f reads a
 YAML or JSON file (YAML typed as papermill's loader types it); -r keeps a value
 a string. Later sources override earlier ones: -f, then -r, then -p.
+Papermill's two-word form, -p NAME VALUE, works too.
 
 The job runs in Temporal, not in this process: Ctrl-C asks whether to cancel
 the run or detach from it (it goes on; millrace logs -f ID follows it again).
@@ -59,10 +60,10 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 	allowExtra := f.Bool("allow-extra-params", false, "pass parameters that the parameters cell does not declare (papermill does, with a warning)")
 	detach := f.Bool("detach", false, "print the job id and return at once; the run goes on")
 	onInterrupt := &choiceFlag{value: interruptAsk, choices: []string{interruptAsk, interruptCancel, interruptDetach}}
-	f.Var(onInterrupt, "on-interrupt", "what Ctrl-C does: ask, cancel or detach (`choice`); ask detaches when there is no terminal")
+	f.Var(onInterrupt, "on-interrupt", "what Ctrl-C does: ask, cancel or detach; ask detaches when there is no terminal to ask on")
 	asJSON := f.Bool("json", false, "print JSON instead of text: the started job with --detach, else the final status (no live display)")
 	cfg := f.withConfig()
-	pos, err := f.parse(args, 1, 1)
+	pos, err := f.parse(papermillPairs(args), 1, 1)
 	if err != nil {
 		return err
 	}
@@ -97,6 +98,15 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 		req.Env = nil
 	}
 
+	// Bad input fails here, before anything connects to Temporal (or
+	// starts the dev service).
+	local, err := localService(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := local.RunInput(workflows.RunIDPrefix+"check", req); err != nil {
+		return err
+	}
 	svc, done, err := c.connect(ctx, cmd, cfg)
 	if err != nil {
 		return err
@@ -115,7 +125,7 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 		return nil
 	}
 	if !*asJSON {
-		fmt.Fprintf(c.stderr, "%s %s %s\n", c.errs.bold("job "+started.JobID), "running", displayPath(started.Notebook))
+		fmt.Fprintf(c.stderr, "%s started: %s\n", c.errs.bold("job "+started.JobID), displayPath(started.Notebook))
 	}
 	return c.watch(ctx, svc, started, watchOptions{onInterrupt: onInterrupt.value, json: *asJSON})
 }
@@ -137,24 +147,23 @@ func (c *cli) summary(st jobs.Status, opt watchOptions) error {
 	for _, warning := range st.Warnings {
 		fmt.Fprintf(w, "%s %s\n", s.yellow("warning:"), warning)
 	}
-	cells := fmt.Sprintf("%d/%d cells", st.Progress.CellsDone, st.Progress.CellsTotal)
-	head := fmt.Sprintf("%s job %s %s in %s (%s)", s.mark(st.Status), st.JobID, s.bold(s.status(st.Status)), fmtDuration(seconds(st.Duration)), cells)
-	if st.Status == workflows.StatusSucceeded {
-		if st.OutputPath != "" {
-			fmt.Fprintf(w, "output notebook: %s\n", displayPath(st.OutputPath))
-		}
-		fmt.Fprintln(w, head)
-		return nil
+	head := fmt.Sprintf("%s job %s %s in %s", s.mark(st.Status), st.JobID, s.bold(s.status(st.Status)), fmtDuration(seconds(st.Duration)))
+	if st.Progress.CellsTotal > 0 {
+		head += fmt.Sprintf(" (%d/%d cells)", st.Progress.CellsDone, st.Progress.CellsTotal)
 	}
-	fmt.Fprintln(w, head)
-	if st.Error != nil {
-		printFailure(w, s, st.Error, "  ")
+	// The verdict comes last, after what explains it.
+	switch {
+	case st.Status == workflows.StatusCanceled && st.Error != nil && st.Error.EName == "":
+		fmt.Fprintln(w, st.Error.Message) // asked for: not an error
+	case st.Error != nil:
+		printFailure(w, s, st.Error, "")
 	}
 	if len(st.Attempts) > 1 {
-		fmt.Fprintf(w, "  after %d attempts\n", len(st.Attempts))
+		fmt.Fprintf(w, "after %d attempts\n", len(st.Attempts))
 	}
 	if st.OutputPath != "" {
-		fmt.Fprintf(w, "  output notebook: %s\n", displayPath(st.OutputPath))
+		fmt.Fprintf(w, "output notebook: %s\n", displayPath(st.OutputPath))
 	}
+	fmt.Fprintln(w, head)
 	return err
 }

@@ -78,14 +78,22 @@ func (s style) plain(t string) string {
 	return stripANSI(t)
 }
 
-// firstLine is the first non-blank line of a cell's source, shortened.
+// firstLine is the first line of a cell's source worth showing: the first
+// that is not blank or a comment (else the first comment), shortened.
 func firstLine(src string, max int) string {
+	comment := ""
 	for _, l := range strings.Split(src, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
+		switch l = strings.TrimSpace(l); {
+		case l == "":
+		case strings.HasPrefix(l, "#"):
+			if comment == "" {
+				comment = l
+			}
+		default:
 			return shorten(l, max)
 		}
 	}
-	return ""
+	return shorten(comment, max)
 }
 
 // shorten cuts s to at most max runes, marking the cut with an ellipsis.

@@ -227,11 +227,11 @@ func (c *cli) ask() string {
 // nopDisplay shows nothing: JSON mode prints the final status only.
 type nopDisplay struct{}
 
-func (nopDisplay) update(jobs.Status)       {}
-func (nopDisplay) lines([]logstore.Line)    {}
-func (nopDisplay) note(string)              {}
-func (nopDisplay) finish(jobs.Status)       {}
-func (nopDisplay) stop()                    {}
+func (nopDisplay) update(jobs.Status)    {}
+func (nopDisplay) lines([]logstore.Line) {}
+func (nopDisplay) note(string)           {}
+func (nopDisplay) finish(jobs.Status)    {}
+func (nopDisplay) stop()                 {}
 
 // plainDisplay writes the run's lines as they come (stdout to stdout,
 // stderr to stderr) and a line on stderr whenever the run moves to another
@@ -275,7 +275,7 @@ func (d *plainDisplay) lines(ls []logstore.Line) {
 	}
 }
 
-func (d *plainDisplay) note(msg string)      { fmt.Fprintf(d.c.stderr, "%s\n", d.c.errs.yellow(msg)) }
+func (d *plainDisplay) note(msg string)    { fmt.Fprintf(d.c.stderr, "%s\n", d.c.errs.yellow(msg)) }
 func (d *plainDisplay) finish(jobs.Status) {}
 func (d *plainDisplay) stop()              {}
 
@@ -374,7 +374,7 @@ func (d *barDisplay) source(decor.Statistics) string {
 	if d.st.Ended() || d.st.Progress.CurrentCell == 0 || d.srcWidth < 10 {
 		return ""
 	}
-	return d.c.errs.dim(firstLine(d.st.Progress.CurrentSource, d.srcWidth))
+	return " " + d.c.errs.dim(firstLine(d.st.Progress.CurrentSource, d.srcWidth))
 }
 
 func (d *barDisplay) update(st jobs.Status) {

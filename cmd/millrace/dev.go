@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"millrace/internal/devmode"
+)
+
+func devCommand() command {
+	return command{
+		name:    "dev",
+		args:    "[flags]",
+		summary: "run the local dev service in the foreground: the embedded Temporal server and a worker",
+		help: `Runs the embedded Temporal server (on a SQLite file in the data dir) and a
+worker in the foreground until Ctrl-C, for a long-lived local setup you can
+watch. Every millrace command, worker and MCP server on the same data dir uses
+it instead of starting the background one. It refuses to start while another
+dev service holds the data dir: millrace dev stop stops that one.
+
+Jobs are kept in the data dir: a run that was going when the service stopped
+goes on, as a new attempt, when a dev service runs again.`,
+		run: runDev,
+	}
+}
+
+func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
+	f := newFlags(c, cmd)
+	cfg := f.withConfig()
+	cfg.RegisterWorker(f.FlagSet)
+	logLevel := f.String("log-level", "info", "what the service logs: debug, info, warn or error")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef(cmd, "--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	if cfg.Address != "" {
+		fmt.Fprintf(c.stderr, "note: ignoring the Temporal address %s: millrace dev runs its own server\n", cfg.Address)
+		cfg.Address = ""
+	}
+	if err := validate(cmd, cfg); err != nil {
+		return err
+	}
+	err := devmode.Serve(ctx, cfg, c.logger(level), func(st devmode.State) {
+		fmt.Fprintf(c.stdout, "%s at %s (namespace %s, task queue %s)\n  data dir %s\n  Ctrl-C stops it\n",
+			c.out.green("millrace dev service ready:")+" Temporal", st.Address, st.Namespace, st.TaskQueue, st.DataDir)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, "millrace dev service stopped")
+	return nil
+}
+
+func devStatusCommand() command {
+	return command{
+		name:    "dev status",
+		args:    "[flags]",
+		summary: "show the dev service of the data dir (exit status 1 when none runs)",
+		run:     runDevStatus,
+	}
+}
+
+// devStatus is what dev status --json prints.
+type devStatus struct {
+	Running bool   `json:"running"`
+	DataDir string `json:"data_dir"`
+	*devmode.State
+}
+
+func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error {
+	f := newFlags(c, cmd)
+	asJSON := f.withJSON()
+	cfg := f.withConfig()
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if err := validate(cmd, cfg); err != nil {
+		return err
+	}
+	st, err := devmode.Status(cfg.DataDir)
+	if err != nil && !errors.Is(err, devmode.ErrNotRunning) {
+		return err
+	}
+	out := devStatus{Running: err == nil, DataDir: cfg.DataDir}
+	if out.Running {
+		out.State = &st
+	}
+	notRunning := &exitError{code: exitFailed, err: devmode.ErrNotRunning}
+	if *asJSON {
+		if err := c.printJSON(out); err != nil || out.Running {
+			return err
+		}
+		return notRunning
+	}
+	if !out.Running {
+		fmt.Fprintf(c.stdout, "no dev service is running on %s\n(commands start one in the background when they need it; millrace dev runs one in the foreground)\n", cfg.DataDir)
+		return notRunning
+	}
+	fmt.Fprintf(c.stdout, "%s (pid %d), up %s\n", c.out.green("dev service running"), st.PID, fmtDuration(time.Since(st.StartedAt)))
+	for _, kv := range [][2]string{
+		{"temporal", fmt.Sprintf("%s (namespace %s, server pid %d)", st.Address, st.Namespace, st.ServerPID)},
+		{"task queue", st.TaskQueue},
+		{"data dir", st.DataDir},
+		{"database", st.DB},
+		{"log", st.LogFile},
+		{"server", st.Server},
+	} {
+		fmt.Fprintf(c.stdout, "  %-10s %s\n", kv[0], kv[1])
+	}
+	return nil
+}
+
+func devStopCommand() command {
+	return command{
+		name:    "dev stop",
+		args:    "[flags]",
+		summary: "stop the dev service of the data dir (running jobs go on when one runs again)",
+		run:     runDevStop,
+	}
+}
+
+func runDevStop(ctx context.Context, c *cli, cmd command, args []string) error {
+	f := newFlags(c, cmd)
+	timeout := f.Duration("timeout", 30*time.Second, "how long to wait for it to stop")
+	cfg := f.withConfig()
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if err := validate(cmd, cfg); err != nil {
+		return err
+	}
+	st, err := devmode.Stop(cfg.DataDir, *timeout)
+	switch {
+	case errors.Is(err, devmode.ErrNotRunning):
+		fmt.Fprintf(c.stdout, "no dev service is running on %s\n", cfg.DataDir)
+		return nil
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(c.stdout, "stopped the dev service (pid %d) on %s\n", st.PID, cfg.DataDir)
+	return nil
+}
