@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"millrace/internal/jobs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,7 +72,7 @@ again: *x
 	if err := os.WriteFile(yml, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := loadParameterFile(yml)
+	got, err := jobs.LoadParameterFile(yml)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ again: *x
 	if err := os.WriteFile(js, []byte(`{"a": 1, "b": 2.0, "c": 1e3, "d": [true, null], "e": "x"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err = loadParameterFile(js)
+	got, err = jobs.LoadParameterFile(js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ again: *x
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := loadParameterFile(path); err == nil {
+		if _, err := jobs.LoadParameterFile(path); err == nil {
 			t.Errorf("%s (%q) was accepted", name, text)
 		}
 	}
