@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"millrace/internal/jobs"
 )
 
 func cancelCommand() command {
 	return command{
 		name:    "cancel",
 		args:    "ID [flags]",
-		summary: "cancel a running job: its kernel is stopped and the job ends CANCELED",
+		summary: "cancel a running job or batch: its kernels are stopped and it ends CANCELED",
 		run:     runCancel,
 	}
 }
@@ -30,6 +32,17 @@ func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
 	defer done()
 	if *reason == "" {
 		*reason = "cancelled with millrace cancel"
+	}
+	if jobs.IsBatchID(pos[0]) {
+		st, err := svc.CancelBatch(ctx, pos[0], *reason)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(st)
+		}
+		_ = c.batchSummary(st, false) // CANCELED is what was asked: exit 0
+		return nil
 	}
 	st, err := svc.Cancel(ctx, pos[0], *reason)
 	if err != nil {

@@ -45,7 +45,7 @@ type command struct {
 // function, not a variable, because help refers back to it.
 func commands() []command {
 	return []command{
-		runCommand(), jobsCommand(), statusCommand(), logsCommand(), cancelCommand(),
+		runCommand(), batchCommand(), jobsCommand(), statusCommand(), logsCommand(), cancelCommand(), rerunCommand(),
 		inspectCommand(), outputCommand(), devCommand(), devStatusCommand(), devStopCommand(),
 		versionCommand(), helpCommand(),
 	}
