@@ -6,7 +6,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= /usr/bin/python3
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test test-long bench reliability demo clean
+.PHONY: all build devserver prereqs test bench demo clean
 
 all: build
 
@@ -17,7 +17,9 @@ devserver:
 	cd devserver && $(GO) build -o $(BIN)/millrace-temporal .
 
 build: devserver
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/millrace ./cmd/millrace
+	$(GO) build -o $(BIN)/millrace-worker ./cmd/worker
+	$(GO) build -o $(BIN)/millrace-mcp ./cmd/mcp
 
 # The bundled runner needs nbclient and ipykernel in the system Python.
 prereqs:
@@ -38,10 +40,11 @@ test: prereqs devserver
 bench: prereqs devserver
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
 
-# Runs the example end to end on the embedded default: starts the dev
-# service on first need, runs the notebook with live progress.
+# The main job end to end on the embedded default: the example pipeline
+# (preprocess -> train -> eval) with live progress. The first command that
+# needs Temporal starts the local dev service in the background.
 demo: prereqs build
-	$(BIN)/millrace run examples/train.ipynb -p epochs=5
+	$(BIN)/millrace batch examples/pipeline.yaml
 
 clean:
 	rm -rf $(BIN)
