@@ -1,8 +1,6 @@
 package activities_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"millrace/internal/testenv"
@@ -12,14 +10,4 @@ import (
 // server on a SQLite file; each test uses its own task queue and data dir.
 var server *testenv.Server
 
-func TestMain(m *testing.M) {
-	s, err := testenv.StartServer()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &server) }

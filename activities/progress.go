@@ -61,9 +61,9 @@ func (r *progressReader) final(out executor.Outcome, logw *logstore.Writer) work
 // The failing cell's index is given in the input notebook: the k-th code
 // cell of the output, not counting the injected parameters, is the k-th
 // code cell of the input.
-func failedCell(out, in *notebook.Notebook) (int, *executor.CellFailure) {
+func failedCell(out, in *notebook.Notebook) (int, *notebook.CellFailure) {
 	executed, ordinal := 0, 0
-	var failure *executor.CellFailure
+	var failure *notebook.CellFailure
 	for i, c := range out.Cells {
 		if c.Type != notebook.CellCode {
 			continue
@@ -78,7 +78,7 @@ func failedCell(out, in *notebook.Notebook) (int, *executor.CellFailure) {
 		if failure != nil || c.Papermill == nil || c.Papermill.Status != notebook.StatusFailed {
 			continue
 		}
-		failure = &executor.CellFailure{Index: inputIndex(in, ordinal, i), OutputIndex: i, ExecutionCount: c.ExecutionCount, SourceExcerpt: excerpt(c.Source)}
+		failure = &notebook.CellFailure{Index: inputIndex(in, ordinal, i), OutputIndex: i, ExecutionCount: c.ExecutionCount, SourceExcerpt: excerpt(c.Source)}
 		for _, o := range c.Outputs {
 			if o.OutputType == "error" {
 				failure.EName, failure.EValue = o.EName, notebook.StripANSI(o.EValue)

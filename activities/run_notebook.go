@@ -121,12 +121,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	}
 	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: out.Kind, Message: msg, ExitCode: &out.ExitCode, Retried: retried})
 	log.Info("attempt failed", "kind", out.Kind, "exit", out.ExitCode, "retried", retried)
-	var cell *workflows.CellFailure
-	if out.Cell != nil {
-		c := workflows.CellFailure(*out.Cell)
-		cell = &c
-	}
-	return res, a.fail(&res, errType, msg, cell, nonRetryable)
+	return res, a.fail(&res, errType, msg, out.Cell, nonRetryable)
 }
 
 // watch heartbeats until the executor exits, the context ends (cancel or
@@ -236,7 +231,7 @@ func maxAttempts(in workflows.RunInput) int {
 
 // end records an attempt that failed before the executor ran, and returns
 // its failure.
-func (a *Activities) end(dir string, res *workflows.AttemptResult, errType, msg string, cell *workflows.CellFailure, nonRetryable bool) error {
+func (a *Activities) end(dir string, res *workflows.AttemptResult, errType, msg string, cell *notebook.CellFailure, nonRetryable bool) error {
 	res.EndedAt = time.Now()
 	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: res.Attempt, EndedAt: res.EndedAt, Outcome: errType, Message: msg})
 	return a.fail(res, errType, msg, cell, nonRetryable)
@@ -244,7 +239,7 @@ func (a *Activities) end(dir string, res *workflows.AttemptResult, errType, msg 
 
 // fail builds the attempt's failure, carrying the attempt's result as
 // details so the workflow can report cells, kernel and the failing cell.
-func (a *Activities) fail(res *workflows.AttemptResult, errType, msg string, cell *workflows.CellFailure, nonRetryable bool) error {
+func (a *Activities) fail(res *workflows.AttemptResult, errType, msg string, cell *notebook.CellFailure, nonRetryable bool) error {
 	if res.EndedAt.IsZero() {
 		res.EndedAt = time.Now()
 	}

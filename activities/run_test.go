@@ -252,17 +252,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	nb := testenv.CopyFile(t, "testdata/slow.ipynb", dir)
 	cfg := server.Config(t)
 	svc := server.Service(t, cfg, dir)
-	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	worker := exec.Command(bin, "--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
-		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error")
-	worker.Stderr = os.Stderr
-	if err := worker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = worker.Process.Kill(); _ = worker.Wait() })
+	worker, exited := startWorkerProcess(t, cfg)
 
 	env, kv := marker()
 	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second})
@@ -273,7 +263,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	if err := worker.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = worker.Wait()
+	<-exited
 	// The runner dies with its worker (Pdeathsig); its kernel follows.
 	assertNoProcesses(t, kv)
 
@@ -299,19 +289,7 @@ func TestWorkerStopsGracefully(t *testing.T) {
 	nb := testenv.CopyFile(t, "testdata/slow.ipynb", dir)
 	cfg := server.Config(t)
 	svc := server.Service(t, cfg, dir)
-	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	worker := exec.Command(bin, "--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
-		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error", "--grace", "1s")
-	worker.Stderr = os.Stderr
-	if err := worker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- worker.Wait() }()
-	t.Cleanup(func() { _ = worker.Process.Kill() })
+	worker, exited := startWorkerProcess(t, cfg, "--grace", "1s")
 
 	env, kv := marker()
 	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second})
@@ -377,4 +355,27 @@ func TestExtraRunsWaitInTheQueue(t *testing.T) {
 	if err != nil || len(list.Jobs) != 3 || list.Counts[workflows.StatusSucceeded] != 3 {
 		t.Fatalf("list of succeeded: %d jobs, counts %v, %v", len(list.Jobs), list.Counts, err)
 	}
+}
+
+// startWorkerProcess runs the worker binary on the test's task queue and
+// data dir; the channel yields its exit.
+func startWorkerProcess(t *testing.T, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
+		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error"}, extra...)
+	worker := exec.Command(bin, args...)
+	worker.Stderr = os.Stderr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The exit is sent once, then the channel is closed, so the cleanup's
+	// wait never blocks on a value a test has already taken.
+	exited := make(chan error, 1)
+	go func() { exited <- worker.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = worker.Process.Kill(); <-exited })
+	return worker, exited
 }

@@ -10,6 +10,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+
+	"millrace/internal/notebook"
 )
 
 // runActivity stands in for the real activity's signature.
@@ -27,7 +29,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 
 func attemptErr(typ, msg string, attempt int, nonRetryable bool) error {
 	res := AttemptResult{Attempt: attempt, Executor: "millrace-runner", CellsExecuted: 1, CellsTotal: 3,
-		Error: &RunError{Type: typ, Message: msg, Cell: &CellFailure{Index: 2, EName: "ValueError", EValue: "boom"}}}
+		Error: &RunError{Type: typ, Message: msg, Cell: &notebook.CellFailure{Index: 2, EName: "ValueError", EValue: "boom"}}}
 	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: []any{res}})
 }
 

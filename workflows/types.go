@@ -3,6 +3,8 @@ package workflows
 import (
 	"encoding/json"
 	"time"
+
+	"millrace/internal/notebook"
 )
 
 // RunInput is the input of NotebookRun and of its activity. Add fields, never
@@ -43,22 +45,11 @@ const (
 	DefaultHeartbeatTimeout = 15 * time.Second
 )
 
-// CellFailure describes the cell that failed.
-type CellFailure struct {
-	Index          int      `json:"index"`        // in the input notebook
-	OutputIndex    int      `json:"output_index"` // in the output notebook
-	ExecutionCount *int     `json:"execution_count"`
-	SourceExcerpt  string   `json:"source_excerpt"`
-	EName          string   `json:"ename"`
-	EValue         string   `json:"evalue"`
-	Traceback      []string `json:"traceback"`
-}
-
 // RunError says why a run did not succeed.
 type RunError struct {
-	Type    string       `json:"type"` // one of the Err* failure types
-	Message string       `json:"message"`
-	Cell    *CellFailure `json:"cell,omitempty"`
+	Type    string                `json:"type"` // one of the Err* failure types
+	Message string                `json:"message"`
+	Cell    *notebook.CellFailure `json:"cell,omitempty"`
 }
 
 // Progress is the activity's heartbeat payload: small (a few hundred bytes),

@@ -18,13 +18,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == devmode.ServiceArg {
-		if err := devmode.RunService(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "millrace dev service:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	devmode.ServeIfAsked()
 	// The first SIGINT or SIGTERM cancels the context with the signal as
 	// its cause: `run` then asks (or decides) whether to cancel the job or
 	// detach from it, and every other command stops. Later signals stay

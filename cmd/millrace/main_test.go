@@ -23,18 +23,11 @@ import (
 var server *testenv.Server
 
 func TestMain(m *testing.M) {
-	s, err := testenv.StartServer()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	testenv.Main(m, &server, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
 }
 
 // env is one test's millrace: a worker on its own task queue, a data dir,

@@ -3,6 +3,7 @@ package devmode
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,6 +14,21 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/connect"
 )
+
+// ServeIfAsked runs the dev service and exits the process when it was
+// started as one (ServiceArg first); otherwise it returns at once. Every
+// millrace binary calls it first thing in main, so any of them can start the
+// service by re-executing itself.
+func ServeIfAsked() {
+	if len(os.Args) < 2 || os.Args[1] != ServiceArg {
+		return
+	}
+	if err := RunService(os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "millrace dev service:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
 
 // RunService runs the dev service as a binary invoked with ServiceArg does,
 // until SIGTERM or SIGINT.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"millrace/internal/notebook"
 )
 
 // Outcome kinds: why an execution ended. The bundled runner reports them in
@@ -30,31 +32,20 @@ const (
 // ExitDeadKernel is papermill's exit status for a kernel that died.
 const ExitDeadKernel = 138
 
-// CellFailure describes the cell that failed.
-type CellFailure struct {
-	Index          int      `json:"index"`        // in the input notebook
-	OutputIndex    int      `json:"output_index"` // in the output notebook
-	ExecutionCount *int     `json:"execution_count"`
-	SourceExcerpt  string   `json:"source_excerpt"`
-	EName          string   `json:"ename"`
-	EValue         string   `json:"evalue"`
-	Traceback      []string `json:"traceback"`
-}
-
 // Outcome is how one execution ended.
 type Outcome struct {
-	Status           string       `json:"status"`
-	Kind             string       `json:"kind"`
-	Message          string       `json:"message"`
-	ExitCode         int          `json:"exit_code"`
-	KernelName       string       `json:"kernel_name"`
-	KernelDefaulted  bool         `json:"kernel_defaulted"`
-	Language         string       `json:"language"`
-	CellsTotal       int          `json:"cells_total"`
-	CellsExecuted    int          `json:"cells_executed"`
-	Warnings         []string     `json:"warnings,omitempty"`
-	AvailableKernels []string     `json:"available_kernels,omitempty"`
-	Cell             *CellFailure `json:"cell,omitempty"`
+	Status           string                `json:"status"`
+	Kind             string                `json:"kind"`
+	Message          string                `json:"message"`
+	ExitCode         int                   `json:"exit_code"`
+	KernelName       string                `json:"kernel_name"`
+	KernelDefaulted  bool                  `json:"kernel_defaulted"`
+	Language         string                `json:"language"`
+	CellsTotal       int                   `json:"cells_total"`
+	CellsExecuted    int                   `json:"cells_executed"`
+	Warnings         []string              `json:"warnings,omitempty"`
+	AvailableKernels []string              `json:"available_kernels,omitempty"`
+	Cell             *notebook.CellFailure `json:"cell,omitempty"`
 }
 
 // Succeeded reports whether the notebook ran to its end (or to a SystemExit

@@ -183,3 +183,20 @@ func CopyFile(t testing.TB, src, dir string) string {
 	}
 	return dst
 }
+
+// Main is a test package's TestMain: it starts one embedded server for the
+// whole package into *server, runs the tests, stops it and runs cleanups.
+func Main(m *testing.M, server **Server, cleanups ...func()) {
+	s, err := StartServer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*server = s
+	code := m.Run()
+	s.Stop()
+	for _, c := range cleanups {
+		c()
+	}
+	os.Exit(code)
+}
