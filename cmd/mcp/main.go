@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *httpAddr == "" {
 		return serveStdio(ctx, srv, stdin, stdout, stderr)
 	}
-	return serveHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: *token, AllowOrigins: origins, Logger: logger}, logger)
+	return serveHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: *token, AllowOrigins: origins, Logger: logger}, stderr)
 }
 
 func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -126,13 +126,19 @@ func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, std
 	return err
 }
 
-func serveHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts mcpserver.HTTPOptions, logger *slog.Logger) error {
+func serveHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts mcpserver.HTTPOptions, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: mcpserver.HTTPHandler(srv, opts), ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("serving MCP over streamable HTTP", "url", "http://"+ln.Addr().String()+mcpserver.EndpointPath, "token", opts.Token != "")
+	// Said whatever the log level: the operator needs the address (the
+	// port, when :0 was asked for).
+	auth := "no token (loopback only)"
+	if opts.Token != "" {
+		auth = "bearer token required"
+	}
+	fmt.Fprintf(stderr, "millrace-mcp: serving MCP over streamable HTTP at http://%s%s (%s)\n", ln.Addr(), mcpserver.EndpointPath, auth)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -7,12 +7,17 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 )
 
 // EndpointPath is where the streamable HTTP transport answers.
 const EndpointPath = "/mcp"
+
+// sessionIdleTTL is how long an HTTP session may stay silent before its
+// state (and its stored events) is dropped.
+const sessionIdleTTL = time.Hour
 
 // HTTPOptions secure the streamable HTTP transport. mcp-go has no
 // authentication of its own, so the handler is wrapped.
@@ -40,6 +45,9 @@ func HTTPHandler(s *server.MCPServer, opts HTTPOptions) http.Handler {
 		server.WithEndpointPath(EndpointPath),
 		server.WithEventStore(server.NewInMemoryEventStore()),
 		server.WithStreamableHTTPLogger(logger),
+		// With an event store, a session's state outlives its client's
+		// connection; reclaim sessions left without a DELETE.
+		server.WithSessionIdleTTL(sessionIdleTTL),
 	)
 	mux := http.NewServeMux()
 	mux.Handle(EndpointPath, mcpHTTP)

@@ -44,7 +44,7 @@ func (t *tools) list(ctx context.Context, _ mcp.CallToolRequest, args ListJobsAr
 		return l, "", nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d jobs on this page", len(l.Jobs))
+	fmt.Fprintf(&b, "jobs on this page: %d", len(l.Jobs))
 	var counts []string
 	for s, n := range l.Counts {
 		if n > 0 {

@@ -72,11 +72,11 @@ func (t *tools) getJobOutput() server.ServerTool {
 }
 
 // truncatedSuffix is how notebook.CellOutputs marks text it cut.
-var truncatedSuffix = regexp.MustCompile(`… \[truncated \d+ chars\]$`)
+var truncatedSuffix = regexp.MustCompile(`… \[truncated (\d+) chars\]$`)
 
 func (t *tools) output(ctx context.Context, _ mcp.CallToolRequest, args GetJobOutputArgs) (OutputResult, string, []mcp.Content, error) {
-	if args.MaxChars > MaxOutputChars {
-		return OutputResult{}, "", nil, userError(fmt.Sprintf("max_chars %d: at most %d; read longer text with resources/read on the cell's text resource", args.MaxChars, MaxOutputChars))
+	if args.MaxChars < 0 || args.MaxChars > MaxOutputChars {
+		return OutputResult{}, "", nil, userError(fmt.Sprintf("max_chars %d: must be between 1 and %d (0 for the default, %d); read longer text with resources/read on the cell's text resource", args.MaxChars, MaxOutputChars, jobs.DefaultOutputChars))
 	}
 	out, err := t.svc.Output(ctx, jobs.OutputRequest{JobID: args.JobID, CellFrom: args.CellFrom, CellTo: args.CellTo, MaxChars: args.MaxChars})
 	if err != nil {
@@ -90,12 +90,13 @@ func (t *tools) output(ctx context.Context, _ mcp.CallToolRequest, args GetJobOu
 		cell := OutputCell{
 			Index: c.Index, CodeIndex: c.CodeIndex, ExecutionCount: c.ExecutionCount, Status: c.Status,
 			DurationSeconds: c.DurationSeconds, Text: c.Text, Error: c.Error,
-			Truncated: truncatedSuffix.MatchString(c.Text),
 		}
-		if cell.Truncated {
+		if m := truncatedSuffix.FindStringSubmatchIndex(c.Text); m != nil {
+			cell.Truncated = true
+			cut, _ := strconv.Atoi(c.Text[m[2]:m[3]])
 			cell.Resources = append(cell.Resources, OutputResource{
 				URI: cellTextURI(out.JobID, c.Index), MimeType: "text/plain",
-				Size: len(c.Text), Description: fmt.Sprintf("the whole text output of cell %d", c.Index),
+				Size: m[0] + cut, Description: fmt.Sprintf("the whole text output of cell %d", c.Index),
 			})
 		}
 		for _, a := range c.Attachments {

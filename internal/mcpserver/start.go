@@ -106,6 +106,10 @@ func (t *tools) start(ctx context.Context, req mcp.CallToolRequest, args StartNo
 // one half while a cell runs), out of the code cells; the spec asks for it
 // to increase with every notification, so a change that would not raise
 // it (a retry starting over) is not sent.
+//
+// The end of the run is not notified: the tool's result says it, and over
+// streamable HTTP mcp-go drops a notification that races the response of a
+// stateless (2026-07-28) request, which the event store does not cover.
 type progressSender struct {
 	ctx   context.Context
 	srv   *server.MCPServer
@@ -122,13 +126,11 @@ func newProgressSender(ctx context.Context, req mcp.CallToolRequest) *progressSe
 }
 
 func (p *progressSender) send(st jobs.Status) {
-	if p.token == nil || p.srv == nil {
+	if p.token == nil || p.srv == nil || st.Ended() {
 		return
 	}
 	value := float64(st.Progress.CellsDone)
-	if st.Ended() {
-		value = float64(max(st.Progress.CellsTotal, st.Progress.CellsDone))
-	} else if st.Progress.CurrentCell > st.Progress.CellsDone {
+	if st.Progress.CurrentCell > st.Progress.CellsDone {
 		value += 0.5
 	}
 	if value <= p.last {

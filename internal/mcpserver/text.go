@@ -36,7 +36,11 @@ func statusLine(st jobs.Status) string {
 			fmt.Fprintf(&b, " (attempt %d)", st.Attempt)
 		}
 	default: // FAILED, CANCELED, TIMED_OUT
-		fmt.Fprintf(&b, " after %d/%d cells, %s", st.Progress.CellsDone, st.Progress.CellsTotal, seconds(st.Duration))
+		if st.Progress.CellsTotal > 0 {
+			fmt.Fprintf(&b, " after %d/%d cells, %s", st.Progress.CellsDone, st.Progress.CellsTotal, seconds(st.Duration))
+		} else {
+			b.WriteString(" after " + seconds(st.Duration))
+		}
 		if e := st.Error; e != nil {
 			switch {
 			case e.EName != "" && e.CellIndex != nil:
