@@ -31,13 +31,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == devmode.ServiceArg {
-		if err := devmode.RunService(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "millrace dev service:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	devmode.ServeIfAsked()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {

@@ -64,7 +64,7 @@ func TestTypeScriptSDKClient(t *testing.T) {
 		t.Fatalf("summary %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
 	}
 	t.Logf("TypeScript SDK client: %s", strings.TrimSpace(stdout.String()))
-	if strings.Join(got.Tools, " ") != "cancel_job get_job_logs get_job_output get_job_status inspect_notebook list_jobs start_notebook" {
+	if strings.Join(got.Tools, " ") != "cancel_job get_batch_status get_job_logs get_job_output get_job_status inspect_notebook list_jobs rerun_job start_batch start_notebook" {
 		t.Errorf("tools %v", got.Tools)
 	}
 	if got.Server["name"] != "millrace" || got.Annotations["cancel_job"]["destructiveHint"] != true || got.Annotations["get_job_status"]["readOnlyHint"] != true {

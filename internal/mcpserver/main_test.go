@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,17 +25,7 @@ import (
 // server; each test has its own task queue, data dir, worker and root.
 var server *testenv.Server
 
-func TestMain(m *testing.M) {
-	s, err := testenv.StartServer()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &server) }
 
 // env is one test's world: a root folder holding its notebooks, a worker,
 // the job service and an MCP client connected in-process to the server.

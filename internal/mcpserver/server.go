@@ -33,7 +33,9 @@ Typical use: inspect_notebook to learn a notebook's parameters, start_notebook t
 start a run (it returns a job id at once; runs may take hours), then
 get_job_status to follow it, get_job_logs to read what it prints,
 get_job_output for the executed cells' outputs and errors, and cancel_job to
-stop it. list_jobs finds earlier jobs. Paths must lie inside the server's roots.`
+stop it. list_jobs finds earlier jobs. start_batch runs a DAG of notebooks
+(depends_on), followed with get_batch_status; rerun_job reruns a job, or only
+the failed part of a batch. Paths must lie inside the server's roots.`
 
 // Options configure the server.
 type Options struct {
@@ -48,8 +50,7 @@ type Options struct {
 	ValidateOutput bool
 }
 
-// New returns an MCP server whose tools act on svc. The batch tools plug in
-// the same way: a ServerTool added to the returned server.
+// New returns an MCP server whose tools act on svc.
 func New(svc *jobs.Service, opts Options) *server.MCPServer {
 	version := opts.Version
 	if version == "" {
@@ -93,6 +94,9 @@ func (t *tools) all() []server.ServerTool {
 		t.listJobs(),
 		t.inspectNotebook(),
 		t.getJobOutput(),
+		t.startBatch(),
+		t.getBatchStatus(),
+		t.rerunJob(),
 	}
 }
 

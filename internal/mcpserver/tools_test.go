@@ -43,6 +43,9 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		"list_jobs":        {true, false, true},
 		"inspect_notebook": {true, false, true},
 		"get_job_output":   {true, false, true},
+		"start_batch":      {false, false, false},
+		"get_batch_status": {true, false, true},
+		"rerun_job":        {false, false, false},
 	}
 	var names []string
 	for _, tool := range res.Tools {
@@ -77,16 +80,19 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "cancel_job get_job_logs get_job_output get_job_status inspect_notebook list_jobs start_notebook" {
+	if got := strings.Join(names, " "); got != "cancel_job get_batch_status get_job_logs get_job_output get_job_status inspect_notebook list_jobs rerun_job start_batch start_notebook" {
 		t.Fatalf("tools %s", got)
 	}
 	// The argument names are exactly the issue's.
 	args := map[string]string{
-		"start_notebook": "cell_timeout_seconds cwd kernel labels max_attempts output_path parameters path retry_on_error timeout_seconds wait_seconds",
-		"get_job_logs":   "cursor job_id limit stream tail",
-		"list_jobs":      "batch_id label limit notebook page_token status",
-		"get_job_output": "cell_from cell_to job_id max_chars",
-		"cancel_job":     "job_id reason",
+		"start_notebook":   "cell_timeout_seconds cwd kernel labels max_attempts output_path parameters path retry_on_error timeout_seconds wait_seconds",
+		"get_job_logs":     "cursor job_id limit stream tail",
+		"list_jobs":        "batch_id label limit notebook page_token status",
+		"get_job_output":   "cell_from cell_to job_id max_chars",
+		"cancel_job":       "job_id reason",
+		"start_batch":      "fail_fast labels max_parallel name nodes",
+		"get_batch_status": "batch_id",
+		"rerun_job":        "job_id",
 	}
 	for _, tool := range res.Tools {
 		var in struct {
@@ -521,5 +527,63 @@ func TestUserErrorsAreToolErrors(t *testing.T) {
 	req.Params.URI = "millrace://jobs/" + unknown + "/outputs/1/0"
 	if _, err := e.client.ReadResource(context.Background(), req); err == nil || !strings.Contains(err.Error(), "no job") {
 		t.Errorf("read of an unknown job's output: %v", err)
+	}
+}
+
+// TestBatchTools runs a small DAG through start_batch, follows it with
+// get_batch_status, reruns its failed part with rerun_job, and cancels a
+// batch with cancel_job.
+func TestBatchTools(t *testing.T) {
+	e := newEnv(t)
+	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "internal", "jobs", "testdata", "stage.ipynb"), e.root)
+	flag := filepath.Join(e.root, "fail-b")
+	os.WriteFile(flag, []byte("x"), 0o644)
+	started, text := call[jobs.BatchStarted](t, e.client, "start_batch", map[string]any{
+		"name": "mcp-dag",
+		"nodes": []any{
+			map[string]any{"id": "a", "path": nb, "parameters": map[string]any{"name": "a", "sleep": 0.1}},
+			map[string]any{"id": "b", "path": nb, "depends_on": []any{"a"}, "parameters": map[string]any{"name": "b", "sleep": 0.1, "fail_if": flag, "inputs": []any{"${a.output_path}"}}},
+			map[string]any{"id": "c", "path": nb, "depends_on": []any{"b"}, "parameters": map[string]any{"name": "c", "sleep": 0.1}},
+		},
+	})
+	if len(started.Nodes) != 3 || !strings.Contains(text, "get_batch_status") {
+		t.Fatalf("start_batch: %+v %q", started, text)
+	}
+	var st jobs.BatchStatus
+	testenv.Eventually(t, 3*time.Minute, "the batch to end", func() bool {
+		st, _ = call[jobs.BatchStatus](t, e.client, "get_batch_status", map[string]any{"batch_id": started.BatchID})
+		return st.Ended()
+	})
+	if st.Status != workflows.StatusFailed || st.Counts[workflows.NodeSkipped] != 1 || !strings.Contains(st.Mermaid, "flowchart") {
+		t.Fatalf("batch: %+v", st)
+	}
+	os.Remove(flag)
+	rerun, _ := call[mcpserver.RerunResult](t, e.client, "rerun_job", map[string]any{"job_id": started.BatchID})
+	if rerun.Batch == nil || rerun.Batch.Round != 2 || !rerun.Batch.Nodes[0].Reused {
+		t.Fatalf("rerun_job: %+v", rerun)
+	}
+	testenv.Eventually(t, 3*time.Minute, "the rerun to end", func() bool {
+		st, _ = call[jobs.BatchStatus](t, e.client, "get_batch_status", map[string]any{"batch_id": started.BatchID})
+		return st.Ended()
+	})
+	if st.Status != workflows.StatusSucceeded {
+		t.Fatalf("rerun: %+v", st)
+	}
+
+	long, _ := call[jobs.BatchStarted](t, e.client, "start_batch", map[string]any{
+		"nodes": []any{map[string]any{"id": "long", "path": nb, "parameters": map[string]any{"sleep": 60}}},
+	})
+	cst, ctext := call[jobs.Status](t, e.client, "cancel_job", map[string]any{"job_id": long.BatchID})
+	if cst.Status != workflows.StatusCanceled || !strings.Contains(ctext, "long: CANCELED") {
+		t.Fatalf("cancel_job on a batch: %+v %q", cst, ctext)
+	}
+	if msg := callError(t, e.client, "start_batch", map[string]any{"nodes": []any{
+		map[string]any{"id": "x", "path": nb, "depends_on": []any{"y"}},
+		map[string]any{"id": "y", "path": nb, "depends_on": []any{"x"}},
+	}}); !strings.Contains(msg, "cycle") {
+		t.Fatalf("cycle: %q", msg)
+	}
+	if msg := callError(t, e.client, "get_batch_status", map[string]any{"batch_id": "nb-123"}); !strings.Contains(msg, "not a batch id") {
+		t.Fatalf("bad batch id: %q", msg)
 	}
 }

@@ -1,0 +1,135 @@
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"millrace/internal/jobs"
+	"millrace/workflows"
+)
+
+// StartBatchArgs are start_batch's arguments: the batch request itself.
+type StartBatchArgs struct {
+	Nodes       []jobs.BatchNodeRequest `json:"nodes" jsonschema:"the notebooks to run: each {id, path, parameters?, depends_on?, kernel?, cwd?, output_path?, timeout_seconds?, cell_timeout_seconds?, max_attempts?, retry_on_error?}; a parameter value may be ${NODE.output_path} or ${NODE.parameters.NAME} of a node it depends on"`
+	Name        string                  `json:"name,omitempty" jsonschema:"a name for the batch"`
+	MaxParallel int                     `json:"max_parallel,omitempty" jsonschema:"nodes running at once (default 4, at most 100)"`
+	FailFast    bool                    `json:"fail_fast,omitempty" jsonschema:"cancel every running node as soon as one fails (default: only the failed node's dependents are skipped)"`
+	Labels      []string                `json:"labels,omitempty" jsonschema:"labels for the batch and its nodes, to find them with list_jobs"`
+}
+
+func (t *tools) startBatch() server.ServerTool {
+	tool := mcp.NewTool("start_batch",
+		mcp.WithToolTitle("Start a batch of notebooks"),
+		mcp.WithDescription(fmt.Sprintf(`Start a DAG of notebook runs (preprocess -> train -> eval, fan-out over parameters, fan-in to a report). Returns at once with a batch id and each node's job id and output path. Each node runs as soon as the nodes in its depends_on have succeeded, up to max_parallel at once; a failed node's dependents are SKIPPED while independent branches go on. Every node is also an ordinary job: get_job_status, get_job_logs and get_job_output take its job id.
+
+A node may receive an upstream node's output notebook path or one of its parameters: a parameter value "${train.output_path}" or "${prep.parameters.rows}" (the node must depend on it, directly or not). Everything is checked before anything starts: ids, dependencies and cycles, notebooks, parameters against each notebook's parameters cell; at most %d nodes. Follow it with get_batch_status; cancel_job and rerun_job take the batch id.`, workflows.MaxBatchNodes)),
+		inputSchema[StartBatchArgs](nil),
+		mcp.WithOutputSchema[jobs.BatchStarted](),
+		annotations("Start a batch of notebooks", false, false, false),
+	)
+	return server.ServerTool{Tool: tool, Handler: handle(t, t.startBatchCall)}
+}
+
+func (t *tools) startBatchCall(ctx context.Context, _ mcp.CallToolRequest, args StartBatchArgs) (jobs.BatchStarted, string, []mcp.Content, error) {
+	started, err := t.svc.StartBatch(ctx, jobs.BatchRequest{Name: args.Name, Nodes: args.Nodes, MaxParallel: args.MaxParallel, FailFast: args.FailFast, Labels: args.Labels})
+	if err != nil {
+		return started, "", nil, err
+	}
+	return started, batchStartedText(started), nil, nil
+}
+
+func batchStartedText(b jobs.BatchStarted) string {
+	var ids []string
+	for _, n := range b.Nodes {
+		s := n.ID + "=" + n.JobID
+		if n.Reused {
+			s += " (reused)"
+		}
+		ids = append(ids, s)
+	}
+	return fmt.Sprintf("%s started (round %d, %d nodes): %s\nfollow it with get_batch_status", b.BatchID, b.Round, len(b.Nodes), strings.Join(ids, ", "))
+}
+
+// BatchArgs name one batch.
+type BatchArgs struct {
+	BatchID string `json:"batch_id" jsonschema:"the batch id start_batch returned (batch-<uuid>)"`
+}
+
+func (t *tools) getBatchStatus() server.ServerTool {
+	tool := mcp.NewTool("get_batch_status",
+		mcp.WithToolTitle("Batch status"),
+		mcp.WithDescription(`Get a batch's state: its overall status (RUNNING, SUCCEEDED, FAILED, CANCELED), the round (1, then 2 after a rerun...), counts per node status, each node's status (WAITING, PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, CANCELED, TIMED_OUT), job id, output path and, while it runs, its progress, and a Mermaid flowchart of the DAG coloured by state (render it to show the user). Cheap; poll it until the status is no longer RUNNING.`),
+		inputSchema[BatchArgs](nil),
+		mcp.WithOutputSchema[jobs.BatchStatus](),
+		annotations("Batch status", true, false, true),
+	)
+	return server.ServerTool{Tool: tool, Handler: handle(t, t.batchStatus)}
+}
+
+func (t *tools) batchStatus(ctx context.Context, _ mcp.CallToolRequest, args BatchArgs) (jobs.BatchStatus, string, []mcp.Content, error) {
+	st, err := t.svc.BatchStatus(ctx, args.BatchID)
+	if err != nil {
+		return st, "", nil, err
+	}
+	return st, batchText(st), nil, nil
+}
+
+func batchText(st jobs.BatchStatus) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s (round %d)", st.BatchID, st.Status, st.Round)
+	for _, n := range st.Nodes {
+		fmt.Fprintf(&b, "\n  %s: %s", n.ID, n.Status)
+		if n.Progress != nil && n.Status == workflows.StatusRunning {
+			fmt.Fprintf(&b, " %s", n.Progress)
+		}
+		if n.Error != nil && n.Status != workflows.NodeSkipped {
+			fmt.Fprintf(&b, " (%s)", n.Error.Message)
+		}
+	}
+	return b.String()
+}
+
+// RerunJobArgs are rerun_job's arguments.
+type RerunJobArgs struct {
+	JobID string `json:"job_id" jsonschema:"a run's job id (nb-...) or a batch id (batch-...)"`
+}
+
+// RerunResult says what a rerun started: a new job for a run, the batch's
+// next round for a batch.
+type RerunResult struct {
+	JobID      string             `json:"job_id"`
+	Status     string             `json:"status"`
+	OutputPath string             `json:"output_path,omitempty"`
+	Batch      *jobs.BatchStarted `json:"batch,omitempty"`
+}
+
+func (t *tools) rerunJob() server.ServerTool {
+	tool := mcp.NewTool("rerun_job",
+		mcp.WithToolTitle("Rerun a job or batch"),
+		mcp.WithDescription(`Run a job again. For a batch id: the finished batch runs again under the same id as its next round, running only the nodes that failed, were skipped, cancelled or timed out, and reusing the outputs of the nodes that succeeded (a long pipeline that died at its last node does not start over). For a run's job id: the same notebook with the same input starts again as a new job (its new job_id is returned).`),
+		inputSchema[RerunJobArgs](nil),
+		mcp.WithOutputSchema[RerunResult](),
+		annotations("Rerun a job or batch", false, false, false),
+	)
+	return server.ServerTool{Tool: tool, Handler: handle(t, t.rerun)}
+}
+
+func (t *tools) rerun(ctx context.Context, _ mcp.CallToolRequest, args RerunJobArgs) (RerunResult, string, []mcp.Content, error) {
+	if jobs.IsBatchID(args.JobID) {
+		started, err := t.svc.RerunBatch(ctx, args.JobID)
+		if err != nil {
+			return RerunResult{}, "", nil, err
+		}
+		return RerunResult{JobID: started.BatchID, Status: started.Status, Batch: &started}, batchStartedText(started), nil, nil
+	}
+	started, err := t.svc.RerunRun(ctx, args.JobID)
+	if err != nil {
+		return RerunResult{}, "", nil, err
+	}
+	return RerunResult{JobID: started.JobID, Status: started.Status, OutputPath: started.OutputPath},
+		fmt.Sprintf("%s started again as %s; follow it with get_job_status", args.JobID, started.JobID), nil, nil
+}
