@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"millrace/internal/mcpserver"
+)
 
 func TestListenAddr(t *testing.T) {
 	cases := []struct {
@@ -17,14 +21,14 @@ func TestListenAddr(t *testing.T) {
 		{"example.com:80", "example.com:80", false},
 	}
 	for _, c := range cases {
-		addr, loopback, err := listenAddr(c.in)
+		addr, loopback, err := mcpserver.ListenAddr(c.in)
 		if err != nil || addr != c.addr || loopback != c.loopback {
-			t.Errorf("listenAddr(%q) = %q, %v, %v; want %q, %v", c.in, addr, loopback, err, c.addr, c.loopback)
+			t.Errorf("mcpserver.ListenAddr(%q) = %q, %v, %v; want %q, %v", c.in, addr, loopback, err, c.addr, c.loopback)
 		}
 	}
 	for _, bad := range []string{"host:", "a:b:c"} {
-		if _, _, err := listenAddr(bad); err == nil {
-			t.Errorf("listenAddr(%q): no error", bad)
+		if _, _, err := mcpserver.ListenAddr(bad); err == nil {
+			t.Errorf("mcpserver.ListenAddr(%q): no error", bad)
 		}
 	}
 }

@@ -13,13 +13,10 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -83,7 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *httpAddr != "" {
 		var loopback bool
 		var err error
-		if addr, loopback, err = listenAddr(*httpAddr); err != nil {
+		if addr, loopback, err = mcpserver.ListenAddr(*httpAddr); err != nil {
 			return err
 		}
 		if !loopback && *token == "" {
@@ -106,7 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *httpAddr == "" {
 		return serveStdio(ctx, srv, stdin, stdout, stderr)
 	}
-	return serveHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: *token, AllowOrigins: origins, Logger: logger}, stderr)
+	return mcpserver.ServeHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: *token, AllowOrigins: origins, Logger: logger}, stderr)
 }
 
 func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -118,53 +115,4 @@ func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, std
 		return nil
 	}
 	return err
-}
-
-func serveHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts mcpserver.HTTPOptions, stderr io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: mcpserver.HTTPHandler(srv, opts), ReadHeaderTimeout: 10 * time.Second}
-	// Said whatever the log level: the operator needs the address (the
-	// port, when :0 was asked for).
-	auth := "no token (loopback only)"
-	if opts.Token != "" {
-		auth = "bearer token required"
-	}
-	fmt.Fprintf(stderr, "millrace-mcp: serving MCP over streamable HTTP at http://%s%s (%s)\n", ln.Addr(), mcpserver.EndpointPath, auth)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	// Open event streams never end on their own: give requests a moment,
-	// then close.
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
-	}
-	return nil
-}
-
-// listenAddr resolves --http's value to a host:port to listen on, binding
-// 127.0.0.1 when no host is given, and says whether it is loopback only.
-func listenAddr(s string) (string, bool, error) {
-	if !strings.Contains(s, ":") {
-		s = ":" + s
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", false, fmt.Errorf("--http %q: want host:port, :port or a port: %w", s, err)
-	}
-	if port == "" {
-		return "", false, fmt.Errorf("--http %q: no port", s)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), mcpserver.IsLoopbackHost(host), nil
 }

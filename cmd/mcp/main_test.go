@@ -207,7 +207,7 @@ func waitProgress(t *testing.T, progress *progressLog, token string) {
 func exercise(t *testing.T, c *client.Client, progress *progressLog) {
 	t.Helper()
 	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil || len(res.Tools) != 7 {
+	if err != nil || len(res.Tools) != 10 {
 		t.Fatalf("tools: %d, %v", len(res.Tools), err)
 	}
 

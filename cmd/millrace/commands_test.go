@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"millrace/internal/devmode"
 	"millrace/internal/notebook"
@@ -100,9 +104,29 @@ func TestDevRunsTheServiceInTheForeground(t *testing.T) {
 	var out, errs syncBuffer
 	done := make(chan result, 1)
 	go func() {
-		done <- none.run(ctx, &out, &errs, append([]string{"dev", "--temporal-bin", bin, "--executor", "bundled", "--log-level", "error"}, local...)...)
+		done <- none.run(ctx, &out, &errs, append([]string{"dev", "--temporal-bin", bin, "--executor", "bundled", "--log-level", "error", "--mcp", "127.0.0.1:0"}, local...)...)
 	}()
 	waitFor(t, 2*time.Minute, out.String, "Ctrl-C stops it")
+
+	// --mcp serves the MCP tools over HTTP beside the service.
+	waitFor(t, time.Minute, errs.String, "/mcp")
+	url := regexp.MustCompile(`http://127\.0\.0\.1:\d+/mcp`).FindString(errs.String())
+	mc, err := client.NewStreamableHttpClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "dev-test", Version: "1"}
+	if _, err := mc.Initialize(context.Background(), init); err != nil {
+		t.Fatalf("MCP over --mcp at %q: %v", url, err)
+	}
+	ireq := mcp.CallToolRequest{}
+	ireq.Params.Name, ireq.Params.Arguments = "inspect_notebook", map[string]any{"path": nb}
+	if res, err := mc.CallTool(context.Background(), ireq); err != nil || res.IsError {
+		t.Fatalf("inspect_notebook over --mcp: %v %+v", err, res)
+	}
 
 	r := none.millrace(t, append([]string{"dev", "status", "--json"}, local...)...)
 	wantCode(t, r, 0)

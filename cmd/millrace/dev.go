@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
+	"millrace/internal/config"
+	"millrace/internal/connect"
 	"millrace/internal/devmode"
+	"millrace/internal/mcpserver"
 )
 
 func devCommand() command {
@@ -32,8 +36,21 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 	cfg := f.withConfig()
 	cfg.RegisterWorker(f.FlagSet)
 	logLevel := f.String("log-level", "info", "what the service logs: debug, info, warn or error")
+	mcpAddr := f.String("mcp", "", "also serve the MCP tools over streamable HTTP on `ADDR` (host:port or a port; 127.0.0.1 unless a host is given)")
+	token := f.String("mcp-token", os.Getenv("MILLRACE_MCP_TOKEN"), "bearer `token` MCP clients must send; required when --mcp binds anything but loopback (env MILLRACE_MCP_TOKEN)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
+	}
+	var addr string
+	if *mcpAddr != "" {
+		var loopback bool
+		var err error
+		if addr, loopback, err = mcpserver.ListenAddr(*mcpAddr); err != nil {
+			return usagef(cmd, "--mcp: %v", err)
+		}
+		if !loopback && *token == "" {
+			return usagef(cmd, "--mcp %s is not a loopback address: set --mcp-token or MILLRACE_MCP_TOKEN, or bind 127.0.0.1", addr)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -46,10 +63,19 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 	if err := validate(cmd, cfg); err != nil {
 		return err
 	}
+	mcpDone := make(chan error, 1)
 	err := devmode.Serve(ctx, cfg, c.logger(level), func(st devmode.State) {
 		fmt.Fprintf(c.stdout, "%s at %s (namespace %s, task queue %s)\n  data dir %s\n  Ctrl-C stops it\n",
 			c.out.green("millrace dev service ready:")+" Temporal", st.Address, st.Namespace, st.TaskQueue, st.DataDir)
+		if addr != "" {
+			go func() { mcpDone <- c.serveMCP(ctx, cmd, cfg, st, addr, *token, level) }()
+		}
 	})
+	if addr != "" && err == nil {
+		if merr := <-mcpDone; merr != nil {
+			return merr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -145,4 +171,24 @@ func runDevStop(ctx context.Context, c *cli, cmd command, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "stopped the dev service (pid %d) on %s\n", st.PID, cfg.DataDir)
 	return nil
+}
+
+// serveMCP serves the MCP tools over HTTP next to the foreground dev
+// service, until ctx ends.
+func (c *cli) serveMCP(ctx context.Context, cmd command, cfg *config.Config, st devmode.State, addr, token string, level slog.Level) error {
+	svc, err := localService(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	mcfg := *cfg
+	mcfg.Address, mcfg.Namespace = st.Address, st.Namespace
+	client, err := connect.Dial(ctx, &mcfg, c.logger(slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	svc.Client = client
+	logger := c.logger(level)
+	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger})
+	return mcpserver.ServeHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: token, Logger: logger}, c.stderr)
 }

@@ -1,7 +1,10 @@
 package mcpserver
 
 import (
+	"context"
 	"crypto/subtle"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -113,4 +116,55 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// ServeHTTP serves srv over streamable HTTP on addr until ctx ends, saying
+// where on stderr. The millrace-mcp binary and `millrace dev --mcp` use it.
+func ServeHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts HTTPOptions, stderr io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: HTTPHandler(srv, opts), ReadHeaderTimeout: 10 * time.Second}
+	// Said whatever the log level: the operator needs the address (the
+	// port, when :0 was asked for).
+	auth := "no token (loopback only)"
+	if opts.Token != "" {
+		auth = "bearer token required"
+	}
+	fmt.Fprintf(stderr, "millrace-mcp: serving MCP over streamable HTTP at http://%s%s (%s)\n", ln.Addr(), EndpointPath, auth)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Open event streams never end on their own: give requests a moment,
+	// then close.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	return nil
+}
+
+// ListenAddr resolves --http's value to a host:port to listen on, binding
+// 127.0.0.1 when no host is given, and says whether it is loopback only.
+func ListenAddr(s string) (string, bool, error) {
+	if !strings.Contains(s, ":") {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", false, fmt.Errorf("--http %q: want host:port, :port or a port: %w", s, err)
+	}
+	if port == "" {
+		return "", false, fmt.Errorf("--http %q: no port", s)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), IsLoopbackHost(host), nil
 }
