@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -54,7 +53,7 @@ func (s *Service) OutputData(ctx context.Context, jobID string, cell, output int
 		d.Parts = []OutputPart{{MimeType: "text/plain", Text: o.Text}}
 	case "error":
 		text := o.EName + ": " + o.EValue + "\n" + strings.Join(o.Traceback, "\n")
-		d.Parts = []OutputPart{{MimeType: "text/plain", Text: ansi.ReplaceAllString(text, "")}}
+		d.Parts = []OutputPart{{MimeType: "text/plain", Text: notebook.StripANSI(text)}}
 	default:
 		mimes := make([]string, 0, len(o.Data))
 		for m := range o.Data {
@@ -117,9 +116,6 @@ func (s *Service) outputCell(ctx context.Context, jobID string, cell int) (*note
 func tooBig(jobID string, cell, size int) error {
 	return userErrorf("job %s: the output of cell %d is %d bytes, more than the %d one read returns; open the output notebook itself", jobID, cell, size, MaxAttachmentBytes)
 }
-
-// ansi matches terminal escape sequences, which IPython puts in tracebacks.
-var ansi = regexp.MustCompile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)|\x1b[@-_]")
 
 // outputPart decodes one mime bundle entry. nbformat stores binary data
 // (PNG, JPEG, PDF...) as base64 text, JSON types as JSON values and
