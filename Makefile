@@ -6,7 +6,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= /usr/bin/python3
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test bench demo clean
+.PHONY: all build devserver prereqs test bench reliability demo clean
 
 all: build
 
@@ -39,6 +39,13 @@ test: prereqs devserver
 
 bench: prereqs devserver
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+
+# The reliability suite, long scenarios included (faults, load, bad input
+# on the real embedded server and real kernels; about 15 minutes on 2
+# cores). It prints the table of RELIABILITY.md. Its fast part runs in
+# `make test`.
+reliability: prereqs devserver
+	cd internal/reliability && MILLRACE_RELIABILITY=full $(GO) test -count=1 -timeout 60m .
 
 # The main job end to end on the embedded default: the example pipeline
 # (preprocess -> train -> eval) with live progress. The first command that

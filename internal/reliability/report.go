@@ -1,0 +1,107 @@
+// Package reliability holds millrace's reliability suite: faults, load and
+// bad input on the real embedded Temporal server and real kernels. The
+// scenarios are tests (see the _test.go files); this file renders their
+// figures, so the table in RELIABILITY.md always comes from code.
+package reliability
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Row is one scenario's figures.
+type Row struct {
+	Scenario string
+	// Runs is how many runs (or, for bad input, requests) the scenario made.
+	Runs int
+	// AsExpected counts runs that ended as the scenario requires.
+	AsExpected int
+	// Lost counts runs that disappeared or never reached a final status.
+	Lost int
+	// Orphans counts processes of a run still alive after it ended.
+	Orphans int
+	Notes   string
+	// Skipped says why the scenario did not run (fast mode, for one).
+	Skipped string
+}
+
+// Report collects rows from concurrent scenarios.
+type Report struct {
+	mu   sync.Mutex
+	rows []Row
+}
+
+// Add records a scenario's row.
+func (r *Report) Add(row Row) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, row)
+}
+
+// Markdown renders the rows as a Markdown table, in the order they were
+// added.
+func (r *Report) Markdown() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("| scenario | runs | succeeded as expected | lost | orphaned processes | notes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---|\n")
+	for _, row := range r.rows {
+		if row.Skipped != "" {
+			fmt.Fprintf(&b, "| %s | - | - | - | - | not run: %s |\n", row.Scenario, cell(row.Skipped))
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", row.Scenario, row.Runs, row.AsExpected, row.Lost, row.Orphans, cell(row.Notes))
+	}
+	return b.String()
+}
+
+// cell keeps a note on one table line.
+func cell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", "; ").Replace(strings.TrimSpace(s))
+}
+
+// Machine describes the computer the suite ran on, for RELIABILITY.md.
+func Machine() string {
+	mem := "unknown"
+	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
+		var n int64
+		if _, err := fmt.Sscanf(kb, "%d", &n); err == nil {
+			mem = fmt.Sprintf("%.1f GiB", float64(n)/(1<<20))
+		}
+	}
+	model := procField("/proc/cpuinfo", "model name")
+	if model == "" {
+		model = "unknown"
+	}
+	kernel := "unknown"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("- date: %s\n- nproc: %d\n- memory: %s\n- CPU: %s\n- OS: %s/%s, Linux %s\n- Go: %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), mem, model,
+		runtime.GOOS, runtime.GOARCH, kernel, runtime.Version())
+}
+
+// procField returns the value of the first "name: value" line of a /proc
+// file.
+func procField(path, name string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

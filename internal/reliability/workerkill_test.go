@@ -1,0 +1,117 @@
+package reliability_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"millrace/internal/config"
+	"millrace/internal/jobs"
+	"millrace/internal/testenv"
+	"millrace/workflows"
+)
+
+// TestWorkerKilled kills a worker process with SIGKILL at a random point of
+// a run while a second worker is alive: the run must end SUCCEEDED on
+// attempt 2, the logs of both attempts readable, no process left.
+func TestWorkerKilled(t *testing.T) {
+	n := count(1, 10)
+	sc := begin(t, fmt.Sprintf("SIGKILL of a worker mid-run, second worker alive (%d runs)", n))
+	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slowest time.Duration
+	for i := range n {
+		t.Run(fmt.Sprintf("kill%d", i), func(t *testing.T) {
+			sc.run()
+			took, ok := killOnce(t, sc, bin)
+			if ok {
+				sc.ok()
+			}
+			slowest = max(slowest, took)
+		})
+	}
+	sc.note("heartbeat timeout 3 s; slowest kill to SUCCEEDED %s", slowest.Round(100*time.Millisecond))
+}
+
+// killOnce runs one kill; it reports the time from the kill to the end and
+// whether everything was as expected.
+func killOnce(t *testing.T, sc *scenario, bin string) (time.Duration, bool) {
+	root := t.TempDir()
+	testenv.CopyFile(t, "testdata/slow.ipynb", root)
+	cfg := server.Config(t)
+	svc := server.Service(t, cfg, root)
+	worker, exited := startWorkerProcess(t, bin, cfg)
+	env, kv := marker()
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: root + "/slow.ipynb", Env: env,
+		Parameters: slowParams(30, 0.2), HeartbeatTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the process worker exists until the run is inside its cells.
+	if _, ok := waitRunning(svc, run.JobID, 1, 90*time.Second); !ok {
+		t.Fatalf("run never seen running")
+	}
+	server.StartWorker(t, cfg)
+	time.Sleep(jitter(4 * time.Second))
+	if err := worker.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	killed := time.Now()
+	ok := true
+	if left := leftover(kv); left > 0 {
+		// Pdeathsig takes the runner along; its kernel follows.
+		t.Errorf("%d processes of the killed attempt left", left)
+		sc.orphans(left)
+		ok = false
+	}
+	st := waitEnd(t, svc, run.JobID, 3*time.Minute)
+	took := time.Since(killed)
+	if !st.Ended() {
+		sc.lost()
+		t.Errorf("still %s 3 min after the kill", st.Status)
+		return took, false
+	}
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
+		t.Errorf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
+		sc.note("ended %s on attempt %d", st.Status, st.Attempt)
+		ok = false
+	}
+	lines := logLines(t, svc, run.JobID)
+	all := strings.Join(lines, "\n") + "\n"
+	if !strings.Contains(all, "1\tstep 0\n") || !strings.Contains(all, "2\tstep 0\n") || !strings.Contains(all, "2\tslow done\n") {
+		t.Errorf("want the logs of attempt 1 and of attempt 2 to its end, got:\n%s", all)
+		sc.note("logs of an attempt missing")
+		ok = false
+	}
+	if left := leftover(kv); left > 0 {
+		sc.orphans(left)
+		t.Errorf("%d processes left after the run", left)
+		ok = false
+	}
+	return took, ok
+}
+
+// startWorkerProcess runs the worker binary on cfg's task queue and data
+// dir; the channel yields its exit.
+func startWorkerProcess(t *testing.T, bin string, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	args := append([]string{"--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
+		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error"}, extra...)
+	worker := exec.Command(bin, args...)
+	worker.Stderr = os.Stderr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- worker.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = worker.Process.Kill(); <-exited })
+	return worker, exited
+}
