@@ -41,7 +41,7 @@ bench: prereqs devserver
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
 
 # The reliability suite, long scenarios included (faults, load, bad input
-# on the real embedded server and real kernels; about 15 minutes on 2
+# on the real embedded server and real kernels; about 17 minutes on 2
 # cores). It prints the table of RELIABILITY.md. Its fast part runs in
 # `make test`.
 reliability: prereqs devserver

@@ -40,9 +40,13 @@ func TestLoadManyRunsAtOnce(t *testing.T) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
+			// A scan of /proc is not atomic: a kernel that exits and one
+			// that starts during it would both be counted. Count only the
+			// kernels still alive once the scan is done: those were alive
+			// together.
 			n := 0
 			for _, p := range testenv.ProcessesWithEnv(kv) {
-				if strings.Contains(p.Cmdline, "ipykernel") {
+				if strings.Contains(p.Cmdline, "ipykernel") && testenv.Alive(p.PID) {
 					n++
 				}
 			}

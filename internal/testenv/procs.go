@@ -48,3 +48,9 @@ func zombie(stat []byte) bool {
 	}
 	return stat[i+2] == 'Z' || stat[i+2] == 'X'
 }
+
+// Alive reports whether pid is a live process (not gone, not a zombie).
+func Alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	return err == nil && !zombie(stat)
+}
