@@ -6,11 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
 	"millrace/internal/executor"
 	"millrace/internal/jobs"
+	"millrace/internal/nbworker"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -70,4 +72,84 @@ func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// BenchmarkThroughput runs 50 short notebooks through 2 workers of 5 slots
+// each, and the same 50 through the bare executor with the same
+// parallelism (10 at once), and reports runs per minute of each and their
+// ratio. `go test -run '^$' -bench Throughput -benchtime 1x ./activities/`
+func BenchmarkThroughput(b *testing.B) {
+	const runs, workers, slots = 50, 2, 5
+	dir := b.TempDir()
+	nb := testenv.CopyFile(b, "testdata/trivial.ipynb", dir)
+	cfg := server.Config(b)
+	var w *nbworker.Worker
+	for i := 0; i < workers; i++ {
+		w = server.StartWorker(b, cfg)
+	}
+	svc := server.Service(b, cfg, dir)
+	ctx := context.Background()
+
+	// Kernels started together can lose a race for their ports (a kernel
+	// that never answers): the bare executor then fails that run, where a
+	// workflow retries it. Both are counted, not hidden.
+	var bareFailed, retried int
+	var mu sync.Mutex
+	bare := func() time.Duration {
+		began := time.Now()
+		sem := make(chan struct{}, workers*slots)
+		var wg sync.WaitGroup
+		for i := 0; i < runs; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				args := w.Executor.Args(executor.Spec{Input: nb, Output: filepath.Join(b.TempDir(), "out.ipynb"), Cwd: dir})
+				cmd := exec.Command(args[0], args[1:]...)
+				cmd.Env = append(os.Environ(), "PYDEVD_DISABLE_FILE_VALIDATION=1")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					mu.Lock()
+					bareFailed++
+					mu.Unlock()
+					b.Logf("bare run failed: %v\n%s", err, out)
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(began)
+	}
+	orchestrated := func() time.Duration {
+		began := time.Now()
+		ids := make([]string, runs)
+		for i := range ids {
+			run, err := svc.Start(ctx, jobs.StartRequest{Path: nb})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[i] = run.JobID
+		}
+		for _, id := range ids {
+			st, err := svc.WaitEnded(ctx, id, 10*time.Minute, nil)
+			if err != nil || st.Status != workflows.StatusSucceeded {
+				b.Fatalf("run %s: %s %v", id, st.Status, err)
+			}
+			if st.Attempt > 1 {
+				retried++
+			}
+		}
+		return time.Since(began)
+	}
+	var tb, to time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb += bare()
+		to += orchestrated()
+	}
+	perMin := func(d time.Duration) float64 { return float64(runs*b.N) / d.Minutes() }
+	b.ReportMetric(perMin(tb), "bare-runs/min")
+	b.ReportMetric(perMin(to), "workflow-runs/min")
+	b.ReportMetric(perMin(to)/perMin(tb), "ratio")
+	b.ReportMetric(float64(bareFailed), "bare-failed")
+	b.ReportMetric(float64(retried), "workflow-retried")
 }
