@@ -78,6 +78,9 @@ func begin(t *testing.T, name string) *scenario {
 }
 
 // longOnly skips a scenario outside full mode, and says so in the table.
+// Nothing is missing when it skips: the long scenarios (load, repeated
+// faults) take about 17 minutes and have their own command, `make
+// reliability`, while the README's test command runs the fast part.
 func longOnly(t *testing.T, name string) {
 	t.Helper()
 	if !full() {
