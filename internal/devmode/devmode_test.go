@@ -169,7 +169,9 @@ func TestRunSurvivesKillingEverything(t *testing.T) {
 		}
 	}
 	_ = w.Wait()
-	testenv.Eventually(t, 20*time.Second, "the old server to be gone", func() bool { return serverProcesses(st.DB) == 0 })
+	testenv.Eventually(t, 20*time.Second, "the old service and server to be gone", func() bool {
+		return serverProcesses(st.DB) == 0 && !testenv.Alive(st.PID)
+	})
 
 	startDevWorker(t, dataDir)
 	st2 := waitService(t, dataDir)

@@ -106,17 +106,26 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 	db := filepath.Join(cfg.DataDir, DBName)
-	server, err := startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db), logger)
-	if err != nil {
-		return err
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// The server picks free ports for its internal services by listening
+	// and closing; another process can take one in between, and the server
+	// then exits at start. Such a start is tried again.
+	var server *serverProc
+	var c client.Client
+	for try := 1; ; try++ {
+		if server, err = startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db), logger); err != nil {
+			return err
+		}
+		if c, err = waitReady(ctx, addr, cfg.Namespace, server, logger); err == nil {
+			break
+		}
+		server.stop()
+		if try == 3 || !server.exited() {
+			return err
+		}
+		logger.Warn("the Temporal dev server exited while starting; starting it again", "error", err)
 	}
 	defer server.stop()
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c, err := waitReady(ctx, addr, cfg.Namespace, server, logger)
-	if err != nil {
-		return err
-	}
 	defer c.Close()
 	if err := connect.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
 		return err
@@ -205,6 +214,15 @@ func startServer(args []string, logger *slog.Logger) (*serverProc, error) {
 
 func (s *serverProc) exitDetail() string {
 	return fmt.Sprintf("%v; its last output:\n%s", s.err, s.tail.String())
+}
+
+func (s *serverProc) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *serverProc) stop() {

@@ -80,11 +80,24 @@ func StartServer() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Test packages start their servers in parallel, and a server picks
+	// free ports for its internal services by listening and closing, so
+	// two can race for one port and one exits at start: try again.
+	for try := 1; ; try++ {
+		s, err := startServer(bin)
+		if err == nil || try == 3 {
+			return s, err
+		}
+		fmt.Fprintf(os.Stderr, "testenv: %v; trying again\n", err)
+	}
+}
+
+func startServer(bin string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "millrace-test-")
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:     bin,
