@@ -25,6 +25,11 @@ type BatchInput struct {
 	Spec []byte `json:"spec,omitempty"`
 	// Round counts reruns: 1 for the first run of the batch.
 	Round int `json:"round,omitempty"`
+	// Priority is the batch's task queue priority key; its nodes carry
+	// the same in their RunInput. 0 = normal.
+	Priority int `json:"priority,omitempty"`
+	// NotifyURL receives a signed JSON POST when the batch ends.
+	NotifyURL string `json:"notify_url,omitempty"`
 }
 
 // BatchNode is one node: a notebook run with dependencies.
@@ -65,6 +70,9 @@ type BatchState struct {
 	Status string      `json:"status"`
 	Round  int         `json:"round"`
 	Nodes  []NodeState `json:"nodes"`
+	// Notification is how the completion webhook went, when notify_url
+	// was set.
+	Notification *Notification `json:"notification,omitempty"`
 }
 
 // QueryBatchState is the query that returns a running batch's BatchState.

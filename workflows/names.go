@@ -13,6 +13,16 @@ const (
 	NotebookRunWorkflow = "NotebookRun"
 	BatchWorkflow       = "Batch"
 	RunNotebookActivity = "RunNotebook"
+	// NotifyActivity delivers a completion webhook.
+	NotifyActivity = "DeliverNotification"
+)
+
+// Task queue priority keys (Temporal's PriorityKey: 1 is dispatched first;
+// the server's default for unset is the middle of 5 levels).
+const (
+	PriorityHigh   = 1
+	PriorityNormal = 3
+	PriorityLow    = 5
 )
 
 // Job id prefixes: a job id is the workflow id, a prefix plus a UUID, so it
@@ -67,8 +77,25 @@ const (
 	ErrBadInput          = "BadInput"
 	ErrExecutorExited    = "ExecutorExited"
 	ErrStorage           = "StorageError"
+	// ErrMemoryLimit: the runner or its kernel exceeded the run's
+	// memory_limit and was killed. Not retried: the next attempt would
+	// need the same memory.
+	ErrMemoryLimit = "MemoryLimitExceeded"
 
 	// Workflow-level failures of NotebookRun.
 	ErrRunFailed   = "RunFailed"
 	ErrRunTimedOut = "RunTimedOut"
 )
+
+// PriorityNames maps the priority names that requests use to keys.
+var PriorityNames = map[string]int{"high": PriorityHigh, "normal": PriorityNormal, "low": PriorityLow}
+
+// PriorityName is the name of a priority key; 0 (unset) is "normal".
+func PriorityName(key int) string {
+	for name, k := range PriorityNames {
+		if k == key {
+			return name
+		}
+	}
+	return "normal"
+}

@@ -21,7 +21,7 @@ var (
 
 // nonRetryable lists the failure types no retry can fix. A cell error joins
 // them unless the caller asked for retries on error.
-var nonRetryable = []string{ErrCellTimeout, ErrNoSuchKernel, ErrNoTranslator, ErrBadInput, ErrStorage}
+var nonRetryable = []string{ErrCellTimeout, ErrNoSuchKernel, ErrNoTranslator, ErrBadInput, ErrStorage, ErrMemoryLimit}
 
 // ActivityOptions returns the options of a run's activity. The run timeout is
 // the activity's ScheduleToClose timeout, so it spans every attempt and the

@@ -33,6 +33,18 @@ type RunInput struct {
 	// HeartbeatTimeout is how long a silent worker is trusted before the
 	// attempt counts as lost; 0 means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// Priority is the run's Temporal task queue priority key (PriorityHigh,
+	// PriorityNormal, PriorityLow); 0 means normal. Waiting high-priority
+	// runs are dispatched to workers first.
+	Priority int `json:"priority,omitempty"`
+	// NotifyURL receives a signed JSON POST when the run ends; "" = none.
+	NotifyURL string `json:"notify_url,omitempty"`
+	// MemoryLimit bounds the memory of the runner and its kernel together,
+	// in bytes; 0 = none.
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
+	// CPULimit bounds their CPU use in cores (1.5 = one and a half cores
+	// of time per second); 0 = none.
+	CPULimit float64 `json:"cpu_limit,omitempty"`
 }
 
 // Defaults for RunInput's zero values.
@@ -99,4 +111,24 @@ type RunResult struct {
 	Duration      float64   `json:"duration_seconds"`
 	Warnings      []string  `json:"warnings,omitempty"`
 	Error         *RunError `json:"error,omitempty"`
+	// Notification is how the completion webhook went, when notify_url
+	// was set.
+	Notification *Notification `json:"notification,omitempty"`
 }
+
+// Notification records a completion webhook's delivery.
+type Notification struct {
+	URL       string    `json:"url"`
+	Status    string    `json:"status"` // NotifyDelivered or NotifyFailed
+	Attempts  int       `json:"attempts"`
+	Error     string    `json:"error,omitempty"` // the last attempt's, when it failed
+	Delivered time.Time `json:"delivered_at,omitempty"`
+}
+
+// Notification statuses. While a delivery is being retried the job's status
+// says NotifyPending with the last attempt's error.
+const (
+	NotifyPending   = "PENDING"
+	NotifyDelivered = "DELIVERED"
+	NotifyFailed    = "FAILED"
+)

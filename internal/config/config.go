@@ -36,6 +36,12 @@ type Config struct {
 	DataDir       string // MILLRACE_DATA_DIR
 	Roots         []string
 	TemporalBin   string // MILLRACE_TEMPORAL_BIN: the dev server binary
+	// NotifyAllow lists the hosts completion webhooks may be sent to
+	// (MILLRACE_NOTIFY_ALLOW, comma-separated; "*.example.com" matches
+	// subdomains). Empty allows none: notify_url is then refused.
+	NotifyAllow []string
+	// MetricsAddr is the Prometheus listener (--metrics); "" = none.
+	MetricsAddr string
 
 	// Worker settings.
 	MaxRuns   int    // MILLRACE_MAX_RUNS: concurrent runs per worker
@@ -43,6 +49,9 @@ type Config struct {
 	Python    string // MILLRACE_PYTHON
 	Papermill string // MILLRACE_PAPERMILL
 	Grace     time.Duration
+	// NotifySecret keys the HMAC signature of completion webhooks
+	// (MILLRACE_NOTIFY_SECRET, or --notify-secret-file).
+	NotifySecret string
 }
 
 // Env lists the environment variables, for help texts and the README.
@@ -50,7 +59,8 @@ var Env = []string{
 	"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
 	"TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "MILLRACE_TASK_QUEUE",
 	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
-	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL",
+	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
+	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -70,6 +80,12 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		return nil
 	})
 	c.Roots = splitList(os.Getenv("MILLRACE_ROOTS"))
+	fs.Func("notify-allow", "comma-separated hosts that completion webhooks (notify_url) may go to; *.example.com matches subdomains; empty refuses every notify_url (env MILLRACE_NOTIFY_ALLOW)", func(s string) error {
+		c.NotifyAllow = splitComma(s)
+		return nil
+	})
+	c.NotifyAllow = splitComma(os.Getenv("MILLRACE_NOTIFY_ALLOW"))
+	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
 	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH, else the temporal CLI) (env MILLRACE_TEMPORAL_BIN)")
 }
 
@@ -80,6 +96,15 @@ func (c *Config) RegisterWorker(fs *flag.FlagSet) {
 	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner; default /usr/bin/python3 (env MILLRACE_PYTHON)")
 	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
+	c.NotifySecret = os.Getenv("MILLRACE_NOTIFY_SECRET")
+	fs.Func("notify-secret-file", "file holding the secret that signs completion webhooks (env MILLRACE_NOTIFY_SECRET holds the secret itself)", func(path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		c.NotifySecret = strings.TrimSpace(string(b))
+		return nil
+	})
 }
 
 // Validate checks the configuration and fills in derived defaults.
@@ -140,9 +165,13 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func splitList(s string) []string {
+func splitComma(s string) []string { return split(s, ",") }
+
+func splitList(s string) []string { return split(s, string(os.PathListSeparator)) }
+
+func split(s, sep string) []string {
 	var out []string
-	for _, p := range strings.Split(s, string(os.PathListSeparator)) {
+	for _, p := range strings.Split(s, sep) {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
