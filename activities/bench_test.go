@@ -1,7 +1,9 @@
 package activities_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +14,9 @@ import (
 
 	"millrace/internal/executor"
 	"millrace/internal/jobs"
+	"millrace/internal/logstore"
 	"millrace/internal/nbworker"
+	"millrace/internal/rundir"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -152,4 +156,94 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(perMin(to)/perMin(tb), "ratio")
 	b.ReportMetric(float64(bareFailed), "bare-failed")
 	b.ReportMetric(float64(retried), "workflow-retried")
+}
+
+// BenchmarkLogCapture runs a notebook that prints 100 MB (1,000,000 lines
+// of 100 bytes) through a worker process (the real millrace-worker binary,
+// so its memory is its own) into the run's log, and the same notebook
+// through the bare executor whose stdout the benchmark reads itself. It
+// reports each capture rate, measured between the first and the last
+// printed line (the log store's timestamps; the benchmark's clock for the
+// bare executor), so kernel start-up does not dilute it, and the worker's
+// peak RSS (VmHWM). `go test -run '^$' -bench LogCapture -benchtime 1x ./activities/`
+func BenchmarkLogCapture(b *testing.B) {
+	const lines, width = 1_000_000, 100
+	const mb = float64(lines*width) / 1e6
+	dir := b.TempDir()
+	nb := testenv.CopyFile(b, "testdata/print_lines.ipynb", dir)
+	cfg := server.Config(b)
+	worker, _ := startWorkerProcess(b, cfg)
+	svc := server.Service(b, cfg, dir)
+	exe, err := executor.Config{Kind: "bundled"}.Resolve(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	params := filepath.Join(dir, "params.json")
+	if err := os.WriteFile(params, fmt.Appendf(nil, `{"lines": %d, "width": %d}`, lines, width), 0o644); err != nil {
+		b.Fatal(err)
+	}
+
+	bare := func() time.Duration {
+		args := exe.Args(executor.Spec{Input: nb, Output: filepath.Join(b.TempDir(), "out.ipynb"), Cwd: dir, ParamsFile: params})
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "PYDEVD_DISABLE_FILE_VALIDATION=1", "PYTHONUNBUFFERED=1")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		var first, last time.Time
+		n := 0
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if len(sc.Bytes()) == width {
+				if n == 0 {
+					first = time.Now()
+				}
+				last = time.Now()
+				n++
+			}
+		}
+		if err := cmd.Wait(); err != nil || n != lines {
+			b.Fatalf("bare run: %d lines of %d, %v", n, lines, err)
+		}
+		return last.Sub(first)
+	}
+	captured := func() time.Duration {
+		run, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Parameters: map[string]any{"lines": lines, "width": width}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := svc.WaitEnded(ctx, run.JobID, 10*time.Minute, nil)
+		if err != nil || st.Status != workflows.StatusSucceeded {
+			b.Fatalf("run %s: %s %v", run.JobID, st.Status, err)
+		}
+		jobDir := rundir.JobDir(cfg.DataDir, run.JobID)
+		head, err := logstore.Read(jobDir, logstore.Cursor{Attempt: 1}, 1, logstore.OnlyStdout)
+		if err != nil || len(head.Lines) != 1 {
+			b.Fatalf("first line: %v %v", head.Lines, err)
+		}
+		tail, err := logstore.Tail(jobDir, 1, logstore.OnlyStdout)
+		if err != nil || len(tail.Lines) != 1 || len(tail.Lines[0].Text) != width {
+			b.Fatalf("last line: %v %v", tail.Lines, err)
+		}
+		if got := tail.Lines[0].Seq - head.Lines[0].Seq + 1; got != lines {
+			b.Fatalf("the log holds %d printed lines, want %d", got, lines)
+		}
+		return tail.Lines[0].Time.Sub(head.Lines[0].Time)
+	}
+	var tb, tc time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb += bare()
+		tc += captured()
+	}
+	rate := func(d time.Duration) float64 { return mb * float64(b.N) / d.Seconds() }
+	b.ReportMetric(rate(tc), "capture-MB/s")
+	b.ReportMetric(rate(tb), "bare-MB/s")
+	b.ReportMetric(rate(tc)/rate(tb), "ratio")
+	b.ReportMetric(testenv.MemoryMB(worker.Process.Pid, "VmHWM"), "worker-peak-MB")
 }

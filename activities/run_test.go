@@ -359,7 +359,7 @@ func TestExtraRunsWaitInTheQueue(t *testing.T) {
 
 // startWorkerProcess runs the worker binary on the test's task queue and
 // data dir; the channel yields its exit.
-func startWorkerProcess(t *testing.T, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
+func startWorkerProcess(t testing.TB, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
 	t.Helper()
 	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
 	if err != nil {

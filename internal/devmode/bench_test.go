@@ -1,15 +1,11 @@
 package devmode_test
 
 import (
-	"bufio"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"millrace/internal/devmode"
+	"millrace/internal/testenv"
 )
 
 // BenchmarkDevModeStartup measures dev mode as a user meets it: from the
@@ -59,21 +55,7 @@ func BenchmarkDevModeStartup(b *testing.B) {
 	b.ReportMetric(mean(workerRSS), "client-worker-rss-MB")
 }
 
-func rssMB(pid int) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return float64(kb) / 1024
-		}
-	}
-	return 0
-}
+func rssMB(pid int) float64 { return testenv.MemoryMB(pid, "VmRSS") }
 
 func mean(xs []float64) float64 {
 	var s float64

@@ -1,0 +1,134 @@
+package benchreport
+
+import (
+	"fmt"
+	"time"
+)
+
+// Suite is every benchmark of issue 8, in the order the table shows them.
+// The benchmarks measure; the bench command only runs them and reads the
+// figures they report (testing.B.ReportMetric).
+var Suite = []Group{
+	{Package: "./activities/", Bench: "^BenchmarkOrchestrationOverhead$", Benchtime: "10x", Quick: "3x", Timeout: 20 * time.Minute},
+	{Package: "./activities/", Bench: "^BenchmarkThroughput$", Benchtime: "1x", Timeout: 20 * time.Minute},
+	{Package: "./internal/mcpserver/", Bench: "^BenchmarkToolLatency$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
+	{Package: "./activities/", Bench: "^BenchmarkLogCapture$", Benchtime: "1x", Quick: "1x", Timeout: 20 * time.Minute},
+	{Package: "./internal/logstore/", Bench: "^BenchmarkReadPage$", Benchtime: "200x", Quick: "200x",
+		Env: []string{"MILLRACE_BENCH_LOG_MB=1024"}, QuickEnv: []string{"MILLRACE_BENCH_LOG_MB=64"}, Timeout: 20 * time.Minute},
+	{Package: "./internal/jobs/", Bench: "^BenchmarkListJobs$", Benchtime: "50x", Quick: "20x", Timeout: 60 * time.Minute},
+	{Package: "./internal/devmode/", Bench: "^BenchmarkDevModeStartup$", Benchtime: "3x", Quick: "1x", Timeout: 20 * time.Minute},
+}
+
+// Row is one line of the table: one figure a benchmark reported, and the
+// target it must meet when the issue sets one.
+type Row struct {
+	Metric string  // what is measured, in words
+	Bench  string  // benchmark name, sub-benchmarks included
+	Unit   string  // the unit it was reported under
+	Scale  float64 // multiplies the reported value (0 = 1)
+	Format string  // formats the scaled value ("%.1f ms")
+	Target *Target
+}
+
+// Target is a goal a figure is checked against; the verdict is computed.
+type Target struct {
+	Text  string
+	Meets func(v float64, r Results) (bool, bool) // meets, and whether the inputs were there
+}
+
+const (
+	overheadBench = "BenchmarkOrchestrationOverhead"
+	pageBench     = "BenchmarkReadPage/"
+)
+
+// Rows are the table's lines.
+var Rows = []Row{
+	{Metric: "Overhead: 3-cell notebook through start_notebook until SUCCEEDED, median", Bench: overheadBench, Unit: "workflow-s", Format: "%.2f s"},
+	{Metric: "Overhead: the same notebook by the executor directly, median", Bench: overheadBench, Unit: "direct-s", Format: "%.2f s"},
+	{Metric: "Overhead: difference of the medians", Bench: overheadBench, Unit: "overhead-ms", Format: "%.0f ms", Target: &Target{
+		Text: "≤ 150 ms or 5% of direct, the larger",
+		Meets: func(v float64, r Results) (bool, bool) {
+			d, ok := r.Value(overheadBench, "direct-s")
+			return v <= max(150, 0.05*d*1000), ok
+		}}},
+	{Metric: "Overhead: ratio of the medians", Bench: overheadBench, Unit: "ratio", Format: "%.3f"},
+	{Metric: "Throughput: 50 short runs, 2 workers x 5 slots", Bench: "BenchmarkThroughput", Unit: "workflow-runs/min", Format: "%.1f runs/min"},
+	{Metric: "Throughput: the same 50 by the bare executor, 10 at once", Bench: "BenchmarkThroughput", Unit: "bare-runs/min", Format: "%.1f runs/min"},
+	{Metric: "Throughput: ratio", Bench: "BenchmarkThroughput", Unit: "ratio", Format: "%.3f", Target: atLeast("≥ 0.95", 0.95)},
+	{Metric: "Throughput: bare executor runs that failed (kernel start)", Bench: "BenchmarkThroughput", Unit: "bare-failed", Format: "%.0f"},
+	{Metric: "Throughput: workflow runs that needed a second attempt", Bench: "BenchmarkThroughput", Unit: "workflow-retried", Format: "%.0f"},
+	{Metric: "MCP latency, 50 callers, 10 runs executing: get_job_status p50", Bench: "BenchmarkToolLatency/get_job_status", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "MCP latency: get_job_status p99", Bench: "BenchmarkToolLatency/get_job_status", Unit: "p99-ms", Format: "%.1f ms", Target: below("< 50 ms", 50)},
+	{Metric: "MCP latency: get_job_logs p50", Bench: "BenchmarkToolLatency/get_job_logs", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "MCP latency: get_job_logs p99", Bench: "BenchmarkToolLatency/get_job_logs", Unit: "p99-ms", Format: "%.1f ms", Target: below("< 50 ms", 50)},
+	{Metric: "MCP latency: start_notebook p50", Bench: "BenchmarkToolLatency/start_notebook", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "MCP latency: start_notebook p99", Bench: "BenchmarkToolLatency/start_notebook", Unit: "p99-ms", Format: "%.1f ms"},
+	{Metric: "Logs: capture rate of a run printing 100 MB (worker process, into the log store)", Bench: "BenchmarkLogCapture", Unit: "capture-MB/s", Format: "%.1f MB/s"},
+	{Metric: "Logs: the same notebook by the bare executor, read from its pipe", Bench: "BenchmarkLogCapture", Unit: "bare-MB/s", Format: "%.1f MB/s"},
+	{Metric: "Logs: capture rate / bare executor rate", Bench: "BenchmarkLogCapture", Unit: "ratio", Format: "%.3f"},
+	{Metric: "Logs: worker process peak RSS during that run", Bench: "BenchmarkLogCapture", Unit: "worker-peak-MB", Format: "%.0f MB"},
+	{Metric: "Logs: log size for the page reads below", Bench: pageBench + "start", Unit: "log-MB", Format: "%.0f MB"},
+	{Metric: "Logs: writing that log through the log store (100-byte lines)", Bench: pageBench + "start", Unit: "write-MB/s", Format: "%.0f MB/s"},
+	{Metric: "Logs: read a 100-line page at the start", Bench: pageBench + "start", Unit: "ns/op", Scale: 1e-6, Format: "%.3f ms"},
+	{Metric: "Logs: read a 100-line page in the middle", Bench: pageBench + "middle", Unit: "ns/op", Scale: 1e-6, Format: "%.3f ms", Target: noGrowth("middle")},
+	{Metric: "Logs: read a 100-line page at the end", Bench: pageBench + "end", Unit: "ns/op", Scale: 1e-6, Format: "%.3f ms", Target: noGrowth("end")},
+	{Metric: "list_jobs: finished runs in the store", Bench: "BenchmarkListJobs/first_page", Unit: "runs", Format: "%.0f"},
+	{Metric: "list_jobs: preparing the store this time (0 when reused)", Bench: "BenchmarkListJobs/first_page", Unit: "prepare-s", Format: "%.0f s"},
+	{Metric: "list_jobs first page (50), job service: p50", Bench: "BenchmarkListJobs/first_page", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "list_jobs first page (50), job service: p99", Bench: "BenchmarkListJobs/first_page", Unit: "p99-ms", Format: "%.1f ms"},
+	{Metric: "list_jobs first page, status FAILED filter: p50", Bench: "BenchmarkListJobs/status_filter", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "list_jobs first page, status FAILED filter: p99", Bench: "BenchmarkListJobs/status_filter", Unit: "p99-ms", Format: "%.1f ms"},
+	{Metric: "list_jobs first page over MCP (in-process client): p50", Bench: "BenchmarkListJobs/mcp", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "list_jobs first page over MCP (in-process client): p99", Bench: "BenchmarkListJobs/mcp", Unit: "p99-ms", Format: "%.1f ms"},
+	{Metric: "Dev mode: command to ready, new data dir", Bench: "BenchmarkDevModeStartup", Unit: "ready-new-s", Format: "%.2f s"},
+	{Metric: "Dev mode: command to ready, existing data dir", Bench: "BenchmarkDevModeStartup", Unit: "ready-restart-s", Format: "%.2f s"},
+	{Metric: "Dev mode: idle RSS, embedded Temporal server", Bench: "BenchmarkDevModeStartup", Unit: "server-rss-MB", Format: "%.0f MB"},
+	{Metric: "Dev mode: idle RSS, service process (worker inside)", Bench: "BenchmarkDevModeStartup", Unit: "service-rss-MB", Format: "%.0f MB"},
+	{Metric: "Dev mode: idle RSS, a client process (the worker command)", Bench: "BenchmarkDevModeStartup", Unit: "client-worker-rss-MB", Format: "%.0f MB"},
+}
+
+func atLeast(text string, min float64) *Target {
+	return &Target{Text: text, Meets: func(v float64, _ Results) (bool, bool) { return v >= min, true }}
+}
+
+func below(text string, limit float64) *Target {
+	return &Target{Text: text, Meets: func(v float64, _ Results) (bool, bool) { return v < limit, true }}
+}
+
+// noGrowth checks that a page far into the log costs no more than twice a
+// page at its start: reading is proportional to the page, not the offset.
+func noGrowth(at string) *Target {
+	return &Target{Text: "≤ 2 × the start's", Meets: func(v float64, r Results) (bool, bool) {
+		start, ok := r.Value(pageBench+"start", "ns/op")
+		return v <= 2*start, ok
+	}}
+}
+
+// Cell is a row's rendered value and verdict.
+func (row Row) Cell(r Results) (value, verdict string) {
+	v, ok := r.Value(row.Bench, row.Unit)
+	if !ok {
+		return "not measured", verdictOf(row.Target, false, false)
+	}
+	scale := row.Scale
+	if scale == 0 {
+		scale = 1
+	}
+	if row.Target == nil {
+		return fmt.Sprintf(row.Format, v*scale), "—"
+	}
+	meets, known := row.Target.Meets(v, r)
+	return fmt.Sprintf(row.Format, v*scale), verdictOf(row.Target, meets, known)
+}
+
+func verdictOf(t *Target, meets, known bool) string {
+	switch {
+	case t == nil:
+		return "—"
+	case !known:
+		return "unknown"
+	case meets:
+		return "meets"
+	}
+	return "misses"
+}
