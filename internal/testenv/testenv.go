@@ -62,6 +62,7 @@ type Server struct {
 	Client  client.Client
 	Dir     string // temp dir holding the DB and data dirs
 	dev     *testsuite.DevServer
+	keep    bool // Stop leaves Dir (StartServerIn)
 }
 
 // SearchAttributes are millrace's, typed for the SDK's dev server options.
@@ -84,7 +85,14 @@ func StartServer() (*Server, error) {
 	// free ports for its internal services by listening and closing, so
 	// two can race for one port and one exits at start: try again.
 	for try := 1; ; try++ {
-		s, err := startServer(bin)
+		dir, err := os.MkdirTemp("", "millrace-test-")
+		if err != nil {
+			return nil, err
+		}
+		s, err := startServer(bin, dir)
+		if err != nil {
+			os.RemoveAll(dir)
+		}
 		if err == nil || try == 3 {
 			return s, err
 		}
@@ -92,11 +100,26 @@ func StartServer() (*Server, error) {
 	}
 }
 
-func startServer(bin string) (*Server, error) {
-	dir, err := os.MkdirTemp("", "millrace-test-")
+// StartServerIn starts the embedded server on dir/temporal.db, creating it
+// or reusing what an earlier start left there; Stop keeps dir. Benchmarks
+// use it to keep a store that takes minutes to fill between runs.
+func StartServerIn(dir string) (*Server, error) {
+	bin, err := ServerBin()
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s, err := startServer(bin, dir)
+	if err != nil {
+		return nil, err
+	}
+	s.keep = true
+	return s, nil
+}
+
+func startServer(bin, dir string) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
@@ -109,17 +132,19 @@ func startServer(bin string) (*Server, error) {
 		Stderr:           os.Stderr,
 	})
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start embedded Temporal server %s: %w", bin, err)
 	}
 	return &Server{Address: dev.FrontendHostPort(), Client: dev.Client(), Dir: dir, dev: dev}, nil
 }
 
-// Stop stops the server and removes its files.
+// Stop stops the server and removes its files (unless StartServerIn made
+// it).
 func (s *Server) Stop() {
 	s.Client.Close()
 	_ = s.dev.Stop()
-	os.RemoveAll(s.Dir)
+	if !s.keep {
+		os.RemoveAll(s.Dir)
+	}
 }
 
 // Config returns a configuration for a worker or service on this server
