@@ -37,8 +37,12 @@ test: prereqs devserver
 	$(GO) test -count=1 -timeout 25m ./...
 	cd devserver && $(GO) test -count=1 -timeout 10m ./...
 
+# Every benchmark of issue 8 on the embedded server, one package at a time,
+# printed as one table (metric, value, target, verdict); see BENCHMARKS.md.
+# BENCH_FLAGS=-quick for a shorter pass; BENCH_FLAGS='-write BENCHMARKS.md'
+# also updates the published table.
 bench: prereqs devserver
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+	$(GO) run ./cmd/millrace-bench $(BENCH_FLAGS)
 
 # The reliability suite, long scenarios included (faults, load, bad input
 # on the real embedded server and real kernels; about 17 minutes on 2

@@ -22,7 +22,7 @@ const callers = 50
 
 // BenchmarkToolLatency measures the latency of get_job_status,
 // get_job_logs and start_notebook with 50 clients calling at once while
-// notebook runs execute and print (one op is one call by each of the 50
+// 10 notebook runs execute and print (one op is one call by each of the 50
 // clients). It reports the 50th and 99th percentiles; it asserts no times.
 // start_notebook goes last: the runs it starts only queue (the worker's
 // slots are taken), but 50 starts at once load the server most.
@@ -61,9 +61,10 @@ func BenchmarkToolLatency(b *testing.B) {
 		}
 	})
 
-	// The runs executing meanwhile: as many as the worker takes at once,
-	// each printing ten lines a second.
-	for range e.cfg.MaxRuns {
+	// The runs executing meanwhile: 10, on two workers of 5 slots (the
+	// env's and one more), each printing ten lines a second.
+	server.StartWorker(b, e.cfg)
+	for range 2 * e.cfg.MaxRuns {
 		r, _ := call[mcpserver.StartNotebookResult](b, e.client, "start_notebook", map[string]any{
 			"path": "slow.ipynb", "parameters": map[string]any{"steps": 100000, "delay": 0.1},
 		})

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -278,6 +279,7 @@ class Run:
         self.last_save = 0.0
         self.output_saved = False
         self.kernel_pgid = None
+        self.ipc_dir = None  # the kernel's sockets
         self.result = {
             "status": "failed",
             "kind": "internal",
@@ -580,6 +582,11 @@ class Run:
         # signals and shuts the kernel down on every path.
         try:
             client.km = client.create_kernel_manager()
+            # Unix sockets in a private folder, not TCP ports: jupyter_client
+            # picks "free" ports by binding and closing them, so kernels that
+            # start together can be given the same port, and one never answers.
+            self.ipc_dir = tempfile.mkdtemp(prefix="millrace-kernel-")
+            client.km.transport, client.km.ip = "ipc", os.path.join(self.ipc_dir, "k")
             await client.async_start_new_kernel(cwd=cwd, env=env)
             self.remember_kernel_group()
             await client.async_start_new_kernel_client()
@@ -698,6 +705,8 @@ class Run:
                     os.killpg(self.kernel_pgid, signal.SIGKILL)
                 except OSError:
                     pass
+        if self.ipc_dir:
+            shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
     def classify(self, exc):
         """Turn how the pipeline ended into a result kind and exit code."""
