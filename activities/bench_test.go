@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
 	"millrace/internal/executor"
 	"millrace/internal/jobs"
 	"millrace/internal/logstore"
@@ -24,7 +26,10 @@ import (
 // BenchmarkOrchestrationOverhead runs a small notebook (3 trivial cells)
 // through the whole product (job service, Temporal, worker, executor) and
 // the same notebook through the executor alone, alternating, and reports
-// the medians and their ratio. Nothing asserts a time: run it with
+// the medians and their ratio, and where the orchestrated run's time goes
+// (medians of the spans between its history's events: call to started,
+// started to activity start, the activity, activity end to closed, closed
+// to seen by the caller). Nothing asserts a time: run it with
 // `go test -run '^$' -bench Overhead -benchtime 10x ./activities/`.
 func BenchmarkOrchestrationOverhead(b *testing.B) {
 	dir := b.TempDir()
@@ -45,6 +50,9 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 		}
 		return time.Since(began)
 	}
+	// Where an orchestrated run's time goes, from its history's
+	// timestamps (one clock: the server runs on this machine).
+	var toStart, toActivity, activityTime, toClose, toSeen []time.Duration
 	orchestrated := func() time.Duration {
 		began := time.Now()
 		run, err := svc.Start(ctx, jobs.StartRequest{Path: nb})
@@ -55,10 +63,18 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 		if err != nil || st.Status != workflows.StatusSucceeded {
 			b.Fatalf("run %s: %s %v", run.JobID, st.Status, err)
 		}
-		return time.Since(began)
+		took := time.Since(began)
+		ev := eventTimes(b, svc, run.JobID)
+		toStart = append(toStart, ev[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED].Sub(began))
+		toActivity = append(toActivity, ev[enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED].Sub(ev[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]))
+		activityTime = append(activityTime, ev[enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED].Sub(ev[enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED]))
+		toClose = append(toClose, ev[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED].Sub(ev[enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]))
+		toSeen = append(toSeen, began.Add(took).Sub(ev[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED]))
+		return took
 	}
 	direct() // warm the page cache and the kernel's imports
 	orchestrated()
+	toStart, toActivity, activityTime, toClose, toSeen = nil, nil, nil, nil, nil
 	var d, o []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -70,6 +86,29 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 	b.ReportMetric(mo.Seconds(), "workflow-s")
 	b.ReportMetric(mo.Seconds()/md.Seconds(), "ratio")
 	b.ReportMetric(float64((mo - md).Milliseconds()), "overhead-ms")
+	ms := func(ds []time.Duration) float64 { return float64(median(ds).Microseconds()) / 1000 }
+	b.ReportMetric(ms(toStart), "call-to-started-ms")
+	b.ReportMetric(ms(toActivity), "started-to-activity-ms")
+	b.ReportMetric(ms(activityTime)/1000, "activity-s")
+	b.ReportMetric(ms(toClose), "activity-to-closed-ms")
+	b.ReportMetric(ms(toSeen), "closed-to-seen-ms")
+}
+
+// eventTimes returns the time of the first event of each type in a run's
+// history.
+func eventTimes(b *testing.B, svc *jobs.Service, jobID string) map[enumspb.EventType]time.Time {
+	out := map[enumspb.EventType]time.Time{}
+	it := svc.Client.GetWorkflowHistory(context.Background(), jobID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, seen := out[e.GetEventType()]; !seen {
+			out[e.GetEventType()] = e.GetEventTime().AsTime()
+		}
+	}
+	return out
 }
 
 func median(ds []time.Duration) time.Duration {

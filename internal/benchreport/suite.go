@@ -52,6 +52,11 @@ var Rows = []Row{
 			return v <= max(150, 0.05*d*1000), ok
 		}}},
 	{Metric: "Overhead: ratio of the medians", Bench: overheadBench, Unit: "ratio", Format: "%.3f"},
+	{Metric: "Overhead, where it goes (history, medians): start call to workflow started", Bench: overheadBench, Unit: "call-to-started-ms", Format: "%.0f ms"},
+	{Metric: "Overhead, where it goes: workflow started to activity started", Bench: overheadBench, Unit: "started-to-activity-ms", Format: "%.0f ms"},
+	{Metric: "Overhead, where it goes: the activity (executor inside)", Bench: overheadBench, Unit: "activity-s", Format: "%.2f s"},
+	{Metric: "Overhead, where it goes: activity completed to workflow closed", Bench: overheadBench, Unit: "activity-to-closed-ms", Format: "%.0f ms"},
+	{Metric: "Overhead, where it goes: workflow closed to SUCCEEDED seen by the caller", Bench: overheadBench, Unit: "closed-to-seen-ms", Format: "%.0f ms"},
 	{Metric: "Throughput: 50 short runs, 2 workers x 5 slots", Bench: "BenchmarkThroughput", Unit: "workflow-runs/min", Format: "%.1f runs/min"},
 	{Metric: "Throughput: the same 50 by the bare executor, 10 at once", Bench: "BenchmarkThroughput", Unit: "bare-runs/min", Format: "%.1f runs/min"},
 	{Metric: "Throughput: ratio", Bench: "BenchmarkThroughput", Unit: "ratio", Format: "%.3f", Target: atLeast("≥ 0.95", 0.95)},

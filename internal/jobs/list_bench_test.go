@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
@@ -25,7 +24,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"millrace/internal/jobs"
-	"millrace/internal/mcpserver"
 	"millrace/internal/paths"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -144,7 +142,7 @@ func BenchmarkListJobs(b *testing.B) {
 		measure(b, min(page, want/10), list(jobs.ListRequest{Status: workflows.StatusFailed}))
 	})
 	b.Run("mcp", func(b *testing.B) {
-		c := mcpClient(b, svc)
+		c := testenv.MCPClient(b, svc, false)
 		measure(b, page, func() (int, int) {
 			req := mcp.CallToolRequest{}
 			req.Params.Name = "list_jobs"
@@ -308,23 +306,4 @@ func standIn(ctx context.Context, in workflows.RunInput) (workflows.AttemptResul
 	res.Error = &workflows.RunError{Type: workflows.ErrCellError, Message: "cell 0 raised ValueError: bench"}
 	return res, temporal.NewApplicationErrorWithOptions(res.Error.Message, workflows.ErrCellError,
 		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
-}
-
-// mcpClient connects an in-process MCP client to a new MCP server on svc.
-func mcpClient(b *testing.B, svc *jobs.Service) *mcpclient.Client {
-	c, err := mcpclient.NewInProcessClient(mcpserver.New(svc, mcpserver.Options{Logger: testenv.Logger()}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "millrace-bench", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	return c
 }

@@ -16,7 +16,6 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/executor"
 	"millrace/internal/jobs"
-	"millrace/internal/mcpserver"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -71,21 +70,7 @@ func newEnv(t testing.TB, notebooks ...string) *env {
 func connect(t testing.TB, svc *jobs.Service) *client.Client {
 	t.Helper()
 	_, bench := t.(*testing.B)
-	c, err := client.NewInProcessClient(mcpserver.New(svc, mcpserver.Options{Logger: testenv.Logger(), ValidateOutput: !bench}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "millrace-test", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testenv.MCPClient(t, svc, !bench)
 }
 
 func (e *env) path(name string) string { return filepath.Join(e.root, name) }

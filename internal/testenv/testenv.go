@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -24,6 +26,7 @@ import (
 
 	"millrace/internal/config"
 	"millrace/internal/jobs"
+	"millrace/internal/mcpserver"
 	"millrace/internal/nbworker"
 	"millrace/internal/paths"
 	"millrace/workflows"
@@ -237,4 +240,27 @@ func Main(m *testing.M, server **Server, cleanups ...func()) {
 		c()
 	}
 	os.Exit(code)
+}
+
+// MCPClient connects an in-process MCP client to a new MCP server on svc;
+// it closes with the test. validate makes the server check every result
+// against its tool's output schema (tests); benchmarks measure without it,
+// as production runs.
+func MCPClient(t testing.TB, svc *jobs.Service, validate bool) *mcpclient.Client {
+	t.Helper()
+	c, err := mcpclient.NewInProcessClient(mcpserver.New(svc, mcpserver.Options{Logger: Logger(), ValidateOutput: validate}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ClientInfo = mcp.Implementation{Name: "millrace-test", Version: "0"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
