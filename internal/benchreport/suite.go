@@ -64,6 +64,8 @@ var Rows = []Row{
 	{Metric: "Throughput: workflow runs that needed a second attempt", Bench: "BenchmarkThroughput", Unit: "workflow-retried", Format: "%.0f"},
 	{Metric: "MCP latency, 50 callers, 10 runs executing: get_job_status p50", Bench: "BenchmarkToolLatency/get_job_status", Unit: "p50-ms", Format: "%.1f ms"},
 	{Metric: "MCP latency: get_job_status p99", Bench: "BenchmarkToolLatency/get_job_status", Unit: "p99-ms", Format: "%.1f ms", Target: below("< 50 ms", 50)},
+	{Metric: "MCP latency, what status and logs wait on: DescribeWorkflowExecution alone, 50 callers, p50", Bench: "BenchmarkToolLatency/describe", Unit: "p50-ms", Format: "%.1f ms"},
+	{Metric: "DescribeWorkflowExecution alone: p99", Bench: "BenchmarkToolLatency/describe", Unit: "p99-ms", Format: "%.1f ms"},
 	{Metric: "MCP latency: get_job_logs p50", Bench: "BenchmarkToolLatency/get_job_logs", Unit: "p50-ms", Format: "%.1f ms"},
 	{Metric: "MCP latency: get_job_logs p99", Bench: "BenchmarkToolLatency/get_job_logs", Unit: "p99-ms", Format: "%.1f ms", Target: below("< 50 ms", 50)},
 	{Metric: "MCP latency: start_notebook p50", Bench: "BenchmarkToolLatency/start_notebook", Unit: "p50-ms", Format: "%.1f ms"},

@@ -3,6 +3,7 @@ package mcpserver_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -74,7 +75,9 @@ func BenchmarkToolLatency(b *testing.B) {
 		waitRunning(b, e.client, id)
 	}
 
-	bench := func(b *testing.B, tool string, args func(i int) map[string]any, after func(*mcp.CallToolResult)) {
+	// measure runs call(c, i) by each of the 50 callers c, b.N times each,
+	// all at once, and reports the percentiles of the calls' latencies.
+	measure := func(b *testing.B, call func(c, i int) error) {
 		latencies := make([][]time.Duration, callers)
 		b.ResetTimer()
 		var wg sync.WaitGroup
@@ -83,17 +86,12 @@ func BenchmarkToolLatency(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < b.N; i++ {
-					req := mcp.CallToolRequest{}
-					req.Params.Name, req.Params.Arguments = tool, args(c*b.N+i)
 					began := time.Now()
-					res, err := clients[c].CallTool(context.Background(), req)
+					err := call(c, c*b.N+i)
 					latencies[c] = append(latencies[c], time.Since(began))
-					if err != nil || res.IsError {
-						b.Errorf("%s: %v %+v", tool, err, res)
+					if err != nil {
+						b.Error(err)
 						return
-					}
-					if after != nil {
-						after(res)
 					}
 				}
 			}()
@@ -112,11 +110,33 @@ func BenchmarkToolLatency(b *testing.B) {
 		b.ReportMetric(pct(0.99), "p99-ms")
 		b.ReportMetric(float64(len(all)), "calls")
 	}
+	bench := func(b *testing.B, tool string, args func(i int) map[string]any, after func(*mcp.CallToolResult)) {
+		measure(b, func(c, i int) error {
+			req := mcp.CallToolRequest{}
+			req.Params.Name, req.Params.Arguments = tool, args(i)
+			res, err := clients[c].CallTool(context.Background(), req)
+			if err != nil || res.IsError {
+				return fmt.Errorf("%s: %v %+v", tool, err, res)
+			}
+			if after != nil {
+				after(res)
+			}
+			return nil
+		})
+	}
 
 	b.Run("get_job_status", func(b *testing.B) {
 		bench(b, "get_job_status", func(i int) map[string]any {
 			return map[string]any{"job_id": busy[i%len(busy)]}
 		}, nil)
+	})
+	// What get_job_status and get_job_logs spend most of their time on:
+	// the workflow's description from the server, called directly.
+	b.Run("describe", func(b *testing.B) {
+		measure(b, func(_, i int) error {
+			_, err := e.svc.Client.DescribeWorkflowExecution(context.Background(), busy[i%len(busy)], "")
+			return err
+		})
 	})
 	b.Run("get_job_logs", func(b *testing.B) {
 		bench(b, "get_job_logs", func(i int) map[string]any {
