@@ -525,6 +525,25 @@ func TestWorkingDirectory(t *testing.T) {
 	wantLines(t, o.stdout, "NB_CWD "+resolved)
 }
 
+// The kernel listens on unix sockets in a private folder, not on TCP
+// ports: kernels started at once could be handed the same "free" port.
+// The folder is gone once the run ends.
+func TestKernelOnUnixSockets(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	nbPath := filepath.Join(t.TempDir(), "transport.ipynb")
+	writeNotebook(t, nbPath, codeCell("import json, ipykernel\ninfo = json.loads(ipykernel.get_connection_info())\nprint('TRANSPORT', info['transport'], info['ip'])"))
+	o := run(t, invocation{notebook: nbPath, env: []string{"TMPDIR=" + tmp}})
+	wantExit(t, o, ExitOK, KindOK)
+	f := strings.Fields(o.stdout)
+	if len(f) != 3 || f[0] != "TRANSPORT" || f[1] != "ipc" || !strings.HasPrefix(f[2], filepath.Join(tmp, "millrace-kernel-")) {
+		t.Fatalf("the kernel printed %q, want TRANSPORT ipc %s/millrace-kernel-.../k", o.stdout, tmp)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "millrace-kernel-*")); len(left) > 0 {
+		t.Errorf("the kernel's socket folder was left behind: %v", left)
+	}
+}
+
 func TestSystemExitIsSuccess(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"sysexit0.ipynb", "sysexit.ipynb", "systemexit.ipynb"} {
