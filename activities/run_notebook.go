@@ -64,6 +64,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot open the run's log: %v", err), nil, true)
 	}
 	defer logw.Close()
+	defer countAttempt(ctx, logw, &res)()
 
 	marker := jobID + "." + strconv.Itoa(n)
 	proc, err := executor.Start(a.Executor.Args(spec), in.Cwd, mergeEnv(os.Environ(), in.Env), marker)

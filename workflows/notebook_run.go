@@ -64,6 +64,7 @@ func ActivityOptions(in RunInput) workflow.ActivityOptions {
 // shows a failed notebook as a failed workflow.
 func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result := RunResult{Notebook: in.Notebook, OutputPath: in.Output, StartedAt: workflow.Now(ctx)}
+	recordRunStarted(ctx)
 	actx := workflow.WithActivityOptions(ctx, ActivityOptions(in))
 	var attempt AttemptResult
 	err := workflow.ExecuteActivity(actx, RunNotebookActivity, in).Get(actx, &attempt)
@@ -71,6 +72,7 @@ func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result.Duration = result.EndedAt.Sub(result.StartedAt).Seconds()
 	result.Status, result.Error = classify(err, &attempt)
 	result.merge(attempt)
+	recordRunEnded(ctx, result)
 
 	// A canceled workflow's context is done: record the end on a
 	// disconnected one.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.temporal.io/sdk/client"
 
 	"millrace/internal/jobs"
 )
@@ -48,6 +49,8 @@ type Options struct {
 	// several times slower (p50 about 50 ms to 190 ms), and results are
 	// built from the same typed structs the schemas come from.
 	ValidateOutput bool
+	// Metrics, when set, receives tool call counts and latencies.
+	Metrics client.MetricsHandler
 }
 
 // New returns an MCP server whose tools act on svc.
@@ -73,6 +76,7 @@ func New(svc *jobs.Service, opts Options) *server.MCPServer {
 		serverOpts = append(serverOpts, server.WithOutputSchemaValidation())
 	}
 	s := server.NewMCPServer(Name, version, serverOpts...)
+	measureTools(s, opts.Metrics)
 	t := &tools{svc: svc, logger: logger}
 	s.AddTools(t.all()...)
 	s.AddResourceTemplates(t.resourceTemplates()...)

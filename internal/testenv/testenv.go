@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"millrace/internal/config"
+	"millrace/internal/connect"
 	"millrace/internal/jobs"
 	"millrace/internal/nbworker"
 	"millrace/internal/paths"
@@ -134,14 +135,31 @@ func (s *Server) Config(t testing.TB) *config.Config {
 }
 
 // StartWorker starts an in-process worker for cfg; it stops with the test.
-func (s *Server) StartWorker(t testing.TB, cfg *config.Config) *nbworker.Worker {
+// With options (a metrics handler, say) the worker gets a client of its
+// own, dialled with them.
+func (s *Server) StartWorker(t testing.TB, cfg *config.Config, opts ...connect.Option) *nbworker.Worker {
 	t.Helper()
-	w, err := nbworker.Start(s.Client, cfg, Logger())
+	c := s.Client
+	if len(opts) > 0 {
+		c = s.Dial(t, opts...)
+	}
+	w, err := nbworker.Start(c, cfg, Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 	return w
+}
+
+// Dial opens a client of the server with opts; it closes with the test.
+func (s *Server) Dial(t testing.TB, opts ...connect.Option) client.Client {
+	t.Helper()
+	c, err := connect.Dial(context.Background(), &config.Config{Address: s.Address, Namespace: "default"}, Logger(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 // Service returns a job service for cfg with root as its only root.
