@@ -71,7 +71,13 @@ func newEnv(t testing.TB, notebooks ...string) *env {
 func connect(t testing.TB, svc *jobs.Service) *client.Client {
 	t.Helper()
 	_, bench := t.(*testing.B)
-	c, err := client.NewInProcessClient(mcpserver.New(svc, mcpserver.Options{Logger: testenv.Logger(), ValidateOutput: !bench}))
+	return connectWith(t, svc, mcpserver.Options{Logger: testenv.Logger(), ValidateOutput: !bench})
+}
+
+// connectWith starts an in-process MCP client on a new server with opts.
+func connectWith(t testing.TB, svc *jobs.Service, opts mcpserver.Options) *client.Client {
+	t.Helper()
+	c, err := client.NewInProcessClient(mcpserver.New(svc, opts))
 	if err != nil {
 		t.Fatal(err)
 	}
