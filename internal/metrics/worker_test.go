@@ -51,6 +51,7 @@ func TestWorkerMetrics(t *testing.T) {
 		return p.Sum(workflows.RunsEndedMetric, nil) == 2 && p.Sum(activities.CellsExecutedMetric, nil) > float64(okCells)
 	})
 	logNames(t, page)
+	cellsBefore := page.Sum(activities.CellsExecutedMetric, nil)
 
 	checks := []struct {
 		what string
@@ -101,6 +102,32 @@ func TestWorkerMetrics(t *testing.T) {
 	}
 	if !page.Has("temporal_worker_task_slots_available", map[string]string{"worker_type": "ActivityWorker"}) {
 		t.Error("no temporal_worker_task_slots_available for the activity worker")
+	}
+
+	// A canceled run's attempt is stopped before its executor reports: its
+	// cells are counted from its output notebook.
+	slowNB := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "slow.ipynb"), root)
+	ctx := context.Background()
+	st, err := svc.Start(ctx, jobs.StartRequest{Path: slowNB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 2*time.Minute, "the slow run to finish its first cell", func() bool {
+		s, err := svc.Status(ctx, st.JobID)
+		return err == nil && s.Progress.CellsDone >= 1
+	})
+	if _, err := svc.Cancel(ctx, st.JobID, "metrics test"); err != nil {
+		t.Fatal(err)
+	}
+	if end, err := svc.WaitEnded(ctx, st.JobID, 2*time.Minute, nil); err != nil || end.Status != workflows.StatusCanceled {
+		t.Fatalf("canceled run ended %s (%v)", end.Status, err)
+	}
+	page = metricstest.Wait(t, url, "", time.Minute, "the canceled run's counts", func(p metricstest.Page) bool {
+		return p.Sum(workflows.RunsEndedMetric, map[string]string{workflows.StatusTag: workflows.StatusCanceled}) == 1 &&
+			p.Sum(workflows.RunDurationMetric+"_count", map[string]string{workflows.StatusTag: workflows.StatusCanceled}) == 1
+	})
+	if got := page.Sum(activities.CellsExecutedMetric, nil) - cellsBefore; got < 1 || got > 3 {
+		t.Errorf("cells executed by the canceled run = %v, want 1 to 3 (it finished its first cell of 3)", got)
 	}
 	if r := ms.Registry.Refused(); len(r) > 0 {
 		t.Errorf("metrics left off the page: %v", r)

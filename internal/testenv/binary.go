@@ -1,0 +1,80 @@
+package testenv
+
+import (
+	"bytes"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"os/exec"
+)
+
+// Binary is a built millrace binary running as a test's child process.
+type Binary struct {
+	cmd    *exec.Cmd
+	stderr lockedBuffer
+	exited chan error
+}
+
+// StartBinary runs path with args and env (nil: this process's), waits up
+// to a minute for a line of its stderr to match ready, and returns the
+// match. When the test ends it sends SIGTERM, as an operator stopping the
+// process would, and fails the test unless the binary exits cleanly within
+// 20 s.
+func StartBinary(t testing.TB, path string, args, env []string, ready *regexp.Regexp) (*Binary, []string) {
+	t.Helper()
+	b := &Binary{cmd: exec.Command(path, args...), exited: make(chan error, 1)}
+	b.cmd.Env = env
+	b.cmd.Stderr = &b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.exited <- b.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-b.exited:
+			if err != nil {
+				t.Errorf("%s did not exit cleanly on SIGTERM: %v\n%s", path, err, b.Stderr())
+			}
+		case <-time.After(20 * time.Second):
+			_ = b.cmd.Process.Kill()
+			t.Errorf("%s did not exit within 20s of SIGTERM\n%s", path, b.Stderr())
+		}
+	})
+	var match []string
+	Eventually(t, time.Minute, "a line matching "+ready.String()+" from "+path, func() bool {
+		select {
+		case err := <-b.exited:
+			b.exited <- err
+			t.Fatalf("%s exited: %v\n%s", path, err, b.Stderr())
+		default:
+		}
+		match = ready.FindStringSubmatch(b.Stderr())
+		return match != nil
+	})
+	return b, match
+}
+
+// Stderr is what the binary wrote to stderr so far.
+func (b *Binary) Stderr() string { return b.stderr.String() }
+
+// lockedBuffer is an io.Writer safe to read while a process writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
