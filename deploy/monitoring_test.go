@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"gopkg.in/yaml.v3"
 
@@ -270,21 +269,9 @@ func emitEverything(t *testing.T) metricstest.Page {
 	server.StartWorker(t, cfg, connect.WithMetrics(ms.Handler()))
 	svc := server.Service(t, cfg, root)
 
-	mc, err := client.NewInProcessClient(mcpserver.New(svc, mcpserver.Options{Logger: testenv.Logger(), Metrics: ms.Handler()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Close()
+	mc := testenv.MCPClient(t, mcpserver.New(svc, mcpserver.Options{Logger: testenv.Logger(), Metrics: ms.Handler()}))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := mc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "deploy-test", Version: "0"}
-	if _, err := mc.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
 	req := mcp.CallToolRequest{}
 	req.Params.Name, req.Params.Arguments = "start_notebook", map[string]any{"path": nb}
 	res, err := mc.CallTool(ctx, req)

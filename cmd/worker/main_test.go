@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,16 +26,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "millrace-worker-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if binary, err = testenv.BuildBinary(dir, "./cmd/worker", "millrace-worker"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testenv.Main(m, &tserver, func() { os.RemoveAll(dir) })
+	testenv.MainWithBinary(m, &tserver, &binary, "./cmd/worker", "millrace-worker")
 }
 
 var (

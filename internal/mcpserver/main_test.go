@@ -77,21 +77,7 @@ func connect(t testing.TB, svc *jobs.Service) *client.Client {
 // connectWith starts an in-process MCP client on a new server with opts.
 func connectWith(t testing.TB, svc *jobs.Service, opts mcpserver.Options) *client.Client {
 	t.Helper()
-	c, err := client.NewInProcessClient(mcpserver.New(svc, opts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "millrace-test", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testenv.MCPClient(t, mcpserver.New(svc, opts))
 }
 
 func (e *env) path(name string) string { return filepath.Join(e.root, name) }

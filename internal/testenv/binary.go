@@ -2,19 +2,36 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"os/exec"
 )
+
+// MainWithBinary is Main for a package that tests a binary: it builds pkg
+// (a main package of the module) as name into a temporary folder, sets
+// *binary to its path, and runs the package's tests on one server.
+func MainWithBinary(m *testing.M, server **Server, binary *string, pkg, name string) {
+	dir, err := os.MkdirTemp("", "millrace-bin-")
+	if err == nil {
+		*binary, err = BuildBinary(dir, pkg, name)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	Main(m, server, func() { os.RemoveAll(dir) })
+}
 
 // Binary is a built millrace binary running as a test's child process.
 type Binary struct {
 	cmd    *exec.Cmd
-	stderr lockedBuffer
+	stderr SyncBuffer
 	exited chan error
 }
 
@@ -61,20 +78,21 @@ func StartBinary(t testing.TB, path string, args, env []string, ready *regexp.Re
 // Stderr is what the binary wrote to stderr so far.
 func (b *Binary) Stderr() string { return b.stderr.String() }
 
-// lockedBuffer is an io.Writer safe to read while a process writes to it.
-type lockedBuffer struct {
+// SyncBuffer is an io.Writer that a running process writes while the test
+// reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
