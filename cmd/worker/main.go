@@ -45,8 +45,8 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	// Started first and closed last: the listener is checked before
-	// anything connects, and outlives the worker it measures.
+	// Checked and bound before anything connects, so a refused address
+	// fails fast.
 	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), logger)
 	if err != nil {
 		return err

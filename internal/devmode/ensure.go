@@ -81,10 +81,8 @@ func spawnService(cfg *config.Config) error {
 	cmd.Dir = "/"
 	// The service must not inherit a client's TEMPORAL_ADDRESS (it would
 	// then not be a dev service), nor its roots: it runs what clients
-	// validated. Nor its metrics address, which the client itself serves
-	// (the service would fail to bind it): millrace dev --metrics serves the
-	// service's metrics.
-	cmd.Env = filterEnv(os.Environ(), "TEMPORAL_ADDRESS", "MILLRACE_METRICS")
+	// validated.
+	cmd.Env = filterEnv(os.Environ(), "TEMPORAL_ADDRESS")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dev service: %w", err)

@@ -104,9 +104,7 @@ func (s *Server) Handler() client.MetricsHandler {
 // URL is the page's address (with the real port when :0 was asked for).
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + Path }
 
-// Close flushes what tally holds, then stops serving. Call it after the
-// worker and client it measured have stopped, so their last counts are
-// reported.
+// Close stops tally's reporting loop and the listener.
 func (s *Server) Close() error {
 	if s == nil {
 		return nil
