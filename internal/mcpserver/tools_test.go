@@ -118,7 +118,7 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		}
 	}
 	templates, err := e.client.ListResourceTemplates(context.Background(), mcp.ListResourceTemplatesRequest{})
-	if err != nil || len(templates.ResourceTemplates) != 2 {
+	if err != nil || len(templates.ResourceTemplates) != 5 {
 		t.Fatalf("resource templates: %+v %v", templates, err)
 	}
 }
