@@ -134,6 +134,9 @@ func (s *subscriptions) register(h *server.Hooks) {
 	})
 	h.AddOnUnregisterSession(func(_ context.Context, session server.ClientSession) {
 		id := session.SessionID()
+		if id == "" {
+			return // not a session anything subscribed through
+		}
 		s.mu.Lock()
 		delete(s.sessions, id)
 		s.mu.Unlock()
