@@ -46,11 +46,17 @@ func startJob(t *testing.T, e *env, path string, params map[string]any) string {
 }
 
 // startLongJob starts slow.ipynb for about a minute and waits until it
-// runs: its status changes only when the test cancels it.
+// runs its loop, the last but one of its code cells: from then on, its
+// status and progress change only when the test cancels it.
 func startLongJob(t *testing.T, e *env) string {
 	t.Helper()
 	id := startJob(t, e, "slow.ipynb", map[string]any{"steps": 600, "delay": 0.1})
-	waitRunning(t, e.client, id)
+	waitStatus(t, e.client, id, 2*time.Minute, id+" to run its loop cell", func(st jobs.Status) bool {
+		if st.Ended() {
+			t.Fatalf("job ended %s before it was seen running: %+v", st.Status, st.Error)
+		}
+		return st.Status == workflows.StatusRunning && st.Progress.CellsTotal > 1 && st.Progress.CurrentCell == st.Progress.CellsTotal-1
+	})
 	return id
 }
 
@@ -582,17 +588,35 @@ func TestResourceErrors(t *testing.T) {
 	}
 }
 
-// TestResourceSubscribersLeaveNoGoroutines subscribes many sessions to a
-// running job, over every transport but stdio, and ends the sessions
-// without unsubscribing: the job's watcher stops (the job still runs) and
-// the process is back to the goroutines it had. Not parallel, so other
-// tests' goroutines do not blur the count.
+// TestResourceSubscribersLeaveNoGoroutines checks that a job's watcher
+// stops when its last subscriber unsubscribes, then subscribes many
+// sessions to the running job, over every transport but stdio, and ends
+// the sessions without unsubscribing: the watcher stops (the job still
+// runs) and the process is back to the goroutines it had. Not parallel, so
+// other tests' goroutines do not blur the count.
 func TestResourceSubscribersLeaveNoGoroutines(t *testing.T) {
 	e := newEnv(t, slowNB)
 	srv := e.newServer()
 	web := httptest.NewServer(mcpserver.HTTPHandler(srv, mcpserver.HTTPOptions{Logger: testenv.Logger()}))
 	defer web.Close()
 	id := startLongJob(t, e)
+
+	// Unsubscribing its only subscriber stops the job's watcher.
+	first := inProcess(t, srv, true)
+	subscribe(t, first, statusURI(id), outputURI(id))
+	if n := watching(id, false); n != 1 {
+		t.Fatalf("%d watchers of %s, want 1", n, id)
+	}
+	for _, uri := range []string{statusURI(id), outputURI(id)} {
+		req := mcp.UnsubscribeRequest{}
+		req.Params.URI = uri
+		if err := first.Unsubscribe(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitNotWatched(t, id)
+	first.Close()
+
 	runtime.GC()
 	before := runtime.NumGoroutine()
 
