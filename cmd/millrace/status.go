@@ -68,6 +68,12 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 	row("executor", strings.TrimSpace(st.Executor+" "+kernelNote(st.Kernel)))
 	row("labels", strings.Join(st.Labels, ", "))
 	row("batch", st.BatchID)
+	if st.Priority != "normal" {
+		row("priority", st.Priority)
+	}
+	if st.Notification != nil {
+		row("webhook", st.Notification.String())
+	}
 	for _, warning := range st.Warnings {
 		row("warning", warning)
 	}
