@@ -202,6 +202,9 @@ func (c *cli) batchSummary(st jobs.BatchStatus, asJSON bool) error {
 			}
 		}
 		fmt.Fprintf(c.stdout, "%s batch %s %s\n", c.out.mark(st.Status), st.BatchID, c.out.status(st.Status))
+		if st.Notification != nil {
+			fmt.Fprintf(c.stdout, "webhook: %s (millrace status %s shows how it went)\n", st.Notification, st.BatchID)
+		}
 	}
 	if st.Status != workflows.StatusSucceeded {
 		return &exitError{code: exitFailed, err: fmt.Errorf("batch %s", st.Status)}

@@ -95,6 +95,9 @@ func batchText(st jobs.BatchStatus) string {
 			fmt.Fprintf(&b, " (%s)", n.Error.Message)
 		}
 	}
+	if st.Notification != nil {
+		b.WriteString("\nwebhook: " + st.Notification.String())
+	}
 	return b.String()
 }
 
