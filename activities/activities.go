@@ -24,4 +24,8 @@ type Activities struct {
 	Grace          time.Duration     // SIGTERM to SIGKILL; 0 = executor.DefaultGrace
 	HeartbeatEvery time.Duration     // 0 = DefaultHeartbeatEvery
 	Logger         *slog.Logger
+	// NotifyAllow and NotifySecret are this worker's webhook allow-list
+	// and signing secret (config.Config's).
+	NotifyAllow  []string
+	NotifySecret string
 }

@@ -56,7 +56,10 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 		// another worker.
 		WorkerStopTimeout: 2 * grace,
 	})
-	Register(w, &activities.Activities{DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger})
+	Register(w, &activities.Activities{
+		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
+		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret,
+	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
@@ -69,7 +72,9 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.NotebookRun, workflow.RegisterOptions{Name: workflows.NotebookRunWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Batch, workflow.RegisterOptions{Name: workflows.BatchWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: workflows.NotifyWorkflow})
 	w.RegisterActivityWithOptions(acts.RunNotebook, activity.RegisterOptions{Name: workflows.RunNotebookActivity})
+	w.RegisterActivityWithOptions(acts.DeliverNotification, activity.RegisterOptions{Name: workflows.NotifyActivity})
 }
 
 // Stop stops polling and waits for running attempts (bounded by the stop
