@@ -94,8 +94,10 @@ func memoryOutcome(limit int64, mech string, oomKills int64, out *executor.Outco
 		what = "the kernel was killed while it started"
 	case oomKills > 0 && out.Kind == executor.KindCellError:
 		what = fmt.Sprintf("a process was killed while cell %s ran, which then raised %s", cell, ename)
+	case oomKills > 0 && out.CellsExecuted > 0:
+		what = fmt.Sprintf("the executor was killed after %d of %d cells", out.CellsExecuted, out.CellsTotal)
 	case oomKills > 0:
-		what = "the executor was killed: " + out.Message
+		what = "the executor was killed before it ran any cell"
 	case mech == limits.Rlimit && out.Kind == executor.KindCellError && ename == "MemoryError":
 		what = "cell " + cell + " raised MemoryError; the limit applies to each process through RLIMIT_DATA"
 	default:

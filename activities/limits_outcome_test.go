@@ -1,6 +1,9 @@
 package activities
 
 import (
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,8 +30,10 @@ func TestMemoryOutcome(t *testing.T) {
 		{"cgroup kill of the kernel", mib150, limits.Cgroup1, 1, died(), executor.KindMemoryLimit,
 			"the run exceeded its memory limit of 150 MiB (the kernel was killed while running cell 3)"},
 		{"cgroup v2 the same", mib150, limits.Cgroup2, 2, died(), executor.KindMemoryLimit, "the kernel was killed while running cell 3"},
-		{"the runner killed", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindExited, Message: "the executor was killed by signal 9"}, executor.KindMemoryLimit,
-			"(the executor was killed: the executor was killed by signal 9)"},
+		{"the runner killed at start", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindExited, Message: "the executor was killed by signal 9"}, executor.KindMemoryLimit,
+			"(the executor was killed before it ran any cell)"},
+		{"the runner killed later", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindExited, CellsExecuted: 2, CellsTotal: 5}, executor.KindMemoryLimit,
+			"(the executor was killed after 2 of 5 cells)"},
 		{"a cell's subprocess killed", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindCellError, Cell: &notebook.CellFailure{Index: 4, EName: "CalledProcessError"}}, executor.KindMemoryLimit,
 			"a process was killed while cell 4 ran, which then raised CalledProcessError"},
 		{"kernel killed at start", mib150, limits.Cgroup2, 1, executor.Outcome{Kind: executor.KindKernelStartFailed}, executor.KindMemoryLimit, "killed while it started"},
@@ -53,5 +58,29 @@ func TestMemoryOutcome(t *testing.T) {
 	}
 	if typ, nonRetryable := failureType(executor.KindMemoryLimit); typ != workflows.ErrMemoryLimit || !nonRetryable {
 		t.Errorf("failureType(memory_limit) = %s, %v; want %s, non-retryable", typ, nonRetryable, workflows.ErrMemoryLimit)
+	}
+}
+
+// TestCheckInputLimits: a run started by another client than the job
+// service (the Temporal CLI or UI) gets its limits checked by the activity.
+func TestCheckInputLimits(t *testing.T) {
+	dir := t.TempDir()
+	nb := filepath.Join(dir, "n.ipynb")
+	if err := os.WriteFile(nb, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.RunInput{Notebook: nb, Cwd: dir, MemoryLimit: 200 << 20, CPULimit: 0.5}
+	if err := checkInput(in); err != nil {
+		t.Fatalf("valid limits refused: %v", err)
+	}
+	for _, bad := range []workflows.RunInput{
+		{Notebook: nb, Cwd: dir, MemoryLimit: 1 << 20},
+		{Notebook: nb, Cwd: dir, MemoryLimit: -1},
+		{Notebook: nb, Cwd: dir, CPULimit: -2},
+		{Notebook: nb, Cwd: dir, CPULimit: math.NaN()},
+	} {
+		if err := checkInput(bad); err == nil || !strings.Contains(err.Error(), "_limit") {
+			t.Errorf("limits %d bytes, %v cores: %v, want an error naming the limit", bad.MemoryLimit, bad.CPULimit, err)
+		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"millrace/activities"
@@ -22,23 +20,6 @@ import (
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
-
-// startLimited starts a run as the job service does, with the given limits
-// on its input.
-func startLimited(t *testing.T, svc *jobs.Service, req jobs.StartRequest, memory int64, cpu float64) string {
-	t.Helper()
-	jobID := workflows.RunIDPrefix + uuid.NewString()
-	in, err := svc.RunInput(jobID, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.MemoryLimit, in.CPULimit = memory, cpu
-	opts := client.StartWorkflowOptions{ID: jobID, TaskQueue: svc.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}
-	if _, err := svc.Client.ExecuteWorkflow(context.Background(), opts, workflows.NotebookRunWorkflow, in); err != nil {
-		t.Fatal(err)
-	}
-	return jobID
-}
 
 // assertNoCgroups checks that no cgroup of the job is left on this host.
 func assertNoCgroups(t *testing.T, jobID string) {
@@ -65,7 +46,7 @@ func TestMemoryLimitExceededFailsWithItsReason(t *testing.T) {
 	nb := testenv.CopyFile(t, "testdata/memory_hog.ipynb", dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
-	id := startLimited(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}}, 150<<20, 0)
+	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}, MemoryLimit: "150MiB"}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	mech := limits.Detected().Memory
 	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrMemoryLimit {
@@ -93,7 +74,7 @@ func TestMemoryLimitRunUnderItSucceeds(t *testing.T) {
 	dir := t.TempDir()
 	nb := testenv.CopyFile(t, "testdata/memory_hog.ipynb", dir)
 	_, svc := setup(t, dir)
-	id := startLimited(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 40}}, 400<<20, 0)
+	id := start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 40}, MemoryLimit: "400MiB"}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if st.Status != workflows.StatusSucceeded {
 		t.Fatalf("got %s %+v, want SUCCEEDED", st.Status, st.Error)
@@ -113,7 +94,7 @@ func TestCPULimitIsTheKernelsCgroupQuota(t *testing.T) {
 	dir := t.TempDir()
 	nb := testenv.CopyFile(t, "testdata/cpu_quota.ipynb", dir)
 	_, svc := setup(t, dir)
-	id := startLimited(t, svc, jobs.StartRequest{Path: nb}, 0, 0.5)
+	id := start(t, svc, jobs.StartRequest{Path: nb, CPULimit: 0.5}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if limits.Detected().CPU == "" {
 		// This worker cannot enforce a CPU limit: it must refuse, once.
@@ -142,7 +123,7 @@ func TestLimitedRunCanceledLeavesNothing(t *testing.T) {
 	if limits.Detected().CPU != "" {
 		cpu = 1
 	}
-	id := startLimited(t, svc, jobs.StartRequest{Path: nb, Env: env}, 300<<20, cpu)
+	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, MemoryLimit: "300MiB", CPULimit: cpu}).JobID
 	waitRunning(t, svc, id, 0)
 	if len(cgroupsOf(id)) == 0 && limits.Detected().Memory != limits.Rlimit {
 		t.Fatal("a running limited run has no cgroup")
@@ -182,8 +163,8 @@ func TestLimitedRunOnKilledWorker(t *testing.T) {
 	svc := server.Service(t, cfg, dir)
 	worker, exited := startWorkerProcess(t, cfg)
 	env, kv := marker()
-	req := jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second}
-	id := startLimited(t, svc, req, 300<<20, 0)
+	req := jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second, MemoryLimit: "300MiB"}
+	id := start(t, svc, req).JobID
 	waitRunning(t, svc, id, 1)
 	if len(cgroupsOf(id)) == 0 {
 		t.Fatal("the first attempt has no cgroup")
@@ -215,7 +196,7 @@ func TestRlimitWorker(t *testing.T) {
 	svc := server.Service(t, cfg, dir)
 	env, kv := marker()
 
-	id := startLimited(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}}, 250<<20, 0)
+	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}, MemoryLimit: "250MiB"}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrMemoryLimit || st.Attempt != 1 {
 		t.Fatalf("got %s attempt %d %+v, want one FAILED attempt, %s", st.Status, st.Attempt, st.Error, workflows.ErrMemoryLimit)
@@ -225,7 +206,7 @@ func TestRlimitWorker(t *testing.T) {
 	}
 	assertNoProcesses(t, kv)
 
-	id = startLimited(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 1}}, 0, 1.5)
+	id = start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 1}, CPULimit: 1.5}).JobID
 	st = waitEnd(t, svc, id, time.Minute)
 	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrBadInput || st.Attempt != 1 ||
 		!strings.Contains(st.Error.Message, "cpu_limit 1.5: cannot be enforced on this worker") || !strings.Contains(st.Error.Message, "no cgroup v1 hierarchy") {

@@ -50,16 +50,11 @@ type Group struct {
 
 // NewGroup sets up the limits of the run named name (its job id and
 // attempt). It returns nil for a spec with no limits, and an error
-// wrapping ErrUnsupported for a limit this worker cannot enforce.
+// wrapping ErrUnsupported for a limit this worker cannot enforce. The
+// caller has checked spec (CheckMemory, CheckCPU).
 func (s Support) NewGroup(name string, spec Spec) (*Group, error) {
 	if spec.Memory == 0 && spec.CPU == 0 {
 		return nil, nil
-	}
-	if err := CheckMemory(spec.Memory); err != nil {
-		return nil, err
-	}
-	if err := CheckCPU(spec.CPU); err != nil {
-		return nil, err
 	}
 	g := &Group{spec: spec, fd: -1}
 	if spec.CPU > 0 {
