@@ -108,4 +108,10 @@ func memoryOutcome(limit int64, mech string, oomKills int64, out *executor.Outco
 	}
 	out.Kind = executor.KindMemoryLimit
 	out.Message = fmt.Sprintf("the run exceeded its memory limit of %s (%s)", limits.FormatSize(limit), what)
+	if out.Cell != nil && ename == "DeadKernelError" {
+		// The runner's DeadKernelError says only that the kernel is gone;
+		// a person reading the cell's error must see why.
+		out.Cell.EName = workflows.ErrMemoryLimit
+		out.Cell.EValue = fmt.Sprintf("the kernel was killed: the run went past its memory limit of %s", limits.FormatSize(limit))
+	}
 }

@@ -51,6 +51,11 @@ func TestMemoryOutcome(t *testing.T) {
 			t.Errorf("%s: got %s %q, want %s with %q", c.name, out.Kind, out.Message, c.kind, c.msg)
 		}
 	}
+	out := died()
+	memoryOutcome(mib150, limits.Cgroup1, 1, &out)
+	if out.Cell.EName != workflows.ErrMemoryLimit || !strings.Contains(out.Cell.EValue, "memory limit of 150 MiB") {
+		t.Errorf("the killed cell's error %s: %s, want it to name the memory limit, not a bare dead kernel", out.Cell.EName, out.Cell.EValue)
+	}
 	ok := executor.Outcome{Kind: executor.KindOK}
 	memoryOutcome(mib150, limits.Cgroup1, 1, &ok)
 	if ok.Kind != executor.KindOK || len(ok.Warnings) != 1 || !strings.Contains(ok.Warnings[0], "yet the notebook ran to its end") {

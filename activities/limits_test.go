@@ -56,8 +56,9 @@ func TestMemoryLimitExceededFailsWithItsReason(t *testing.T) {
 	if want := memoryReason(mech, "150 MiB"); !strings.HasPrefix(st.Error.Message, want) {
 		t.Fatalf("message %q, want it to start %q", st.Error.Message, want)
 	}
-	if st.Error.CellIndex == nil || *st.Error.CellIndex != 2 {
-		t.Fatalf("failing cell %v, want 2 (the allocation)", st.Error.CellIndex)
+	wantEName := map[bool]string{true: "MemoryError", false: workflows.ErrMemoryLimit}[mech == limits.Rlimit]
+	if st.Error.CellIndex == nil || *st.Error.CellIndex != 2 || st.Error.EName != wantEName {
+		t.Fatalf("failing cell %v with %s, want 2 (the allocation) with %s", st.Error.CellIndex, st.Error.EName, wantEName)
 	}
 	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != executor.KindMemoryLimit {
 		t.Fatalf("attempt %d, attempts %+v: want one attempt ended %s, not retried", st.Attempt, st.Attempts, executor.KindMemoryLimit)

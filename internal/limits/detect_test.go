@@ -150,6 +150,9 @@ func TestDetectDelegatedV2(t *testing.T) {
 			t.Errorf("%s = %q, want %q", f, got, want)
 		}
 	}
+	if notes := g.Notes(); len(notes) < 2 || !strings.Contains(notes[0], "cgroup v2 (memory.max, swap included)") || !strings.Contains(notes[1], "cpu.max 150000 100000") {
+		t.Fatalf("notes %q", notes)
+	}
 	var attr syscall.SysProcAttr
 	back, err := g.BeforeFork(&attr)
 	if err != nil {

@@ -46,6 +46,7 @@ type Group struct {
 	v1        []string // the run's cgroup v1 directories
 	v1Parents []string // where the forking thread goes back to, by v1 index
 	memDir    string   // the directory whose memory files count this run
+	noSwap    bool     // swap is capped too (memory.swap.max, memory.memsw)
 }
 
 // NewGroup sets up the limits of the run named name (its job id and
@@ -109,6 +110,7 @@ func (g *Group) create(s Support, name string) error {
 			if err := writeFile(filepath.Join(g.v2, "memory.swap.max"), "0"); err != nil {
 				return fmt.Errorf("set memory.swap.max: %w", err)
 			}
+			g.noSwap = true
 		}
 	case Cgroup1:
 		g.memDir = g.v1[0]
@@ -121,6 +123,7 @@ func (g *Group) create(s Support, name string) error {
 			if err := writeFile(filepath.Join(g.memDir, "memory.memsw.limit_in_bytes"), strconv.FormatInt(g.spec.Memory, 10)); err != nil {
 				return fmt.Errorf("set memory.memsw.limit_in_bytes: %w", err)
 			}
+			g.noSwap = true
 		}
 	}
 	quota := strconv.FormatInt(cpuQuota(g.spec.CPU), 10)
@@ -344,11 +347,15 @@ func (g *Group) Notes() []string {
 	}
 	var out []string
 	mem := "memory_limit " + FormatSize(g.spec.Memory)
+	swap := ""
+	if g.noSwap {
+		swap = ", swap included"
+	}
 	switch g.memMech {
 	case Cgroup2:
-		out = append(out, mem+" is enforced by a cgroup v2 (memory.max, no swap) on the runner and its kernel together")
+		out = append(out, mem+" is enforced by a cgroup v2 (memory.max"+swap+") on the runner and its kernel together")
 	case Cgroup1:
-		out = append(out, mem+" is enforced by a cgroup v1 (memory.limit_in_bytes) on the runner and its kernel together")
+		out = append(out, mem+" is enforced by a cgroup v1 (memory.limit_in_bytes"+swap+") on the runner and its kernel together")
 	case Rlimit:
 		out = append(out, mem+" is enforced per process by RLIMIT_DATA, because this worker may not create memory cgroups: the runner and its kernel may each use up to it, an allocation past it raises MemoryError, and a kernel needs about 150 MiB of it to start")
 	}
