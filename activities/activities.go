@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"millrace/internal/executor"
+	"millrace/internal/limits"
 )
 
 // DefaultHeartbeatEvery is how often a running attempt heartbeats. The
@@ -28,4 +29,7 @@ type Activities struct {
 	// and signing secret (config.Config's).
 	NotifyAllow  []string
 	NotifySecret string
+	// Limits is how this worker enforces memory_limit and cpu_limit; nil
+	// means what limits.Detected finds for this process.
+	Limits *limits.Support
 }

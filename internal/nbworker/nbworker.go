@@ -17,6 +17,7 @@ import (
 	"millrace/activities"
 	"millrace/internal/config"
 	"millrace/internal/executor"
+	"millrace/internal/limits"
 	"millrace/workflows"
 )
 
@@ -56,9 +57,11 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 		// another worker.
 		WorkerStopTimeout: 2 * grace,
 	})
+	lim := limits.Detected()
+	logger.Info("resource limits", "enforced_by", lim.String(), "stale_cgroups_removed", lim.Sweep(time.Minute))
 	Register(w, &activities.Activities{
 		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
-		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret,
+		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, Limits: &lim,
 	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
