@@ -2,7 +2,7 @@ package jobs
 
 import (
 	"fmt"
-	"math"
+	"errors"
 	"sort"
 	"strings"
 
@@ -39,24 +39,20 @@ func (s *Service) notifyURL(raw string) (string, error) {
 	return raw, nil
 }
 
-// MaxCPULimit caps cpu_limit: more cores than any machine has is a typo.
-const MaxCPULimit = 1024
-
-// resourceLimits parses memory_limit and checks cpu_limit.
+// resourceLimits parses memory_limit and checks both limits with the
+// rules the worker applies again before a run starts.
 func resourceLimits(memory string, cpu float64) (int64, float64, error) {
-	var problems []string
 	mem, err := limits.ParseSize(memory)
-	switch {
-	case err != nil:
-		problems = append(problems, fmt.Sprintf("memory_limit: %v", err))
-	case mem > 0 && mem < limits.MinMemory:
-		problems = append(problems, fmt.Sprintf("memory_limit %s: at least %s (a Python kernel needs that much to start)", limits.FormatSize(mem), limits.FormatSize(limits.MinMemory)))
+	if err != nil {
+		err = fmt.Errorf("memory_limit: %w", err)
+	} else {
+		err = limits.CheckMemory(mem)
 	}
-	if cpu < 0 || math.IsNaN(cpu) || math.IsInf(cpu, 0) || cpu > MaxCPULimit {
-		problems = append(problems, fmt.Sprintf("cpu_limit %g: a number of cores such as 0.5 or 2; 0 or absent: no limit", cpu))
+	if cerr := limits.CheckCPU(cpu); cerr != nil {
+		err = errors.Join(err, cerr)
 	}
-	if len(problems) > 0 {
-		return 0, 0, fmt.Errorf("%s", strings.Join(problems, "; "))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return mem, cpu, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"millrace/internal/jobs"
+	"millrace/internal/limits"
 )
 
 // MaxWaitSeconds bounds start_notebook's wait_seconds: a tool call must stay
@@ -62,7 +63,7 @@ Set wait_seconds (up to 50) to wait for short runs: the call then returns the fi
 			"max_attempts":         {"minimum": 0, "maximum": jobs.MaxAttemptsLimit},
 			"labels":               {"maxItems": jobs.MaxLabels},
 			"priority":             {"enum": []string{"high", "normal", "low"}},
-			"cpu_limit":            {"minimum": 0, "maximum": jobs.MaxCPULimit},
+			"cpu_limit":            {"minimum": 0, "maximum": limits.MaxCPU},
 		}),
 		mcp.WithOutputSchema[StartNotebookResult](),
 		annotations("Start a notebook run", false, false, false),

@@ -106,7 +106,7 @@ func TestBadInputJobService(t *testing.T) {
 		{"negative timeout", start(jobs.StartRequest{Path: nb, TimeoutSeconds: -1}), "timeout"},
 		{"an unknown priority", start(jobs.StartRequest{Path: nb, Priority: "urgent!"}), "priority"},
 		{"a memory limit that is not a size", start(jobs.StartRequest{Path: nb, MemoryLimit: "lots"}), "memory_limit"},
-		{"a memory limit too small for a kernel", start(jobs.StartRequest{Path: nb, MemoryLimit: "1MiB"}), "at least"},
+		{"a memory limit too small for a kernel", start(jobs.StartRequest{Path: nb, MemoryLimit: "1MiB"}), "below the minimum"},
 		{"a negative CPU limit", start(jobs.StartRequest{Path: nb, CPULimit: -2}), "cpu_limit"},
 		{"a webhook to a metadata address", start(jobs.StartRequest{Path: nb, NotifyURL: "http://169.254.169.254/latest/meta-data"}), "notify_url"},
 		{"a webhook to a file URL", start(jobs.StartRequest{Path: nb, NotifyURL: "file:///etc/passwd"}), "http"},
