@@ -1,8 +1,8 @@
 package jobs
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
