@@ -81,6 +81,9 @@ func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	if uerr := workflow.UpsertTypedSearchAttributes(uctx, KeyStatus.ValueSet(result.Status)); uerr != nil {
 		workflow.GetLogger(ctx).Warn("record status", "error", uerr)
 	}
+	if in.NotifyURL != "" {
+		startNotify(uctx, NotifyID(workflow.GetInfo(ctx).WorkflowExecution.ID, 0), NotifyInput{URL: in.NotifyURL, Payload: runPayload(ctx, result)})
+	}
 
 	switch result.Status {
 	case StatusSucceeded:
