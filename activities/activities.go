@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"millrace/internal/executor"
+	"millrace/internal/limits"
 )
 
 // DefaultHeartbeatEvery is how often a running attempt heartbeats. The
@@ -24,4 +25,11 @@ type Activities struct {
 	Grace          time.Duration     // SIGTERM to SIGKILL; 0 = executor.DefaultGrace
 	HeartbeatEvery time.Duration     // 0 = DefaultHeartbeatEvery
 	Logger         *slog.Logger
+	// NotifyAllow and NotifySecret are this worker's webhook allow-list
+	// and signing secret (config.Config's).
+	NotifyAllow  []string
+	NotifySecret string
+	// Limits is how this worker enforces memory_limit and cpu_limit; nil
+	// means what limits.Detected finds for this process.
+	Limits *limits.Support
 }

@@ -31,6 +31,9 @@ func (a *Activities) closeLostAttempts(ctx context.Context, jobID string, attemp
 			continue
 		}
 		killed := executor.KillMarked(jobID + "." + strconv.Itoa(n))
+		if err := a.limitSupport().Remove(jobID + "." + strconv.Itoa(n)); err != nil {
+			a.logger().Warn("a lost attempt's cgroup could not be removed", "job", jobID, "attempt", n, "err", err)
+		}
 		msg := "the worker running this attempt stopped heartbeating (killed, lost its host, or hung)"
 		if hasLast && last.Attempt == n && last.CellsTotal > 0 {
 			msg += fmt.Sprintf(" at cell %d/%d", min(last.CellsDone+1, last.CellsTotal), last.CellsTotal)

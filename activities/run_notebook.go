@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"millrace/internal/executor"
+	"millrace/internal/limits"
 	"millrace/internal/logstore"
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
@@ -64,10 +65,16 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot open the run's log: %v", err), nil, true)
 	}
 	defer logw.Close()
+	defer countAttempt(ctx, logw, &res)()
 
 	marker := jobID + "." + strconv.Itoa(n)
-	proc, err := executor.Start(a.Executor.Args(spec), in.Cwd, mergeEnv(os.Environ(), in.Env), marker)
+	grp, err := a.confine(in, marker)
 	if err != nil {
+		return res, a.confineFailure(dir, &res, err)
+	}
+	proc, err := executor.StartConfined(a.Executor.Args(spec), in.Cwd, mergeEnv(os.Environ(), in.Env), marker, confiner(grp))
+	if err != nil {
+		a.release(grp, log)
 		return res, a.end(dir, &res, workflows.ErrExecutorExited, err.Error(), nil, true)
 	}
 	log.Info("executor started", "pid", proc.Pid(), "executor", a.Executor.Name, "notebook", in.Notebook)
@@ -86,6 +93,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	heartbeat()
 	storageErr := a.watch(ctx, proc, logw, heartbeat)
 	proc.Cleanup()
+	oomKills := a.release(grp, log)
 	drain(&pumps, proc, 5*time.Second)
 	logw.Close()
 	res.EndedAt = time.Now()
@@ -104,6 +112,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	}
 
 	out := a.outcome(proc.ExitCode(), spec, jobID)
+	limitOutcome(grp, oomKills, &out)
 	res.Kernel, res.KernelDefaulted = out.KernelName, out.KernelDefaulted
 	res.CellsExecuted, res.CellsTotal, res.Warnings = out.CellsExecuted, out.CellsTotal, out.Warnings
 	activity.RecordHeartbeat(ctx, progress.final(out, logw))
@@ -218,6 +227,8 @@ func failureType(kind string) (string, bool) {
 		return workflows.ErrNoTranslator, true
 	case executor.KindBadNotebook:
 		return workflows.ErrBadInput, true
+	case executor.KindMemoryLimit:
+		return workflows.ErrMemoryLimit, true
 	}
 	return workflows.ErrExecutorExited, false
 }
@@ -274,7 +285,10 @@ func checkInput(in workflows.RunInput) error {
 	if st, err := os.Stat(in.Cwd); err != nil || !st.IsDir() {
 		return fmt.Errorf("working directory %q does not exist or is not a directory", in.Cwd)
 	}
-	return nil
+	if err := limits.CheckMemory(in.MemoryLimit); err != nil {
+		return err
+	}
+	return limits.CheckCPU(in.CPULimit)
 }
 
 // mergeEnv returns base with overrides applied (overrides win).

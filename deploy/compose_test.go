@@ -1,8 +1,11 @@
 // Package deploy holds the container setup (docker-compose.yml at the
-// repository root, deploy/Dockerfile). There is no container engine on the
-// test machines, so this test checks the files' structure instead: the
-// services, images, volumes and ports, and that every command line uses
-// flags the binaries really have.
+// repository root, deploy/Dockerfile, and the Prometheus and Grafana
+// configuration under deploy/). There is no container engine on the test
+// machines, so these tests check the files' structure instead: the
+// services, images, volumes, ports and secrets, that every command line
+// uses flags the binaries really have, that Prometheus scrapes what the
+// services serve, and that the dashboard queries metrics a real metrics
+// page has.
 package deploy
 
 import (
@@ -15,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"millrace/internal/metrics"
 	"millrace/internal/testenv"
 )
 
@@ -28,13 +32,18 @@ type composeFile struct {
 		Ports       []string                                      `yaml:"ports"`
 		DependsOn   any                                           `yaml:"depends_on"`
 		Container   string                                        `yaml:"container_name"`
+		Secrets     []string                                      `yaml:"secrets"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
+	Secrets map[string]struct {
+		Environment string `yaml:"environment"`
+	} `yaml:"secrets"`
 }
 
-func TestComposeFile(t *testing.T) {
-	root := testenv.RepoRoot()
-	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+// readCompose parses docker-compose.yml.
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +51,13 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, name := range []string{"postgresql", "temporal", "temporal-ui", "worker", "mcp"} {
+	return c
+}
+
+func TestComposeFile(t *testing.T) {
+	root := testenv.RepoRoot()
+	c := readCompose(t)
+	for _, name := range []string{"postgresql", "temporal", "temporal-ui", "worker", "mcp", "prometheus", "grafana"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %s missing", name)
 		}
@@ -67,6 +82,16 @@ func TestComposeFile(t *testing.T) {
 			if _, ok := c.Volumes[src]; !ok && !strings.HasPrefix(src, ".") && !strings.HasPrefix(src, "/") {
 				t.Errorf("service %s mounts undeclared volume %s", name, src)
 			}
+			if strings.HasPrefix(src, "./") {
+				if _, err := os.Stat(filepath.Join(root, src)); err != nil {
+					t.Errorf("service %s mounts %s from the repository: %v", name, src, err)
+				}
+			}
+		}
+		for _, sec := range s.Secrets {
+			if _, ok := c.Secrets[sec]; !ok {
+				t.Errorf("service %s uses undeclared secret %s", name, sec)
+			}
 		}
 	}
 	w, m := c.Services["worker"], c.Services["mcp"]
@@ -80,6 +105,21 @@ func TestComposeFile(t *testing.T) {
 	}
 	if tok := m.Environment["MILLRACE_MCP_TOKEN"]; !strings.HasPrefix(tok, "${MILLRACE_MCP_TOKEN:?") {
 		t.Errorf("the MCP token must be required, got %q", tok)
+	}
+	// The worker and the MCP server serve metrics to Prometheus across the
+	// compose network, so beyond loopback, so with a required token.
+	for _, name := range []string{"worker", "mcp"} {
+		s := c.Services[name]
+		addr := flagValue(s.Command, "--metrics")
+		if addr == "" || strings.HasPrefix(addr, "127.") {
+			t.Errorf("%s: --metrics %q, want a non-loopback address Prometheus can reach", name, addr)
+		}
+		if tok := s.Environment[metrics.TokenEnv]; !strings.HasPrefix(tok, "${"+metrics.TokenEnv+":?") {
+			t.Errorf("%s: the metrics token must be required, got %q", name, tok)
+		}
+	}
+	if sec := c.Secrets["metrics_token"]; sec.Environment != metrics.TokenEnv {
+		t.Errorf("secret metrics_token comes from %q, want the environment's %s", sec.Environment, metrics.TokenEnv)
 	}
 
 	// The Dockerfile has the stages the services build.
@@ -107,6 +147,16 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s %q: %s", svc.name, cmd, out)
 		}
 	}
+}
+
+// flagValue returns the value after flag in a command line.
+func flagValue(cmd []string, flag string) string {
+	for i, a := range cmd {
+		if a == flag && i+1 < len(cmd) {
+			return cmd[i+1]
+		}
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -142,10 +142,15 @@ func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Ser
 	conf.PublicClient.HostPort = frontendAddr
 
 	// Same defaults as the CLI's dev server: a bigger mutable-state cache and
-	// enough visibility RPS for a UI or MCP client listing runs. User values win.
+	// enough visibility RPS for a UI or MCP client listing runs. One task
+	// queue partition: a laptop needs no more throughput, and with one,
+	// task queue priority is exact (across partitions it is best effort),
+	// so a waiting high-priority run really starts first. User values win.
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():           1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key():          1,
 	}
 	for k, v := range o.dynConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v

@@ -34,6 +34,9 @@ func Batch(ctx workflow.Context, in BatchInput) (BatchState, error) {
 	if err := workflow.UpsertTypedSearchAttributes(uctx, KeyStatus.ValueSet(b.state.Status)); err != nil {
 		workflow.GetLogger(ctx).Warn("record status", "error", err)
 	}
+	if in.NotifyURL != "" {
+		startNotify(uctx, NotifyID(workflow.GetInfo(ctx).WorkflowExecution.ID, b.state.Round), NotifyInput{URL: in.NotifyURL, Payload: batchPayload(ctx, b.state)})
+	}
 	switch b.state.Status {
 	case StatusSucceeded:
 		return b.state, nil

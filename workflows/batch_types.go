@@ -70,9 +70,6 @@ type BatchState struct {
 	Status string      `json:"status"`
 	Round  int         `json:"round"`
 	Nodes  []NodeState `json:"nodes"`
-	// Notification is how the completion webhook went, when notify_url
-	// was set.
-	Notification *Notification `json:"notification,omitempty"`
 }
 
 // QueryBatchState is the query that returns a running batch's BatchState.

@@ -64,6 +64,7 @@ func ActivityOptions(in RunInput) workflow.ActivityOptions {
 // shows a failed notebook as a failed workflow.
 func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result := RunResult{Notebook: in.Notebook, OutputPath: in.Output, StartedAt: workflow.Now(ctx)}
+	recordRunStarted(ctx)
 	actx := workflow.WithActivityOptions(ctx, ActivityOptions(in))
 	var attempt AttemptResult
 	err := workflow.ExecuteActivity(actx, RunNotebookActivity, in).Get(actx, &attempt)
@@ -71,6 +72,7 @@ func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result.Duration = result.EndedAt.Sub(result.StartedAt).Seconds()
 	result.Status, result.Error = classify(err, &attempt)
 	result.merge(attempt)
+	recordRunEnded(ctx, result)
 
 	// A canceled workflow's context is done: record the end on a
 	// disconnected one.
@@ -78,6 +80,9 @@ func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	defer cancel()
 	if uerr := workflow.UpsertTypedSearchAttributes(uctx, KeyStatus.ValueSet(result.Status)); uerr != nil {
 		workflow.GetLogger(ctx).Warn("record status", "error", uerr)
+	}
+	if in.NotifyURL != "" {
+		startNotify(uctx, NotifyID(workflow.GetInfo(ctx).WorkflowExecution.ID, 0), NotifyInput{URL: in.NotifyURL, Payload: runPayload(ctx, result)})
 	}
 
 	switch result.Status {

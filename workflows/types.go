@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"millrace/internal/notebook"
@@ -111,9 +112,6 @@ type RunResult struct {
 	Duration      float64   `json:"duration_seconds"`
 	Warnings      []string  `json:"warnings,omitempty"`
 	Error         *RunError `json:"error,omitempty"`
-	// Notification is how the completion webhook went, when notify_url
-	// was set.
-	Notification *Notification `json:"notification,omitempty"`
 }
 
 // Notification records a completion webhook's delivery.
@@ -126,9 +124,24 @@ type Notification struct {
 }
 
 // Notification statuses. While a delivery is being retried the job's status
-// says NotifyPending with the last attempt's error.
+// says NotifyPending with the last attempt's error. The Notify workflow's
+// result is the final record.
 const (
 	NotifyPending   = "PENDING"
 	NotifyDelivered = "DELIVERED"
 	NotifyFailed    = "FAILED"
 )
+
+// String says how the delivery went in one line, for status texts.
+func (n *Notification) String() string {
+	s := n.Status + " " + n.URL
+	switch {
+	case n.Status == NotifyDelivered:
+		s += fmt.Sprintf(" (attempt %d)", n.Attempts)
+	case n.Status == NotifyPending && n.Error == "":
+		s += " (sending)"
+	case n.Error != "":
+		s += ": " + n.Error
+	}
+	return s
+}

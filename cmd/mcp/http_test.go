@@ -7,9 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -26,41 +24,8 @@ var servingURL = regexp.MustCompile(`serving MCP over streamable HTTP at (http:/
 // endpoint URL. env is added to an environment without MILLRACE_MCP_TOKEN.
 func startHTTP(t *testing.T, w *world, env []string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary, w.args(extra...)...)
-	cmd.Env = append(environWithout("MILLRACE_MCP_TOKEN"), env...)
-	var stderr buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("millrace-mcp --http did not exit cleanly on SIGTERM: %v\n%s", err, stderr.String())
-			}
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("millrace-mcp --http did not exit within 20s of SIGTERM\n%s", stderr.String())
-		}
-	})
-	var url string
-	testenv.Eventually(t, time.Minute, "millrace-mcp to serve HTTP", func() bool {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("millrace-mcp exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if m := servingURL.FindStringSubmatch(stderr.String()); m != nil {
-			url = m[1]
-		}
-		return url != ""
-	})
-	return url
+	_, m := testenv.StartBinary(t, binary, w.args(extra...), append(environWithout("MILLRACE_MCP_TOKEN"), env...), servingURL)
+	return m[1]
 }
 
 func environWithout(name string) []string {

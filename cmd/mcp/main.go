@@ -20,9 +20,11 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"millrace/internal/config"
+	"millrace/internal/connect"
 	"millrace/internal/devmode"
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
+	"millrace/internal/metrics"
 	"millrace/internal/paths"
 )
 
@@ -83,14 +85,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("--roots: %w", err)
 	}
+	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), logger)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
 
-	c, err := devmode.Connect(ctx, &cfg, logger)
+	c, err := devmode.Connect(ctx, &cfg, logger, connect.WithMetrics(ms.Handler()))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	svc := &jobs.Service{Client: c, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
-	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger})
+	svc := &jobs.Service{Client: c, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow}
+	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger, Metrics: ms.Handler()})
 
 	if *httpAddr == "" {
 		return serveStdio(ctx, srv, stdin, stdout, stderr)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,26 +29,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "millrace-mcp-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = testenv.BuildBinary(dir, "./cmd/mcp", "millrace-mcp"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if tserver, err = testenv.StartServer(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer tserver.Stop()
-	return m.Run()
+	testenv.MainWithBinary(m, &tserver, &binary, "./cmd/mcp", "millrace-mcp")
 }
 
 // Notebooks the tests run.
@@ -86,22 +65,7 @@ func (w *world) args(extra ...string) []string {
 }
 
 // buffer is an io.Writer safe to read while a process writes to it.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type buffer = testenv.SyncBuffer
 
 // progressLog records the progress notifications a client receives.
 type progressLog struct {

@@ -51,6 +51,8 @@ func runBatch(ctx context.Context, c *cli, cmd command, args []string) error {
 	failFast := f.Bool("fail-fast", false, "cancel everything running when a node fails (overrides the file)")
 	var labels stringList
 	f.Var(&labels, "label", "a `label` added to the file's labels (repeatable)")
+	priority := f.String("priority", "", "`high`, normal or low for every node, overriding the file's priority")
+	notifyURL := f.String("notify-url", "", "POST a signed JSON message to this `url` when the batch ends, overriding the file's notify_url")
 	detach := f.Bool("detach", false, "print the batch id and return at once; the batch goes on")
 	asJSON := f.Bool("json", false, "print JSON: the started batch with --detach, else the final batch status")
 	cfg := f.withConfig()
@@ -67,6 +69,12 @@ func runBatch(ctx context.Context, c *cli, cmd command, args []string) error {
 	}
 	req.FailFast = req.FailFast || *failFast
 	req.Labels = append(req.Labels, labels...)
+	if *priority != "" {
+		req.Priority = *priority
+	}
+	if *notifyURL != "" {
+		req.NotifyURL = *notifyURL
+	}
 	svc, done, err := c.connect(ctx, cmd, cfg)
 	if err != nil {
 		return err
@@ -194,6 +202,9 @@ func (c *cli) batchSummary(st jobs.BatchStatus, asJSON bool) error {
 			}
 		}
 		fmt.Fprintf(c.stdout, "%s batch %s %s\n", c.out.mark(st.Status), st.BatchID, c.out.status(st.Status))
+		if st.Notification != nil {
+			fmt.Fprintf(c.stdout, "webhook: %s (millrace status %s shows how it went)\n", st.Notification, st.BatchID)
+		}
 	}
 	if st.Status != workflows.StatusSucceeded {
 		return &exitError{code: exitFailed, err: fmt.Errorf("batch %s", st.Status)}

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"millrace/internal/devmode"
+	"millrace/internal/metrics/metricstest"
 	"millrace/internal/notebook"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -104,7 +105,7 @@ func TestDevRunsTheServiceInTheForeground(t *testing.T) {
 	var out, errs syncBuffer
 	done := make(chan result, 1)
 	go func() {
-		done <- none.run(ctx, &out, &errs, append([]string{"dev", "--temporal-bin", bin, "--executor", "bundled", "--log-level", "error", "--mcp", "127.0.0.1:0"}, local...)...)
+		done <- none.run(ctx, &out, &errs, append([]string{"dev", "--temporal-bin", bin, "--executor", "bundled", "--log-level", "error", "--mcp", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, local...)...)
 	}()
 	waitFor(t, 2*time.Minute, out.String, "Ctrl-C stops it")
 
@@ -145,6 +146,16 @@ func TestDevRunsTheServiceInTheForeground(t *testing.T) {
 	if !strings.Contains(r.stdout, "TYPE i int 3") {
 		t.Errorf("run in dev mode: %s", r)
 	}
+
+	// --metrics serves one page for the service's worker and its MCP tools.
+	murl := regexp.MustCompile(`metrics at (http://127\.0\.0\.1:\d+/metrics)`).FindStringSubmatch(out.String())
+	if murl == nil {
+		t.Fatalf("dev printed no metrics address: %s", out.String())
+	}
+	metricstest.Wait(t, murl[1], "", time.Minute, "the dev run and MCP call on the metrics page", func(p metricstest.Page) bool {
+		return p.Sum("millrace_runs_ended_total", map[string]string{"status": "SUCCEEDED", "task_queue": "cli-dev"}) == 1 &&
+			p.Sum("millrace_mcp_tool_calls_total", map[string]string{"tool": "inspect_notebook", "outcome": "ok"}) == 1
+	})
 
 	cancel(interrupted{syscall.SIGINT})
 	select {

@@ -8,10 +8,13 @@ import (
 	"os"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/devmode"
 	"millrace/internal/mcpserver"
+	"millrace/internal/metrics"
 )
 
 func devCommand() command {
@@ -63,14 +66,23 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 	if err := validate(cmd, cfg); err != nil {
 		return err
 	}
+	// One page for the service's worker and the MCP tools beside it.
+	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), c.logger(level))
+	if err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	defer ms.Close()
 	mcpDone := make(chan error, 1)
-	err := devmode.Serve(ctx, cfg, c.logger(level), func(st devmode.State) {
+	err = devmode.Serve(ctx, cfg, c.logger(level), func(st devmode.State) {
 		fmt.Fprintf(c.stdout, "%s at %s (namespace %s, task queue %s)\n  data dir %s\n  Ctrl-C stops it\n",
 			c.out.green("millrace dev service ready:")+" Temporal", st.Address, st.Namespace, st.TaskQueue, st.DataDir)
-		if addr != "" {
-			go func() { mcpDone <- c.serveMCP(ctx, cmd, cfg, st, addr, *token, level) }()
+		if ms != nil {
+			fmt.Fprintf(c.stdout, "  metrics at %s\n", ms.URL())
 		}
-	})
+		if addr != "" {
+			go func() { mcpDone <- c.serveMCP(ctx, cmd, cfg, st, addr, *token, level, ms.Handler()) }()
+		}
+	}, connect.WithMetrics(ms.Handler()))
 	if addr != "" && err == nil {
 		if merr := <-mcpDone; merr != nil {
 			return merr
@@ -175,20 +187,20 @@ func runDevStop(ctx context.Context, c *cli, cmd command, args []string) error {
 
 // serveMCP serves the MCP tools over HTTP next to the foreground dev
 // service, until ctx ends.
-func (c *cli) serveMCP(ctx context.Context, cmd command, cfg *config.Config, st devmode.State, addr, token string, level slog.Level) error {
+func (c *cli) serveMCP(ctx context.Context, cmd command, cfg *config.Config, st devmode.State, addr, token string, level slog.Level, mh client.MetricsHandler) error {
 	svc, err := localService(cmd, cfg)
 	if err != nil {
 		return err
 	}
 	mcfg := *cfg
 	mcfg.Address, mcfg.Namespace = st.Address, st.Namespace
-	client, err := connect.Dial(ctx, &mcfg, c.logger(slog.LevelWarn))
+	tc, err := connect.Dial(ctx, &mcfg, c.logger(slog.LevelWarn), connect.WithMetrics(mh))
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	svc.Client = client
+	defer tc.Close()
+	svc.Client = tc
 	logger := c.logger(level)
-	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger})
+	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger, Metrics: mh})
 	return mcpserver.ServeHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: token, Logger: logger}, c.stderr)
 }

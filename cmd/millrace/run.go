@@ -58,6 +58,10 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 	f.Var(&env, "env", "an environment variable `NAME=value` for the kernel (repeatable)")
 	output := f.String("output", "", "the output notebook's `path` (default: the job's folder in the data dir)")
 	allowExtra := f.Bool("allow-extra-params", false, "pass parameters that the parameters cell does not declare (papermill does, with a warning)")
+	priority := f.String("priority", "", "`high`, normal or low: waiting high-priority runs start first")
+	notifyURL := f.String("notify-url", "", "POST a signed JSON message to this `url` when the run ends (its host must be in MILLRACE_NOTIFY_ALLOW)")
+	memoryLimit := f.String("memory-limit", "", "cap the kernel's memory at this `size` (512MiB, 4GB); the run fails with MemoryLimitExceeded past it")
+	cpuLimit := f.Float64("cpu-limit", 0, "cap the kernel's CPU at this many `cores` (0.5, 2)")
 	detach := f.Bool("detach", false, "print the job id and return at once; the run goes on")
 	onInterrupt := &choiceFlag{value: interruptAsk, choices: []string{interruptAsk, interruptCancel, interruptDetach}}
 	f.Var(onInterrupt, "on-interrupt", "what Ctrl-C does: ask, cancel or detach; ask detaches when there is no terminal to ask on")
@@ -93,6 +97,10 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 		Labels:               labels,
 		Env:                  envMap,
 		AllowExtraParameters: *allowExtra,
+		Priority:             *priority,
+		NotifyURL:            *notifyURL,
+		MemoryLimit:          *memoryLimit,
+		CPULimit:             *cpuLimit,
 	}
 	if len(envMap) == 0 {
 		req.Env = nil

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/workflows"
 )
 
 func statusCommand() command {
 	return command{
 		name:    "status",
 		args:    "ID [flags]",
-		summary: "show a job's status, progress, attempts and error",
+		summary: "show a job's status, progress, attempts, error and webhook; a batch id shows its nodes",
 		run:     runStatus,
 	}
 }
@@ -32,6 +33,16 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 		return err
 	}
 	defer done()
+	if strings.HasPrefix(pos[0], workflows.BatchIDPrefix) {
+		bst, err := svc.BatchStatus(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		// The batch's outcome is shown, not turned into an exit code:
+		// the status was read successfully.
+		_ = c.batchSummary(bst, *asJSON)
+		return nil
+	}
 	st, err := svc.Status(ctx, pos[0])
 	if err != nil {
 		return err
@@ -68,6 +79,12 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 	row("executor", strings.TrimSpace(st.Executor+" "+kernelNote(st.Kernel)))
 	row("labels", strings.Join(st.Labels, ", "))
 	row("batch", st.BatchID)
+	if st.Priority != "normal" {
+		row("priority", st.Priority)
+	}
+	if st.Notification != nil {
+		row("webhook", st.Notification.String())
+	}
 	for _, warning := range st.Warnings {
 		row("warning", warning)
 	}

@@ -15,6 +15,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/devmode"
+	"millrace/internal/metrics"
 	"millrace/internal/nbworker"
 )
 
@@ -44,8 +45,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// Checked and bound before anything connects, so a refused address
+	// fails fast.
+	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), logger)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+
 	devMode := cfg.DevMode()
-	c, err := devmode.Connect(ctx, &cfg, logger)
+	c, err := devmode.Connect(ctx, &cfg, logger, connect.WithMetrics(ms.Handler()))
 	if err != nil {
 		return err
 	}

@@ -22,12 +22,29 @@ import (
 	"millrace/workflows"
 )
 
+// Option adjusts the client options Options and Dial build.
+type Option func(*client.Options)
+
+// WithMetrics sends the SDK's metrics, and what workflows and activities
+// record through their metrics handlers, to h. A nil h keeps the SDK's
+// default, which records nothing.
+func WithMetrics(h client.MetricsHandler) Option {
+	return func(o *client.Options) {
+		if h != nil {
+			o.MetricsHandler = h
+		}
+	}
+}
+
 // Options returns client options for an explicit address (not dev mode).
-func Options(cfg *config.Config, logger *slog.Logger) (client.Options, error) {
+func Options(cfg *config.Config, logger *slog.Logger, extra ...Option) (client.Options, error) {
 	opts := client.Options{
 		HostPort:  cfg.Address,
 		Namespace: cfg.Namespace,
 		Logger:    sdklog.NewStructuredLogger(quiet(logger)),
+	}
+	for _, o := range extra {
+		o(&opts)
 	}
 	tlsConf, err := tlsConfig(cfg)
 	if err != nil {
@@ -45,11 +62,11 @@ func Options(cfg *config.Config, logger *slog.Logger) (client.Options, error) {
 
 // Dial connects to cfg.Address. Callers in dev mode resolve the address
 // first (devmode.Ensure).
-func Dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+func Dial(ctx context.Context, cfg *config.Config, logger *slog.Logger, extra ...Option) (client.Client, error) {
 	if cfg.Address == "" {
 		return nil, errors.New("no Temporal address")
 	}
-	opts, err := Options(cfg, logger)
+	opts, err := Options(cfg, logger, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func RunService(args []string) error {
 // Connect opens a Temporal client: to the configured cluster, or in dev mode
 // to the local dev service, which it starts if needed. In dev mode it sets
 // cfg.Address to the service's address.
-func Connect(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+func Connect(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...connect.Option) (client.Client, error) {
 	if cfg.DevMode() {
 		st, err := Ensure(ctx, cfg)
 		if err != nil {
@@ -61,5 +61,5 @@ func Connect(ctx context.Context, cfg *config.Config, logger *slog.Logger) (clie
 		}
 		cfg.Address, cfg.Namespace = st.Address, st.Namespace
 	}
-	return connect.Dial(ctx, cfg, logger)
+	return connect.Dial(ctx, cfg, logger, opts...)
 }

@@ -80,8 +80,9 @@ func ServerArgs(bin string, isCLI bool, ip string, port int, namespace, db strin
 
 // Serve runs the dev service in the foreground until ctx ends: it takes the
 // data dir's lock, starts the Temporal server on the data dir's database,
-// starts a worker, and records its state for other processes.
-func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(State)) error {
+// starts a worker, and records its state for other processes. opts apply to
+// the worker's client (its metrics handler).
+func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(State), opts ...connect.Option) error {
 	started := time.Now()
 	dir := Dir(cfg.DataDir)
 	lk, err := lock(filepath.Join(dir, lockName), 0)
@@ -116,7 +117,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		if server, err = startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db), logger); err != nil {
 			return err
 		}
-		if c, err = waitReady(ctx, addr, cfg.Namespace, server, logger); err == nil {
+		if c, err = waitReady(ctx, addr, cfg.Namespace, server, logger, opts...); err == nil {
 			break
 		}
 		server.stop()
@@ -236,7 +237,7 @@ func (s *serverProc) stop() {
 }
 
 // waitReady dials the server until it answers a health check.
-func waitReady(ctx context.Context, addr, namespace string, server *serverProc, logger *slog.Logger) (client.Client, error) {
+func waitReady(ctx context.Context, addr, namespace string, server *serverProc, logger *slog.Logger, opts ...connect.Option) (client.Client, error) {
 	cfg := &config.Config{Address: addr, Namespace: namespace}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -248,7 +249,7 @@ func waitReady(ctx context.Context, addr, namespace string, server *serverProc, 
 		default:
 		}
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		c, err := connect.Dial(dctx, cfg, logger)
+		c, err := connect.Dial(dctx, cfg, logger, opts...)
 		if err == nil {
 			_, err = c.CheckHealth(dctx, &client.CheckHealthRequest{})
 			if err == nil {

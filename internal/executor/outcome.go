@@ -24,6 +24,10 @@ const (
 	KindBadNotebook       = "bad_notebook"
 	KindCancelled         = "cancelled"
 	KindInternal          = "internal"
+	// KindMemoryLimit is a run whose runner or kernel went past the run's
+	// memory limit: the activity sets it from the cgroup's OOM kill count
+	// (or a MemoryError under an rlimit); no executor reports it.
+	KindMemoryLimit = "memory_limit"
 	// KindExited is an exit the executor did not explain (killed by a
 	// signal it did not catch, the OOM killer, a crash).
 	KindExited = "exited"

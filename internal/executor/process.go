@@ -42,6 +42,21 @@ type Process struct {
 // dies (Pdeathsig), and its output goes to pipes the caller reads line by
 // line, so lines from both streams keep their order of arrival.
 func Start(args []string, dir string, env []string, marker string) (*Process, error) {
+	return StartConfined(args, dir, env, marker, nil)
+}
+
+// Confiner puts a new executor into its resource limits as it is born
+// (limits.Group implements it). BeforeFork runs on the forking thread just
+// before the fork, may set attr, and returns what to run on that thread
+// right after it; Started runs once the child has exec'd, and an error
+// from it kills the child.
+type Confiner interface {
+	BeforeFork(attr *syscall.SysProcAttr) (after func(), err error)
+	Started(pid int) error
+}
+
+// StartConfined is Start with the child born inside c's limits (nil: none).
+func StartConfined(args []string, dir string, env []string, marker string, c Confiner) (*Process, error) {
 	if len(args) == 0 {
 		return nil, errors.New("start executor: empty command")
 	}
@@ -70,8 +85,13 @@ func Start(args []string, dir string, env []string, marker string) (*Process, er
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
+		// A confiner may move this thread between cgroups: such a thread
+		// ends with this goroutine (never unlocked) instead of going back
+		// to the scheduler's pool.
+		if c == nil {
+			defer runtime.UnlockOSThread()
+		}
+		if err := startConfined(cmd, c); err != nil {
 			started <- err
 			return
 		}
@@ -89,6 +109,26 @@ func Start(args []string, dir string, env []string, marker string) (*Process, er
 		return nil, fmt.Errorf("start executor %s: %w", args[0], err)
 	}
 	return p, nil
+}
+
+func startConfined(cmd *exec.Cmd, c Confiner) error {
+	if c == nil {
+		return cmd.Start()
+	}
+	after, err := c.BeforeFork(cmd.SysProcAttr)
+	if err != nil {
+		return err
+	}
+	err = cmd.Start()
+	after()
+	if err == nil {
+		err = c.Started(cmd.Process.Pid)
+	}
+	if err != nil && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+	return err
 }
 
 // Pid returns the child's pid (also its process group id).

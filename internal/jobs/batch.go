@@ -28,6 +28,8 @@ type BatchNodeRequest struct {
 	CellTimeoutSeconds float64        `json:"cell_timeout_seconds,omitempty" yaml:"cell_timeout_seconds,omitempty"`
 	MaxAttempts        int            `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
 	RetryOnError       bool           `json:"retry_on_error,omitempty" yaml:"retry_on_error,omitempty"`
+	MemoryLimit        string         `json:"memory_limit,omitempty" yaml:"memory_limit,omitempty"`
+	CPULimit           float64        `json:"cpu_limit,omitempty" yaml:"cpu_limit,omitempty"`
 }
 
 // BatchRequest asks for a batch: a DAG of notebook runs.
@@ -37,6 +39,10 @@ type BatchRequest struct {
 	MaxParallel int                `json:"max_parallel,omitempty" yaml:"max_parallel,omitempty"`
 	FailFast    bool               `json:"fail_fast,omitempty" yaml:"fail_fast,omitempty"`
 	Labels      []string           `json:"labels,omitempty" yaml:"labels,omitempty"`
+	// Priority (high, normal, low) applies to every node.
+	Priority string `json:"priority,omitempty" yaml:"priority,omitempty"`
+	// NotifyURL receives a signed JSON POST when the batch ends.
+	NotifyURL string `json:"notify_url,omitempty" yaml:"notify_url,omitempty"`
 }
 
 // BatchStarted answers StartBatch and a batch rerun.
@@ -76,7 +82,8 @@ func (s *Service) startBatch(ctx context.Context, batchID string, req BatchReque
 		TaskQueue:                                s.TaskQueue,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(updates...),
-		Memo:                                     map[string]any{"name": req.Name},
+		Memo:                                     batchMemo(req.Name, in.NotifyURL),
+		Priority:                                 temporal.Priority{PriorityKey: in.Priority},
 	}
 	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.BatchWorkflow, in); err != nil {
 		return BatchStarted{}, fmt.Errorf("start batch: %w", err)
@@ -86,6 +93,14 @@ func (s *Service) startBatch(ctx context.Context, batchID string, req BatchReque
 		out.Nodes = append(out.Nodes, StartedBatchNode{ID: n.ID, JobID: n.JobID, OutputPath: n.Run.Output, Reused: n.Reused})
 	}
 	return out, nil
+}
+
+func batchMemo(name, notifyURL string) map[string]any {
+	m := map[string]any{"name": name}
+	if notifyURL != "" {
+		m[memoNotify] = notifyURL
+	}
+	return m
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -105,6 +120,13 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 	}
 	byID := map[string]int{}
 	var problems []string
+	var err error
+	if in.Priority, err = priorityKey(req.Priority); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if in.NotifyURL, err = s.notifyURL(req.NotifyURL); err != nil {
+		problems = append(problems, err.Error())
+	}
 	for i, n := range req.Nodes {
 		switch _, dup := byID[n.ID]; {
 		case n.ID == "":
@@ -158,6 +180,7 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 			Path: n.Path, Parameters: params, OutputPath: n.OutputPath, Kernel: n.Kernel, Cwd: n.Cwd,
 			TimeoutSeconds: n.TimeoutSeconds, CellTimeoutSeconds: n.CellTimeoutSeconds, MaxAttempts: n.MaxAttempts,
 			RetryOnError: n.RetryOnError, Labels: req.Labels, BatchID: batchID, NodeID: n.ID,
+			Priority: req.Priority, MemoryLimit: n.MemoryLimit, CPULimit: n.CPULimit,
 		})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))

@@ -31,6 +31,9 @@ type BatchStatus struct {
 	Mermaid   string            `json:"mermaid"`
 	CreatedAt time.Time         `json:"created_at"`
 	EndedAt   *time.Time        `json:"ended_at,omitempty"`
+	Priority  string            `json:"priority,omitempty"`
+	// Notification says how the completion webhook (notify_url) went.
+	Notification *workflows.Notification `json:"notification,omitempty"`
 }
 
 // Ended reports whether the batch has finished.
@@ -76,6 +79,8 @@ func (s *Service) BatchStatus(ctx context.Context, batchID string) (BatchStatus,
 		out.Nodes = append(out.Nodes, ns)
 	}
 	out.Mermaid = mermaid(out.Nodes)
+	out.Priority = workflows.PriorityName(int(info.GetPriority().GetPriorityKey()))
+	out.Notification = s.notification(ctx, workflows.NotifyID(batchID, out.Round), memoNotifyURL(info.GetMemo()), out.Ended())
 	return out, nil
 }
 

@@ -41,4 +41,6 @@ type Service struct {
 	// MaxParameterBytes caps one parameter value's JSON size; 0 means
 	// notebook.MaxParameterBytes.
 	MaxParameterBytes int
+	// NotifyAllow lists the hosts notify_url may name (config.NotifyAllow).
+	NotifyAllow []string
 }

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"millrace/internal/jobs"
+	"millrace/internal/mcpserver"
 	"millrace/internal/paths"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -142,7 +143,7 @@ func BenchmarkListJobs(b *testing.B) {
 		measure(b, min(page, want/10), list(jobs.ListRequest{Status: workflows.StatusFailed}))
 	})
 	b.Run("mcp", func(b *testing.B) {
-		c := testenv.MCPClient(b, svc, false)
+		c := testenv.MCPClient(b, mcpserver.New(svc, mcpserver.Options{Logger: testenv.Logger()}))
 		measure(b, page, func() (int, int) {
 			req := mcp.CallToolRequest{}
 			req.Params.Name = "list_jobs"

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"millrace/internal/rundir"
 	"millrace/workflows"
@@ -73,11 +72,7 @@ func (s *Service) RerunRun(ctx context.Context, jobID string) (Started, error) {
 		in.Output = rundir.DefaultOutput(s.DataDir, newID)
 	}
 	in.BatchID, in.NodeID = "", ""
-	opts := client.StartWorkflowOptions{
-		ID: newID, TaskQueue: s.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: searchAttributes(in, "run"), Memo: map[string]any{memoOutput: in.Output},
-	}
-	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.NotebookRunWorkflow, in); err != nil {
+	if _, err := s.Client.ExecuteWorkflow(ctx, s.runOptions(newID, in), workflows.NotebookRunWorkflow, in); err != nil {
 		return Started{}, fmt.Errorf("start workflow: %w", err)
 	}
 	return Started{JobID: newID, Status: workflows.StatusPending, OutputPath: in.Output, Notebook: in.Notebook}, nil

@@ -40,6 +40,15 @@ type StartRequest struct {
 	// AllowExtraParameters accepts names the parameters cell does not
 	// declare (papermill injects them anyway).
 	AllowExtraParameters bool `json:"allow_extra_parameters,omitempty"`
+	// Priority is high, normal or low ("" = normal).
+	Priority string `json:"priority,omitempty"`
+	// NotifyURL receives a signed JSON POST when the run ends.
+	NotifyURL string `json:"notify_url,omitempty"`
+	// MemoryLimit bounds the kernel's and runner's memory: bytes or a
+	// size with a unit (512MiB, 4GB); "" = none.
+	MemoryLimit string `json:"memory_limit,omitempty"`
+	// CPULimit bounds their CPU time in cores per second; 0 = none.
+	CPULimit float64 `json:"cpu_limit,omitempty"`
 
 	// Set by the batch workflow for its nodes; not by callers.
 	BatchID string `json:"-"`
@@ -71,23 +80,39 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (Started, error) 
 	if err != nil {
 		return Started{}, err
 	}
-	opts := client.StartWorkflowOptions{
-		ID:        jobID,
-		TaskQueue: s.TaskQueue,
-		// Without this, starting an existing id silently returns the old run.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    searchAttributes(in, "run"),
-		Memo:                                     map[string]any{memoOutput: in.Output},
-	}
-	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.NotebookRunWorkflow, in); err != nil {
+	if _, err := s.Client.ExecuteWorkflow(ctx, s.runOptions(jobID, in), workflows.NotebookRunWorkflow, in); err != nil {
 		return Started{}, fmt.Errorf("start workflow: %w", err)
 	}
 	return Started{JobID: jobID, Status: workflows.StatusPending, OutputPath: in.Output, Notebook: in.Notebook}, nil
 }
 
-// memoOutput is the memo key holding the output path, so status and list
-// answer it without reading the input.
-const memoOutput = "output"
+// runOptions are the start options of a run's workflow.
+func (s *Service) runOptions(jobID string, in workflows.RunInput) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        jobID,
+		TaskQueue: s.TaskQueue,
+		// Without this, starting an existing id silently returns the old run.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    searchAttributes(in, "run"),
+		Memo:                                     runMemo(in),
+		// Waiting runs with a smaller key are dispatched first.
+		Priority: temporal.Priority{PriorityKey: in.Priority},
+	}
+}
+
+// Memo keys: what status and list answer without reading the input.
+const (
+	memoOutput = "output"     // the output path
+	memoNotify = "notify_url" // set when the run has a completion webhook
+)
+
+func runMemo(in workflows.RunInput) map[string]any {
+	m := map[string]any{memoOutput: in.Output}
+	if in.NotifyURL != "" {
+		m[memoNotify] = in.NotifyURL
+	}
+	return m
+}
 
 func searchAttributes(in workflows.RunInput, kind string) temporal.SearchAttributes {
 	updates := []temporal.SearchAttributeUpdate{
@@ -184,6 +209,18 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 	}
 	in.Env = req.Env
 	in.BatchID, in.NodeID, in.HeartbeatTimeout = req.BatchID, req.NodeID, req.HeartbeatTimeout
+	var errs []error
+	in.Priority, err = priorityKey(req.Priority)
+	errs = append(errs, err)
+	in.NotifyURL, err = s.notifyURL(req.NotifyURL)
+	errs = append(errs, err)
+	in.MemoryLimit, in.CPULimit, err = resourceLimits(req.MemoryLimit, req.CPULimit)
+	errs = append(errs, err)
+	for _, err := range errs {
+		if err != nil {
+			bad("%v", err)
+		}
+	}
 	if len(problems) > 0 {
 		return in, &UserError{Msg: strings.Join(problems, "; ")}
 	}

@@ -82,6 +82,9 @@ type Status struct {
 	// Attempts lists how each earlier (and the final) attempt ended.
 	Attempts []Attempt `json:"attempts,omitempty"`
 	Warnings []string  `json:"warnings,omitempty"`
+	Priority string    `json:"priority,omitempty"` // high, normal or low
+	// Notification says how the completion webhook (notify_url) went.
+	Notification *workflows.Notification `json:"notification,omitempty"`
 }
 
 // Ended reports whether the job has reached a final status.
@@ -153,6 +156,8 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 		}
 	}
 	st.Attempts = s.attempts(jobID)
+	st.Priority = workflows.PriorityName(int(info.GetPriority().GetPriorityKey()))
+	st.Notification = s.notification(ctx, workflows.NotifyID(jobID, 0), memoNotifyURL(info.GetMemo()), st.Ended())
 	return st, nil
 }
 

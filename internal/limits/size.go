@@ -21,9 +21,11 @@ var units = map[string]float64{
 }
 
 // MinMemory is the smallest memory limit accepted: below it the Python
-// runner and kernel cannot even start, and the run would fail in a way
-// that hides the cause.
-const MinMemory = 64 << 20
+// runner and kernel cannot even start. Measured with the bundled runner
+// and a bare ipykernel under a cgroup v1 limit: 96 MiB killed the runner
+// at start, 112 MiB ran a notebook. (Under RLIMIT_DATA, which counts
+// reserved thread stacks, a kernel needs about 150 MiB per process.)
+const MinMemory = 128 << 20
 
 // ParseSize reads a memory size: a number of bytes, or a number with a unit
 // (512MiB, 4GB, 1.5g). "" is 0 (no limit).

@@ -14,11 +14,13 @@ import (
 
 // StartBatchArgs are start_batch's arguments: the batch request itself.
 type StartBatchArgs struct {
-	Nodes       []jobs.BatchNodeRequest `json:"nodes" jsonschema:"the notebooks to run: each {id, path, parameters?, depends_on?, kernel?, cwd?, output_path?, timeout_seconds?, cell_timeout_seconds?, max_attempts?, retry_on_error?}; a parameter value may be ${NODE.output_path} or ${NODE.parameters.NAME} of a node it depends on"`
+	Nodes       []jobs.BatchNodeRequest `json:"nodes" jsonschema:"the notebooks to run: each {id, path, parameters?, depends_on?, kernel?, cwd?, output_path?, timeout_seconds?, cell_timeout_seconds?, max_attempts?, retry_on_error?, memory_limit?, cpu_limit?}; a parameter value may be ${NODE.output_path} or ${NODE.parameters.NAME} of a node it depends on"`
 	Name        string                  `json:"name,omitempty" jsonschema:"a name for the batch"`
 	MaxParallel int                     `json:"max_parallel,omitempty" jsonschema:"nodes running at once (default 4, at most 100)"`
 	FailFast    bool                    `json:"fail_fast,omitempty" jsonschema:"cancel every running node as soon as one fails (default: only the failed node's dependents are skipped)"`
 	Labels      []string                `json:"labels,omitempty" jsonschema:"labels for the batch and its nodes, to find them with list_jobs"`
+	Priority    string                  `json:"priority,omitempty" jsonschema:"high, normal (default) or low, for every node: waiting high-priority runs start first"`
+	NotifyURL   string                  `json:"notify_url,omitempty" jsonschema:"http(s) URL that receives a signed JSON POST when the batch ends (each node's status and output path); its host must be in the server's allow-list (MILLRACE_NOTIFY_ALLOW)"`
 }
 
 func (t *tools) startBatch() server.ServerTool {
@@ -27,7 +29,7 @@ func (t *tools) startBatch() server.ServerTool {
 		mcp.WithDescription(fmt.Sprintf(`Start a DAG of notebook runs (preprocess -> train -> eval, fan-out over parameters, fan-in to a report). Returns at once with a batch id and each node's job id and output path. Each node runs as soon as the nodes in its depends_on have succeeded, up to max_parallel at once; a failed node's dependents are SKIPPED while independent branches go on. Every node is also an ordinary job: get_job_status, get_job_logs and get_job_output take its job id.
 
 A node may receive an upstream node's output notebook path or one of its parameters: a parameter value "${train.output_path}" or "${prep.parameters.rows}" (the node must depend on it, directly or not). Everything is checked before anything starts: ids, dependencies and cycles, notebooks, parameters against each notebook's parameters cell; at most %d nodes. Follow it with get_batch_status; cancel_job and rerun_job take the batch id.`, workflows.MaxBatchNodes)),
-		inputSchema[StartBatchArgs](nil),
+		inputSchema[StartBatchArgs](map[string]map[string]any{"priority": {"enum": []string{"high", "normal", "low"}}}),
 		mcp.WithOutputSchema[jobs.BatchStarted](),
 		annotations("Start a batch of notebooks", false, false, false),
 	)
@@ -35,7 +37,10 @@ A node may receive an upstream node's output notebook path or one of its paramet
 }
 
 func (t *tools) startBatchCall(ctx context.Context, _ mcp.CallToolRequest, args StartBatchArgs) (jobs.BatchStarted, string, []mcp.Content, error) {
-	started, err := t.svc.StartBatch(ctx, jobs.BatchRequest{Name: args.Name, Nodes: args.Nodes, MaxParallel: args.MaxParallel, FailFast: args.FailFast, Labels: args.Labels})
+	started, err := t.svc.StartBatch(ctx, jobs.BatchRequest{
+		Name: args.Name, Nodes: args.Nodes, MaxParallel: args.MaxParallel, FailFast: args.FailFast, Labels: args.Labels,
+		Priority: args.Priority, NotifyURL: args.NotifyURL,
+	})
 	if err != nil {
 		return started, "", nil, err
 	}
@@ -89,6 +94,9 @@ func batchText(st jobs.BatchStatus) string {
 		if n.Error != nil && n.Status != workflows.NodeSkipped {
 			fmt.Fprintf(&b, " (%s)", n.Error.Message)
 		}
+	}
+	if st.Notification != nil {
+		b.WriteString("\nwebhook: " + st.Notification.String())
 	}
 	return b.String()
 }

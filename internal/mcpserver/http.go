@@ -2,7 +2,6 @@ package mcpserver
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"millrace/internal/listen"
 )
 
 // EndpointPath is where the streamable HTTP transport answers.
@@ -82,13 +83,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.next.ServeHTTP(w, r)
 }
 
-func (g *guard) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(g.token)) == 1
-}
+func (g *guard) authorized(r *http.Request) bool { return listen.Authorized(r, g.token) }
 
 // originAllowed accepts pages served from this machine and the origins
 // the operator listed.
@@ -100,22 +95,11 @@ func (g *guard) originAllowed(origin string) bool {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	return IsLoopbackHost(u.Hostname())
+	return listen.IsLoopbackHost(u.Hostname())
 }
 
 func normalizeOrigin(o string) string {
 	return strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
-}
-
-// IsLoopbackHost reports whether host (a name or an IP, without port)
-// names this machine's loopback interface.
-func IsLoopbackHost(host string) bool {
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ServeHTTP serves srv over streamable HTTP on addr until ctx ends, saying
@@ -153,18 +137,9 @@ func ServeHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts HTT
 // ListenAddr resolves --http's value to a host:port to listen on, binding
 // 127.0.0.1 when no host is given, and says whether it is loopback only.
 func ListenAddr(s string) (string, bool, error) {
-	if !strings.Contains(s, ":") {
-		s = ":" + s
-	}
-	host, port, err := net.SplitHostPort(s)
+	addr, loopback, err := listen.Addr(s)
 	if err != nil {
-		return "", false, fmt.Errorf("--http %q: want host:port, :port or a port: %w", s, err)
+		return "", false, fmt.Errorf("--http %w", err)
 	}
-	if port == "" {
-		return "", false, fmt.Errorf("--http %q: no port", s)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), IsLoopbackHost(host), nil
+	return addr, loopback, nil
 }

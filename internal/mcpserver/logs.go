@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"millrace/internal/jobs"
+	"millrace/internal/logstore"
 )
 
 // GetJobLogsArgs are get_job_logs's arguments.
@@ -50,10 +51,18 @@ func (t *tools) logs(ctx context.Context, _ mcp.CallToolRequest, args GetJobLogs
 	default:
 		b.WriteString("; more may follow: call again with cursor " + page.NextCursor)
 	}
+	writeLogLines(&b, page.Lines)
+	return page, b.String(), nil, nil
+}
+
+// writeLogLines renders log lines as get_job_logs and the logs resource
+// show them: one per line, stderr marked, a rule where an attempt begins
+// (after the first).
+func writeLogLines(b *strings.Builder, lines []logstore.Line) {
 	attempt := 0
-	for _, l := range page.Lines {
+	for _, l := range lines {
 		if l.Attempt != attempt && (attempt != 0 || l.Attempt > 1) {
-			fmt.Fprintf(&b, "\n--- attempt %d ---", l.Attempt)
+			fmt.Fprintf(b, "\n--- attempt %d ---", l.Attempt)
 		}
 		attempt = l.Attempt
 		b.WriteByte('\n')
@@ -62,5 +71,4 @@ func (t *tools) logs(ctx context.Context, _ mcp.CallToolRequest, args GetJobLogs
 		}
 		b.WriteString(l.Text)
 	}
-	return page, b.String(), nil, nil
 }

@@ -16,6 +16,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/executor"
 	"millrace/internal/jobs"
+	"millrace/internal/mcpserver"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -70,7 +71,13 @@ func newEnv(t testing.TB, notebooks ...string) *env {
 func connect(t testing.TB, svc *jobs.Service) *client.Client {
 	t.Helper()
 	_, bench := t.(*testing.B)
-	return testenv.MCPClient(t, svc, !bench)
+	return connectWith(t, svc, mcpserver.Options{Logger: testenv.Logger(), ValidateOutput: !bench})
+}
+
+// connectWith starts an in-process MCP client on a new server with opts.
+func connectWith(t testing.TB, svc *jobs.Service, opts mcpserver.Options) *client.Client {
+	t.Helper()
+	return testenv.MCPClient(t, mcpserver.New(svc, opts))
 }
 
 func (e *env) path(name string) string { return filepath.Join(e.root, name) }

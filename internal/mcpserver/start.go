@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"millrace/internal/jobs"
+	"millrace/internal/limits"
 )
 
 // MaxWaitSeconds bounds start_notebook's wait_seconds: a tool call must stay
@@ -29,6 +30,10 @@ type StartNotebookArgs struct {
 	MaxAttempts        int            `json:"max_attempts,omitempty" jsonschema:"attempts in all when the kernel dies or the worker is lost (default 3); a cell exception is not retried unless retry_on_error is true"`
 	RetryOnError       bool           `json:"retry_on_error,omitempty" jsonschema:"also retry when a cell raises an exception (default false)"`
 	Labels             []string       `json:"labels,omitempty" jsonschema:"free-form labels to find the job with list_jobs later"`
+	Priority           string         `json:"priority,omitempty" jsonschema:"high, normal (default) or low: when runs wait for a worker slot, waiting high-priority runs start first"`
+	NotifyURL          string         `json:"notify_url,omitempty" jsonschema:"http(s) URL that receives a signed JSON POST (job id, status, output path, duration, error summary) when the run ends; its host must be in the server's allow-list (MILLRACE_NOTIFY_ALLOW)"`
+	MemoryLimit        string         `json:"memory_limit,omitempty" jsonschema:"memory cap for the kernel and runner together, such as 512MiB or 4GB; a run that exceeds it ends FAILED with MemoryLimitExceeded; absent: no limit"`
+	CPULimit           float64        `json:"cpu_limit,omitempty" jsonschema:"CPU cap in cores, such as 0.5 or 2; absent: no limit"`
 	WaitSeconds        float64        `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (0 to 50) for the run to end before answering, sending progress notifications (cell k of n) if the request has a progress token; 0 or absent: answer at once"`
 }
 
@@ -57,6 +62,8 @@ Set wait_seconds (up to 50) to wait for short runs: the call then returns the fi
 			"cell_timeout_seconds": {"minimum": 0},
 			"max_attempts":         {"minimum": 0, "maximum": jobs.MaxAttemptsLimit},
 			"labels":               {"maxItems": jobs.MaxLabels},
+			"priority":             {"enum": []string{"high", "normal", "low"}},
+			"cpu_limit":            {"minimum": 0, "maximum": limits.MaxCPU},
 		}),
 		mcp.WithOutputSchema[StartNotebookResult](),
 		annotations("Start a notebook run", false, false, false),
@@ -72,6 +79,7 @@ func (t *tools) start(ctx context.Context, req mcp.CallToolRequest, args StartNo
 		Path: args.Path, Parameters: args.Parameters, OutputPath: args.OutputPath, Kernel: args.Kernel, Cwd: args.Cwd,
 		TimeoutSeconds: args.TimeoutSeconds, CellTimeoutSeconds: args.CellTimeoutSeconds,
 		MaxAttempts: args.MaxAttempts, RetryOnError: args.RetryOnError, Labels: args.Labels,
+		Priority: args.Priority, NotifyURL: args.NotifyURL, MemoryLimit: args.MemoryLimit, CPULimit: args.CPULimit,
 	})
 	if err != nil {
 		return StartNotebookResult{}, "", nil, err

@@ -81,6 +81,9 @@ func statusText(st jobs.Status) string {
 	for _, w := range st.Warnings {
 		b.WriteString("\nwarning: " + w)
 	}
+	if st.Notification != nil {
+		b.WriteString("\nwebhook: " + st.Notification.String())
+	}
 	if !st.Ended() {
 		b.WriteString("\nstill running: call get_job_status again later, get_job_logs for its output, cancel_job to stop it")
 	}

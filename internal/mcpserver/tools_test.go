@@ -83,14 +83,14 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 	if got := strings.Join(names, " "); got != "cancel_job get_batch_status get_job_logs get_job_output get_job_status inspect_notebook list_jobs rerun_job start_batch start_notebook" {
 		t.Fatalf("tools %s", got)
 	}
-	// The argument names are exactly the issue's.
+	// The argument names are exactly the issues'.
 	args := map[string]string{
-		"start_notebook":   "cell_timeout_seconds cwd kernel labels max_attempts output_path parameters path retry_on_error timeout_seconds wait_seconds",
+		"start_notebook":   "cell_timeout_seconds cpu_limit cwd kernel labels max_attempts memory_limit notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
 		"get_job_logs":     "cursor job_id limit stream tail",
 		"list_jobs":        "batch_id label limit notebook page_token status",
 		"get_job_output":   "cell_from cell_to job_id max_chars",
 		"cancel_job":       "job_id reason",
-		"start_batch":      "fail_fast labels max_parallel name nodes",
+		"start_batch":      "fail_fast labels max_parallel name nodes notify_url priority",
 		"get_batch_status": "batch_id",
 		"rerun_job":        "job_id",
 	}
@@ -118,7 +118,7 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		}
 	}
 	templates, err := e.client.ListResourceTemplates(context.Background(), mcp.ListResourceTemplatesRequest{})
-	if err != nil || len(templates.ResourceTemplates) != 2 {
+	if err != nil || len(templates.ResourceTemplates) != 5 {
 		t.Fatalf("resource templates: %+v %v", templates, err)
 	}
 }
@@ -506,6 +506,11 @@ func TestUserErrorsAreToolErrors(t *testing.T) {
 		{"start_notebook", map[string]any{"path": "progress.ipynb", "wait_seconds": "ten"}, []string{"wait_seconds", "want a number"}},
 		{"start_notebook", map[string]any{"path": "progress.ipynb", "labels": "x"}, []string{"labels", "want a list"}},
 		{"start_notebook", map[string]any{}, []string{"missing argument path"}},
+		{"start_notebook", map[string]any{"path": "progress.ipynb", "priority": "asap"}, []string{"priority", "high, low, normal"}},
+		{"start_notebook", map[string]any{"path": "progress.ipynb", "memory_limit": "plenty"}, []string{"memory_limit", "512MiB"}},
+		{"start_notebook", map[string]any{"path": "progress.ipynb", "memory_limit": 4096}, []string{"memory_limit", "want a string"}},
+		{"start_notebook", map[string]any{"path": "progress.ipynb", "cpu_limit": -1}, []string{"cpu_limit"}},
+		{"start_notebook", map[string]any{"path": "progress.ipynb", "notify_url": "http://127.0.0.1:1/x"}, []string{"notify_url", "MILLRACE_NOTIFY_ALLOW"}},
 		{"inspect_notebook", map[string]any{"path": filepath.Join(outside, "progress.ipynb")}, []string{"outside the allowed roots"}},
 		{"inspect_notebook", map[string]any{"path": "missing.ipynb"}, []string{"does not exist"}},
 		{"inspect_notebook", map[string]any{"path": "garbage.ipynb"}, []string{"garbage.ipynb"}},

@@ -17,6 +17,7 @@ import (
 	"millrace/activities"
 	"millrace/internal/config"
 	"millrace/internal/executor"
+	"millrace/internal/limits"
 	"millrace/workflows"
 )
 
@@ -56,7 +57,12 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 		// another worker.
 		WorkerStopTimeout: 2 * grace,
 	})
-	Register(w, &activities.Activities{DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger})
+	lim := limits.Detected()
+	logger.Info("resource limits", "enforced_by", lim.String(), "stale_cgroups_removed", lim.Sweep(time.Minute))
+	Register(w, &activities.Activities{
+		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
+		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, Limits: &lim,
+	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
@@ -69,7 +75,9 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.NotebookRun, workflow.RegisterOptions{Name: workflows.NotebookRunWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Batch, workflow.RegisterOptions{Name: workflows.BatchWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: workflows.NotifyWorkflow})
 	w.RegisterActivityWithOptions(acts.RunNotebook, activity.RegisterOptions{Name: workflows.RunNotebookActivity})
+	w.RegisterActivityWithOptions(acts.DeliverNotification, activity.RegisterOptions{Name: workflows.NotifyActivity})
 }
 
 // Stop stops polling and waits for running attempts (bounded by the stop

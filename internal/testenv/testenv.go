@@ -17,16 +17,14 @@ import (
 	"testing"
 	"time"
 
-	mcpclient "github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/mcp"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"millrace/internal/config"
+	"millrace/internal/connect"
 	"millrace/internal/jobs"
-	"millrace/internal/mcpserver"
 	"millrace/internal/nbworker"
 	"millrace/internal/paths"
 	"millrace/workflows"
@@ -162,14 +160,31 @@ func (s *Server) Config(t testing.TB) *config.Config {
 }
 
 // StartWorker starts an in-process worker for cfg; it stops with the test.
-func (s *Server) StartWorker(t testing.TB, cfg *config.Config) *nbworker.Worker {
+// With options (a metrics handler, say) the worker gets a client of its
+// own, dialled with them.
+func (s *Server) StartWorker(t testing.TB, cfg *config.Config, opts ...connect.Option) *nbworker.Worker {
 	t.Helper()
-	w, err := nbworker.Start(s.Client, cfg, Logger())
+	c := s.Client
+	if len(opts) > 0 {
+		c = s.Dial(t, opts...)
+	}
+	w, err := nbworker.Start(c, cfg, Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 	return w
+}
+
+// Dial opens a client of the server with opts; it closes with the test.
+func (s *Server) Dial(t testing.TB, opts ...connect.Option) client.Client {
+	t.Helper()
+	c, err := connect.Dial(context.Background(), &config.Config{Address: s.Address, Namespace: "default"}, Logger(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 // Service returns a job service for cfg with root as its only root.
@@ -179,7 +194,7 @@ func (s *Server) Service(t testing.TB, cfg *config.Config, root string) *jobs.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
+	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow}
 }
 
 // Logger logs errors only, so test output shows what failed.
@@ -240,27 +255,4 @@ func Main(m *testing.M, server **Server, cleanups ...func()) {
 		c()
 	}
 	os.Exit(code)
-}
-
-// MCPClient connects an in-process MCP client to a new MCP server on svc;
-// it closes with the test. validate makes the server check every result
-// against its tool's output schema (tests); benchmarks measure without it,
-// as production runs.
-func MCPClient(t testing.TB, svc *jobs.Service, validate bool) *mcpclient.Client {
-	t.Helper()
-	c, err := mcpclient.NewInProcessClient(mcpserver.New(svc, mcpserver.Options{Logger: Logger(), ValidateOutput: validate}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "millrace-test", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
