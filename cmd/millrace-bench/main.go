@@ -73,12 +73,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if filter != nil && !filter.MatchString(g.Package+" "+g.Bench) {
 			continue
 		}
+		if _, err := os.Stat(g.Needs); g.Needs != "" && err != nil {
+			fmt.Fprintf(stderr, "skip %s%s %s (needs %s)\n", g.Prefix, g.Package, g.Bench, g.Needs)
+			continue
+		}
 		if *quick && g.Quick == "" {
 			fmt.Fprintf(stderr, "skip %s %s (not in quick mode)\n", g.Package, g.Bench)
 			continue
 		}
 		began := time.Now()
-		fmt.Fprintf(stderr, "run  %s %s ... ", g.Package, g.Bench)
+		fmt.Fprintf(stderr, "run  %s%s %s ... ", g.Prefix, g.Package, g.Bench)
 		res, err := g.Run(ctx, root, *quick, logf)
 		for name, figures := range res {
 			rep.Results[name] = figures

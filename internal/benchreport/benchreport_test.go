@@ -1,6 +1,7 @@
 package benchreport
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ func TestParseJoinsSplitLines(t *testing.T) {
 not json: a build error
 `
 	var log strings.Builder
-	res, tail := parse(strings.NewReader(events), &log)
+	res, tail := parse(strings.NewReader(events), &log, "")
 	if v, _ := res.Value("BenchmarkT/a", "p99-ms"); v != 3.5 {
 		t.Errorf("BenchmarkT/a p99 = %v, want 3.5 (results %v)", v, res)
 	}
@@ -37,6 +38,16 @@ not json: a build error
 	}
 	if !strings.Contains(log.String(), "not json: a build error") || len(tail) == 0 {
 		t.Errorf("log %q, tail %q: the non-JSON line is lost", log.String(), tail)
+	}
+}
+
+// A group's prefix names its results apart from the same benchmark run
+// elsewhere.
+func TestParsePrefix(t *testing.T) {
+	ev := `{"Action":"output","Test":"BenchmarkT","Output":"BenchmarkT-2 \t 5\t 7 p99-ms\n"}` + "\n"
+	res, _ := parse(strings.NewReader(ev), io.Discard, "shm:")
+	if v, ok := res.Value("shm:BenchmarkT", "p99-ms"); !ok || v != 7 {
+		t.Errorf("got %v", res)
 	}
 }
 
@@ -82,7 +93,7 @@ func TestRowsHaveGroups(t *testing.T) {
 		top, _, _ := strings.Cut(r.Bench, "/")
 		found := false
 		for _, g := range Suite {
-			if strings.Contains(g.Bench, top) {
+			if name, ok := strings.CutPrefix(top, g.Prefix); ok && strings.Contains(g.Bench, "^"+name+"$") {
 				found = true
 			}
 		}

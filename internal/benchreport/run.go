@@ -25,6 +25,12 @@ type Group struct {
 	Env       []string // extra environment, "NAME=value"
 	QuickEnv  []string // extra environment in quick mode (after Env, so it wins)
 	Timeout   time.Duration
+	// Prefix, when set, is put before the names of the group's results, so
+	// the same benchmark can run twice in different settings.
+	Prefix string
+	// Needs is a path the group needs (a folder its environment names);
+	// without it the group is skipped.
+	Needs string
 }
 
 // Results maps a benchmark's name (without the GOMAXPROCS suffix) to the
@@ -78,7 +84,7 @@ func (g Group) Run(ctx context.Context, dir string, quick bool, log io.Writer) (
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("go test %s: %w", g.Package, err)
 	}
-	res, tail := parse(out, log)
+	res, tail := parse(out, log, g.Prefix)
 	if err := cmd.Wait(); err != nil {
 		return res, fmt.Errorf("go test %s -bench %s: %v\n%s", g.Package, g.Bench, err, strings.Join(tail, ""))
 	}
@@ -88,7 +94,7 @@ func (g Group) Run(ctx context.Context, dir string, quick bool, log io.Writer) (
 // parse reads go test's JSON events, copies each output line to log, and
 // gathers the result lines. It returns the last lines too, to explain a
 // failure.
-func parse(r io.Reader, log io.Writer) (Results, []string) {
+func parse(r io.Reader, log io.Writer, prefix string) (Results, []string) {
 	res := Results{}
 	partial := map[string]string{}
 	var tail []string
@@ -118,6 +124,7 @@ func parse(r io.Reader, log io.Writer) (Results, []string) {
 		if !ok {
 			continue
 		}
+		name = prefix + name
 		if res[name] == nil {
 			res[name] = map[string]float64{}
 		}
