@@ -145,6 +145,48 @@ func TestCopySplitsLongLinesAndKeepsPartialLast(t *testing.T) {
 	}
 }
 
+// Lines that arrive together are stored together (one write per file),
+// each still its own line, in order, also around a line too long for one
+// record.
+func TestCopyStoresManyLinesInOrder(t *testing.T) {
+	job := t.TempDir()
+	w, err := Create(AttemptDir(job, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A line of MaxLineBytes+10 bytes is stored as two records, the first
+	// flagged as continued.
+	var in strings.Builder
+	var want []string
+	for i := range 5000 {
+		line := fmt.Sprintf("line %d", i)
+		if i == 2500 {
+			line = strings.Repeat("y", MaxLineBytes+10)
+			want = append(want, line[:MaxLineBytes], line[MaxLineBytes:])
+		} else {
+			want = append(want, line)
+		}
+		in.WriteString(line + "\n")
+	}
+	if err := w.Copy(Stdout, strings.NewReader(in.String())); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := w.Stats()
+	w.Close()
+	p, err := Read(job, Cursor{Attempt: 1}, len(want)+10, BothStreams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(lines) != len(want) || len(p.Lines) != len(want) {
+		t.Fatalf("stored %d records, read %d lines, want %d", lines, len(p.Lines), len(want))
+	}
+	for i, l := range p.Lines {
+		if l.Text != want[i] || l.Seq != int64(i+1) || l.Continued != (i == 2500) {
+			t.Fatalf("line %d: got %q (seq %d, continued %v), want %q", i, l.Text, l.Seq, l.Continued, want[i])
+		}
+	}
+}
+
 // TestConcurrentReadNeverSkipsOrRepeats reads while two pumps write and
 // checks that every line is seen exactly once and in per-stream order.
 func TestConcurrentReadNeverSkipsOrRepeats(t *testing.T) {
