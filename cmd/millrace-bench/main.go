@@ -35,7 +35,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("millrace-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", false, "fewer repetitions and a 64 MB log instead of 1 GB; skips the throughput benchmark (a few minutes instead of about 20)")
+	quick := fs.Bool("quick", false, "fewer repetitions and a 64 MB log instead of 1 GB; skips the throughput and /dev/shm runs (about 2 minutes instead of 10)")
 	write := fs.String("write", "", "also write the table into this file's bench section (BENCHMARKS.md)")
 	logPath := fs.String("log", filepath.Join(os.TempDir(), "millrace-bench.log"), "where the benchmarks' own output goes")
 	only := fs.String("only", "", "run only the groups whose package or benchmark matches this regexp (the table then shows the rest as not measured)")
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer logf.Close()
 
-	rep := benchreport.Report{Machine: benchreport.ReadMachine(), Started: time.Now(), Quick: *quick, Results: benchreport.Results{}}
+	rep := benchreport.Report{Machine: benchreport.ReadMachine(), Commit: benchreport.Commit(root), Started: time.Now(), Quick: *quick, Results: benchreport.Results{}}
 	fmt.Fprintf(stderr, "millrace-bench: %s; load %s; benchmark output in %s\n", rep.Machine, rep.Machine.Load, *logPath)
 	for _, g := range benchreport.Suite {
 		if filter != nil && !filter.MatchString(g.Package+" "+g.Bench) {

@@ -68,3 +68,17 @@ func LoadAverage() string {
 func (m Machine) String() string {
 	return fmt.Sprintf("%s, %d cores, %.1f GiB RAM, Linux %s, %s", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go)
 }
+
+// Commit names the code that was measured: the checkout's HEAD, marked
+// "+changes" when the work tree differs from it, or "unknown" outside git.
+func Commit(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	commit := strings.TrimSpace(string(out))
+	if diff, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(diff) > 0 {
+		commit += "+changes"
+	}
+	return commit
+}

@@ -16,6 +16,7 @@ import (
 // Report is one run of the suite.
 type Report struct {
 	Machine   Machine
+	Commit    string // the code measured (Commit)
 	LoadAfter string // the load average when the run ended
 	Started   time.Time
 	Took      time.Duration
@@ -31,7 +32,7 @@ func (r Report) Markdown() string {
 	if r.Quick {
 		mode = "quick (-quick: fewer repetitions, a 64 MB log; not for publishing)"
 	}
-	fmt.Fprintf(&b, "Measured %s in %s, mode %s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Took.Round(time.Second), mode)
+	fmt.Fprintf(&b, "Measured %s in %s, mode %s, at commit %s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Took.Round(time.Second), mode, r.Commit)
 	fmt.Fprintf(&b, "Machine: %s.\n", r.Machine)
 	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n\n", r.Machine.Load, r.LoadAfter)
 	b.WriteString("| metric | value | target | verdict |\n|---|---|---|---|\n")
