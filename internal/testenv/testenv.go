@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +138,21 @@ func startServer(bin, dir string) (*Server, error) {
 		return nil, fmt.Errorf("start embedded Temporal server %s: %w", bin, err)
 	}
 	return &Server{Address: dev.FrontendHostPort(), Client: dev.Client(), Dir: dir, dev: dev}, nil
+}
+
+// PID is the server process's id, found by its database path among the
+// processes; 0 if it is not found.
+func (s *Server) PID() int {
+	want := []byte(filepath.Join(s.Dir, "temporal.db"))
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err == nil && bytes.Contains(cmdline, want) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			return pid
+		}
+	}
+	return 0
 }
 
 // Stop stops the server and removes its files (unless StartServerIn made
