@@ -77,7 +77,7 @@ func BenchmarkListJobs(b *testing.B) {
 		// The embedded server syncs every commit to disk: filling the
 		// store on a memory file system is about three times faster.
 		// The server is stopped, so its files are whole when copied.
-		srv.Stop()
+		stopStore(srv)
 		work := dir
 		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 			if work, err = os.MkdirTemp("/dev/shm", "millrace-bench-"); err != nil {
@@ -90,13 +90,12 @@ func BenchmarkListJobs(b *testing.B) {
 		svc.Client = srv.Client
 		prepared = fillStore(b, srv, svc, dir, want-have)
 		if work != dir {
-			srv.Stop()
+			stopStore(srv)
 			copyStore(b, work, dir)
 			srv = startKept(b, dir)
 			svc.Client = srv.Client
 		}
 	}
-	b.Cleanup(srv.Stop)
 	prepare := 0.0
 	if prepared > 0 {
 		prepare = time.Since(began).Seconds()
@@ -169,11 +168,13 @@ func total(counts map[string]int) int {
 	return n
 }
 
-// startKept starts the embedded server on the store kept in dir. A store
-// made by another server version is refused: it is then made anew.
+// startKept starts the embedded server on the store kept in dir; it stops
+// with the benchmark unless stopStore stopped it first. A store made by
+// another server version is refused: it is then made anew.
 func startKept(b *testing.B, dir string) *testenv.Server {
 	srv, err := testenv.StartServerIn(dir)
 	if err == nil {
+		b.Cleanup(func() { stopStore(srv) })
 		return srv
 	}
 	b.Logf("the kept store in %s cannot be used (%v): making it anew", dir, err)
@@ -185,7 +186,19 @@ func startKept(b *testing.B, dir string) *testenv.Server {
 	if srv, err = testenv.StartServerIn(dir); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { stopStore(srv) })
 	return srv
+}
+
+// stopped holds the servers stopStore has stopped.
+var stopped sync.Map
+
+// stopStore stops a kept store's server once, so that its files can be
+// copied, however often it is called.
+func stopStore(srv *testenv.Server) {
+	if _, done := stopped.LoadOrStore(srv, true); !done {
+		srv.Stop()
+	}
 }
 
 // finishedRuns counts the closed runs on listQueue.
