@@ -32,6 +32,12 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	log := a.logger().With("job", jobID, "attempt", n)
 	res := workflows.AttemptResult{Attempt: n, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: time.Now()}
 
+	// Heartbeat from the first moment: sweeping a lost attempt's leftovers,
+	// confining this one and starting Python can take seconds on a loaded
+	// host, and a short heartbeat timeout must not find this attempt lost
+	// too before its executor's first heartbeat.
+	startup := a.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt})
+	defer startup()
 	a.closeLostAttempts(ctx, jobID, n)
 	dir := rundir.AttemptDir(a.DataDir, jobID, n)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -90,6 +96,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		p.LogLines, p.LogBytes = logw.Stats()
 		activity.RecordHeartbeat(ctx, p)
 	}
+	startup()
 	heartbeat()
 	storageErr := a.watch(ctx, proc, logw, heartbeat)
 	proc.Cleanup()
@@ -133,14 +140,46 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	return res, a.fail(&res, errType, msg, out.Cell, nonRetryable)
 }
 
+// heartbeatUntilStarted heartbeats p every heartbeat period until the
+// returned stop is called (any number of times); stop returns once no
+// heartbeat of p can follow.
+func (a *Activities) heartbeatUntilStarted(ctx context.Context, p workflows.Progress) (stop func()) {
+	activity.RecordHeartbeat(ctx, p)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(a.heartbeatEvery())
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, p)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-exited
+	}
+}
+
+func (a *Activities) heartbeatEvery() time.Duration {
+	if a.HeartbeatEvery > 0 {
+		return a.HeartbeatEvery
+	}
+	return DefaultHeartbeatEvery
+}
+
 // watch heartbeats until the executor exits, the context ends (cancel or
 // timeout: the process tree is stopped), or the log cannot be written (the
 // process tree is stopped and the error returned).
 func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *logstore.Writer, heartbeat func()) error {
-	every := a.HeartbeatEvery
-	if every <= 0 {
-		every = DefaultHeartbeatEvery
-	}
+	every := a.heartbeatEvery()
 	grace := a.Grace
 	if grace <= 0 {
 		grace = executor.DefaultGrace
