@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -62,15 +64,47 @@ func dialHost(ip string) string {
 	}
 }
 
-// freePort asks the kernel for a port that is free right now. There is a small
-// window before the server binds it; the Temporal CLI accepts the same race.
+// freePort returns a port that is free right now, chosen below the kernel's
+// ephemeral range: a port from that range can be taken by any outgoing
+// connection (the server's own clients included) between this check and the
+// server's bind, which made servers fail at start on a busy machine. Only
+// another process picking ports the same way can still race it, and random
+// choice makes that rare. Without a usable range it asks the kernel.
 func freePort(ip string) (int, error) {
+	const lowest = 10000
+	if lo := ephemeralLow(); lo-lowest >= 1000 {
+		for range 50 {
+			p := lowest + rand.IntN(lo-lowest)
+			if l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p))); err == nil {
+				l.Close()
+				return p, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("cannot find a free port on %s: %w", ip, err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return lo
 }
 
 // checkPortFree fails early and plainly; the server's own bind error comes
