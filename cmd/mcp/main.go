@@ -106,10 +106,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {
-	stdio := server.NewStdioServer(srv)
-	stdio.SetErrorLogger(log.New(stderr, "millrace-mcp: ", log.LstdFlags))
-	server.WithWorkerPoolSize(stdioWorkers)(stdio)
-	err := stdio.Listen(ctx, stdin, stdout)
+	err := mcpserver.ServeStdio(ctx, srv, stdin, stdout, func(stdio *server.StdioServer) {
+		stdio.SetErrorLogger(log.New(stderr, "millrace-mcp: ", log.LstdFlags))
+		server.WithWorkerPoolSize(stdioWorkers)(stdio)
+	})
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -54,7 +54,7 @@ func HTTPHandler(s *server.MCPServer, opts HTTPOptions) http.Handler {
 		server.WithSessionIdleTTL(sessionIdleTTL),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(EndpointPath, mcpHTTP)
+	mux.Handle(EndpointPath, withTasks(s, mcpHTTP))
 	allowed := map[string]bool{}
 	for _, o := range opts.AllowOrigins {
 		allowed[normalizeOrigin(o)] = true

@@ -76,6 +76,8 @@ func New(svc *jobs.Service, opts Options) *server.MCPServer {
 		server.WithResourceCapabilities(true, false),
 		server.WithHooks(hooks),
 		server.WithRecovery(),
+		// MCP Tasks are answered in front of mcp-go (tasks.go).
+		advertiseTasks(hooks),
 	}
 	// Arguments are checked by bindArgs and the job service rather than by
 	// mcp-go's input schema validator, whose reports ("/tail: &{Got:5000/1
@@ -86,6 +88,7 @@ func New(svc *jobs.Service, opts Options) *server.MCPServer {
 	s := server.NewMCPServer(Name, version, serverOpts...)
 	measureTools(s, opts.Metrics)
 	t := &tools{svc: svc, logger: logger}
+	taskLayers.Store(s, newTaskLayer(s, t))
 	s.AddTools(t.all()...)
 	s.AddResourceTemplates(t.resourceTemplates()...)
 	s.AddResourceTemplates(t.jobResourceTemplates()...)
