@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -116,6 +117,10 @@ func initializeVersion(msg []byte) (string, bool) {
 	return m.Params.ProtocolVersion, true
 }
 
+// maxPeekBytes bounds the body read to see whether a POST is a task
+// method: the task layer must not let a client make it buffer without end.
+const maxPeekBytes = 16 << 20
+
 // withTasks puts srv's task layer in front of its streamable HTTP handler.
 // A POSTed task method is answered with one JSON response; everything else
 // goes to mcp-go with its body intact. A 2025-11-25 session is known by the
@@ -130,9 +135,9 @@ func withTasks(srv *server.MCPServer, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPeekBytes))
 		if err != nil {
-			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("read body: %v (a message may have at most %d bytes)", err, maxPeekBytes), http.StatusRequestEntityTooLarge)
 			return
 		}
 		session := r.Header.Get(server.HeaderKeySessionID)
