@@ -411,17 +411,18 @@ func TestTasksMCPGoClient(t *testing.T) {
 
 // TestTasksTypeScriptSDKv2 runs the official TypeScript SDK v2 client with
 // the official Tasks extension package against the binary, over stdio and
-// over streamable HTTP: a notebook as a task polled to completion and its
-// result read, another cancelled, and no process of it left.
+// over streamable HTTP with 2025-11-25, and over HTTP with 2026-07-28 and the
+// tasks extension: a notebook as a task polled to completion and its result
+// read, another cancelled, and no process of it left.
 func TestTasksTypeScriptSDKv2(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/sdk2"
 	installNodePackages(t, dir, filepath.Join("@modelcontextprotocol", "ext-tasks"))
 	w := newWorld(t)
-	for _, mode := range []string{"stdio", "http"} {
+	for _, mode := range []string{"stdio", "http", "http-2026"} {
 		t.Run(mode, func(t *testing.T) {
 			args := append([]string{"tasks.mjs", mode, binary}, w.args()...)
-			if mode == "http" {
+			if mode != "stdio" {
 				args = []string{"tasks.mjs", mode, startHTTP(t, w, nil, "--http", "127.0.0.1:0")}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -483,7 +484,10 @@ func TestTasksTypeScriptSDKv2(t *testing.T) {
 			if left := testenv.ProcessesWithEnv(executor.MarkerEnv + "=" + got.CancelID + ".1"); len(left) > 0 {
 				t.Errorf("processes of the cancelled task left: %v", left)
 			}
-			if !strings.Contains(strings.Join(got.Listed, " "), got.TaskID) || !strings.Contains(strings.Join(got.Listed, " "), got.CancelID) {
+			if wantEra := map[bool]string{true: "modern", false: "legacy"}[mode == "http-2026"]; got.Era != wantEra {
+				t.Errorf("protocol era %q, want %q", got.Era, wantEra)
+			}
+			if listed := strings.Join(got.Listed, " "); mode != "http-2026" && (!strings.Contains(listed, got.TaskID) || !strings.Contains(listed, got.CancelID)) {
 				t.Errorf("listed %v", got.Listed)
 			}
 		})
