@@ -457,7 +457,9 @@ func (s taskState) wire(e era, withResult bool) map[string]any {
 		t["status"] = mcp.TaskStatusCompleted
 	}
 	if withResult && s.result != nil {
-		t["result"] = s.result
+		res := *s.result
+		res.ResultType = mcp.ResultTypeComplete // a 2026-07-28 result always says its type
+		t["result"] = res
 	}
 	return t
 }
