@@ -210,8 +210,31 @@ func TestTasksProtocolNegotiation(t *testing.T) {
 		t.Errorf("2025-11-25 tools/list: %d task tools, want 3 (start_notebook, start_batch, rerun_job)", n)
 	}
 	// Without params.task a task tool answers as it always did.
-	if sync := legacy.result("tools/call", map[string]any{"name": "start_notebook", "arguments": shortRun()}); sync["task"] != nil {
+	sync := legacy.result("tools/call", map[string]any{"name": "start_notebook", "arguments": shortRun()})
+	if sync["task"] != nil {
 		t.Errorf("2025-11-25 call without params.task: %v", sync)
+	}
+	// start_batch and rerun_job as tasks: the batch id, and the rerun's new job id.
+	taskOf := func(name string, args map[string]any, prefix string) string {
+		res := legacy.result("tools/call", map[string]any{"name": name, "arguments": args, "task": map[string]any{}})
+		task, _ := res["task"].(map[string]any)
+		if id, _ := task["taskId"].(string); strings.HasPrefix(id, prefix) {
+			return id
+		}
+		t.Fatalf("%s as a task: %v", name, res)
+		return ""
+	}
+	batch := taskOf("start_batch", map[string]any{"nodes": []any{map[string]any{"id": "a", "path": "slow.ipynb", "parameters": map[string]any{"steps": 1, "delay": 0.01}}}}, workflows.BatchIDPrefix)
+	syncID := sync["structuredContent"].(map[string]any)["job_id"].(string)
+	rerun := taskOf("rerun_job", map[string]any{"job_id": syncID}, workflows.RunIDPrefix)
+	if rerun == syncID {
+		t.Errorf("rerun_job's task is the rerun job, not %s", syncID)
+	}
+	if res := legacy.result("tasks/result", map[string]any{"taskId": batch}); res["structuredContent"].(map[string]any)["status"] != workflows.StatusSucceeded {
+		t.Errorf("batch task result: %v", res)
+	}
+	if res := legacy.result("tasks/result", map[string]any{"taskId": rerun}); res["structuredContent"].(map[string]any)["ended"] != true {
+		t.Errorf("rerun task result: %v", res)
 	}
 
 	// 2026-07-28: the extension in discover; a task only for a request that
@@ -273,6 +296,7 @@ func TestTaskSurvivesServerKill(t *testing.T) {
 	}
 	awaited := create(map[string]any{"path": "progress.ipynb", "parameters": map[string]any{"delay": 1}})
 	cancelled := create(map[string]any{"path": "slow.ipynb", "parameters": map[string]any{"steps": 3000, "delay": 0.1}})
+	var began time.Time
 	if err := first.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -280,9 +304,11 @@ func TestTaskSurvivesServerKill(t *testing.T) {
 
 	second := startPeer(t, w)
 	second.initialize("2025-11-25")
+	began = time.Now()
 	if st := second.result("tasks/get", map[string]any{"taskId": awaited}); st["taskId"] != awaited || st["status"] == nil {
 		t.Fatalf("tasks/get through the second process: %v", st)
 	}
+	t.Logf("tasks/get through the second process: %s", time.Since(began).Round(time.Millisecond))
 	res := second.result("tasks/result", map[string]any{"taskId": awaited})
 	var got mcpserver.StartNotebookResult
 	b, _ := json.Marshal(res["structuredContent"])
@@ -302,7 +328,9 @@ func TestTaskSurvivesServerKill(t *testing.T) {
 
 	marker := executor.MarkerEnv + "=" + cancelled + ".1"
 	testenv.Eventually(t, time.Minute, "the cancelled task's kernel", func() bool { return len(testenv.ProcessesWithEnv(marker)) >= 2 })
+	began = time.Now()
 	after := second.result("tasks/cancel", map[string]any{"taskId": cancelled})
+	t.Logf("tasks/cancel through the second process answered cancelled in %s", time.Since(began).Round(time.Millisecond))
 	if after["status"] != "cancelled" {
 		t.Fatalf("tasks/cancel: %v", after)
 	}
