@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -75,9 +76,7 @@ const (
 type taskLayer struct {
 	srv    *server.MCPServer
 	svc    *jobs.Service
-	logger interface {
-		Warn(msg string, args ...any)
-	}
+	logger *slog.Logger
 	// retention is the namespace's retention, read once: it is the time to
 	// live of an ended task.
 	retention func(context.Context) (time.Duration, bool)
@@ -156,7 +155,7 @@ type rpcRequest struct {
 	} `json:"params"`
 }
 
-// requestEra says which task protocol msg speaks, given the version the
+// era says which task protocol the request speaks, given the version the
 // transport negotiated for its session (legacy sessions only).
 func (r *rpcRequest) era(sessionVersion string) era {
 	if v := r.Params.Meta.ProtocolVersion(); v != "" {
