@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"millrace/internal/notify"
 )
 
 // Defaults.
@@ -55,6 +57,10 @@ type Config struct {
 	// NotifySecret keys the HMAC signature of completion webhooks
 	// (MILLRACE_NOTIFY_SECRET, or --notify-secret-file).
 	NotifySecret string
+	// NotifyAllowPrivate lists the non-public addresses (addresses, CIDR
+	// prefixes, or "*") webhooks may connect to
+	// (MILLRACE_NOTIFY_ALLOW_PRIVATE); by default only public ones.
+	NotifyAllowPrivate []string
 }
 
 // Env lists the environment variables, for help texts and the README.
@@ -63,7 +69,7 @@ var Env = []string{
 	"TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "MILLRACE_TASK_QUEUE",
 	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
-	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS", "MILLRACE_METRICS_TOKEN", "MILLRACE_MCP_TOKEN",
+	"MILLRACE_NOTIFY_SECRET", "MILLRACE_NOTIFY_ALLOW_PRIVATE", "MILLRACE_METRICS", "MILLRACE_METRICS_TOKEN", "MILLRACE_MCP_TOKEN",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -101,6 +107,11 @@ func (c *Config) RegisterWorker(fs *flag.FlagSet) {
 	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
 	SecretFlag(fs, &c.NotifySecret, "notify-secret", "MILLRACE_NOTIFY_SECRET", "secret that signs completion webhooks")
+	fs.Func("notify-allow-private", "comma-separated non-public addresses or CIDR prefixes (127.0.0.1, 10.0.0.0/8; * for all) webhooks may connect to; by default only public addresses (env "+notify.AllowPrivateEnv+")", func(s string) error {
+		c.NotifyAllowPrivate = splitComma(s)
+		return nil
+	})
+	c.NotifyAllowPrivate = splitComma(os.Getenv(notify.AllowPrivateEnv))
 }
 
 // Validate checks the configuration and fills in derived defaults.
@@ -119,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRuns < 0 {
 		errs = append(errs, fmt.Errorf("--max-runs %d: must be at least 1", c.MaxRuns))
+	}
+	if _, err := notify.ParseNetworks(c.NotifyAllowPrivate); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -173,7 +173,7 @@ func TestCopyStoresManyLinesInOrder(t *testing.T) {
 	}
 	lines, _ := w.Stats()
 	w.Close()
-	p, err := Read(job, Cursor{Attempt: 1}, PageLimit{Lines: len(want)+10}, BothStreams)
+	p, err := Read(job, Cursor{Attempt: 1}, PageLimit{Lines: len(want) + 10}, BothStreams)
 	if err != nil {
 		t.Fatal(err)
 	}
