@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg.Register(fs)
 	httpAddr := fs.String("http", "", "serve streamable HTTP on `ADDR` (host:port; :port or a bare port binds 127.0.0.1) at "+mcpserver.EndpointPath+" instead of stdio")
 	var token string
-	config.SecretFlag(fs, &token, "token", "MILLRACE_MCP_TOKEN", "bearer token HTTP clients must send, required when --http binds anything but loopback")
+	config.SecretFlag(fs, &token, "token", "MILLRACE_MCP_TOKEN", "bearer token HTTP clients must send (required when --http binds anything but loopback)")
 	var origins []string
 	fs.Func("allow-origin", "a browser `ORIGIN` (scheme://host[:port]) allowed besides localhost; repeat or comma-separate for several", func(s string) error {
 		for _, o := range strings.Split(s, ",") {

@@ -40,7 +40,7 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 	logLevel := f.String("log-level", "info", "what the service logs: debug, info, warn or error")
 	mcpAddr := f.String("mcp", "", "also serve the MCP tools over streamable HTTP on `ADDR` (host:port or a port; 127.0.0.1 unless a host is given)")
 	var token string
-	config.SecretFlag(f.FlagSet, &token, "mcp-token", "MILLRACE_MCP_TOKEN", "bearer token MCP clients must send, required when --mcp binds anything but loopback")
+	config.SecretFlag(f.FlagSet, &token, "mcp-token", "MILLRACE_MCP_TOKEN", "bearer token MCP clients must send (required when --mcp binds anything but loopback)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}

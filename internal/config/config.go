@@ -81,7 +81,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (env TEMPORAL_TLS_KEY)")
 	fs.StringVar(&c.TLSCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA certificate file of the server (env TEMPORAL_TLS_CA)")
 	fs.StringVar(&c.TLSServerName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
-	SecretFlag(fs, &c.APIKey, "api-key", "TEMPORAL_API_KEY", "Temporal API key, sent over TLS")
+	SecretFlag(fs, &c.APIKey, "api-key", "TEMPORAL_API_KEY", "Temporal API key (sent over TLS)")
 	fs.StringVar(&c.TaskQueue, "task-queue", envOr("MILLRACE_TASK_QUEUE", DefaultTaskQueue), "task queue of runs (env MILLRACE_TASK_QUEUE)")
 	fs.StringVar(&c.DataDir, "data-dir", envOr("MILLRACE_DATA_DIR", DefaultDataDir()), "data dir: run logs, outputs, dev service state (env MILLRACE_DATA_DIR)")
 	fs.Func("roots", "colon-separated folders that notebook, output and working-directory paths must be inside; default the current directory (env MILLRACE_ROOTS)", func(s string) error {

@@ -15,11 +15,12 @@ const MaxSecretFileBytes = 64 << 10
 // variable env (the default) or from a file (--NAME-file). The command
 // line itself never carries it: every user of the machine can read a
 // process's arguments (ps, /proc/<pid>/cmdline). --NAME is registered too,
-// so that giving the secret there is refused with a message saying what to
-// use instead, rather than "flag provided but not defined".
-func SecretFlag(fs *flag.FlagSet, dst *string, name, env, usage string) {
+// so that giving the secret there is refused (by RefuseSecretArgs, before
+// parsing, so the error does not repeat the value) with a message saying
+// what to use instead, rather than "flag provided but not defined".
+func SecretFlag(fs *flag.FlagSet, dst *string, name, env, what string) {
 	*dst = os.Getenv(env)
-	fs.Func(name+"-file", "file holding the "+usage+" (env "+env+" holds the value itself)", func(path string) error {
+	fs.Func(name+"-file", "file holding the "+what+" (env "+env+" holds the value itself)", func(path string) error {
 		s, err := ReadSecretFile(path)
 		if err != nil {
 			return err
@@ -27,9 +28,40 @@ func SecretFlag(fs *flag.FlagSet, dst *string, name, env, usage string) {
 		*dst = s
 		return nil
 	})
-	fs.Func(name, "refused: the "+usage+" is taken from --"+name+"-file or "+env+", never from the command line", func(string) error {
-		return fmt.Errorf("a secret on the command line is visible to every user of this machine (ps): put it in a file and pass --%s-file FILE, or set %s", name, env)
-	})
+	fs.Var(&refusedSecret{name: name, env: env}, name, "not accepted (the command line is visible to every user): use --"+name+"-file or "+env)
+}
+
+// refusedSecret is the flag.Value of a secret's --NAME: it refuses every
+// value.
+type refusedSecret struct{ name, env string }
+
+func (r *refusedSecret) String() string { return "" }
+
+func (r *refusedSecret) Set(string) error { return r.err() }
+
+func (r *refusedSecret) err() error {
+	return fmt.Errorf("--%s: a secret on the command line is visible to every user of this machine (ps): put it in a file and pass --%s-file FILE, or set %s", r.name, r.name, r.env)
+}
+
+// RefuseSecretArgs returns the error of the first flag in args that would
+// give a secret on the command line, before the flag package parses it
+// (whose error would repeat the value).
+func RefuseSecretArgs(fs *flag.FlagSet, args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if f := fs.Lookup(name); f != nil {
+			if r, ok := f.Value.(*refusedSecret); ok {
+				return r.err()
+			}
+		}
+	}
+	return nil
 }
 
 // ReadSecretFile reads a secret from a file, without its surrounding
