@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var token string
 	config.SecretFlag(fs, &token, "token", "MILLRACE_MCP_TOKEN", "bearer token HTTP clients must send (required when --http binds anything but loopback)")
 	var origins []string
-	fs.Func("allow-origin", "a browser `ORIGIN` (scheme://host[:port]) allowed besides localhost; repeat or comma-separate for several", func(s string) error {
+	fs.Func("allow-origin", "a browser `ORIGIN` (scheme://host[:port]) allowed besides the server's own (http://127.0.0.1:PORT, http://localhost:PORT); repeat or comma-separate for several", func(s string) error {
 		for _, o := range strings.Split(s, ",") {
 			if o = strings.TrimSpace(o); o != "" {
 				origins = append(origins, o)
