@@ -117,3 +117,28 @@ func checkJSONDepth(data []byte) error {
 		}
 	}
 }
+
+// checkValueDepth refuses parameter values nested deeper than
+// MaxInputDepth, whichever way they came (a file, MCP JSON, a batch):
+// the kernel's JSON decoder and the injected cell have recursion limits
+// of their own, far below what encoding/json accepts.
+func checkValueDepth(name string, v any, depth int) error {
+	if depth > MaxInputDepth {
+		return userErrorf("parameter %s: nested deeper than %d levels", name, MaxInputDepth)
+	}
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if err := checkValueDepth(name, e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if err := checkValueDepth(name, e, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

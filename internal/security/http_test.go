@@ -119,22 +119,29 @@ func environWithout(names ...string) []string {
 	return out
 }
 
-// mcpClient is an initialized MCP session with p, sending headers.
-func mcpClient(t *testing.T, url string, headers map[string]string, opts ...transport.StreamableHTTPCOption) *client.Client {
+// mcpClient is an initialized MCP client of url, sending headers: on the
+// newest protocol, or with legacy on 2025-11-25, whose session has the
+// long-lived GET event stream.
+func mcpClient(t *testing.T, url string, headers map[string]string, legacy bool, opts ...transport.StreamableHTTPCOption) *client.Client {
 	t.Helper()
 	opts = append(opts, transport.WithHTTPHeaders(headers))
 	tr, err := transport.NewStreamableHTTP(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := client.NewClient(tr)
+	var copts []client.ClientOption
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if legacy {
+		copts = append(copts, client.WithLegacyProtocolOnly())
+		init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	}
+	c := client.NewClient(tr, copts...)
 	ctx := context.Background()
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "attack", Version: "1"}
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatalf("initialize %s: %v", url, err)
@@ -309,7 +316,7 @@ func TestCrossOriginPost(t *testing.T) {
 	}
 	// The control: the server's own origin may call, and its run is the
 	// only workflow on the queue.
-	c := mcpClient(t, p.url, map[string]string{"Origin": p.origin})
+	c := mcpClient(t, p.url, map[string]string{"Origin": p.origin}, false)
 	if _, msg := callTool(t, c, "start_notebook", map[string]any{"path": nb}); msg != "" {
 		t.Fatalf("start_notebook from the server's own origin: %s", msg)
 	}
@@ -412,7 +419,7 @@ func TestEventStreamOutlivesIdleTimeout(t *testing.T) {
 	server.StartWorker(t, cfg)
 	p := startMCP(t, cfg, root)
 
-	c := mcpClient(t, p.url, nil, transport.WithContinuousListening())
+	c := mcpClient(t, p.url, nil, true, transport.WithContinuousListening())
 	type note struct {
 		at  time.Time
 		uri string

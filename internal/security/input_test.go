@@ -25,7 +25,7 @@ func TestBatchReferenceBomb(t *testing.T) {
 	nb := writeNotebook(t, root, "n.ipynb", "print(1)")
 	cfg := server.Config(t)
 	p := startMCP(t, cfg, root)
-	c := mcpClient(t, p.url, nil)
+	c := mcpClient(t, p.url, nil, false)
 	before, _ := p.memory(t)
 
 	big := strings.Repeat("x", 512<<10)
@@ -72,7 +72,7 @@ func TestLogPageOfLongLines(t *testing.T) {
 	cfg := server.Config(t)
 	server.StartWorker(t, cfg)
 	p := startMCP(t, cfg, root)
-	c := mcpClient(t, p.url, nil)
+	c := mcpClient(t, p.url, nil, false)
 	res, msg := callTool(t, c, "start_notebook", map[string]any{"path": nb})
 	if msg != "" {
 		t.Fatal(msg)

@@ -95,7 +95,7 @@ func TestWebhookToLoopbackName(t *testing.T) {
 	cfg.NotifyAllow, cfg.NotifySecret = []string{"localhost"}, "hook-secret"
 	server.StartWorker(t, cfg)
 	p := startMCP(t, cfg, root, "--notify-allow", "localhost")
-	c := mcpClient(t, p.url, nil)
+	c := mcpClient(t, p.url, nil, false)
 
 	hook := "http://localhost:" + recv.port() + "/hooks/PATH-SECRET-1?key=QUERY-SECRET-2"
 	res, msg := callTool(t, c, "start_notebook", map[string]any{"path": nb, "notify_url": hook})
@@ -147,7 +147,7 @@ func TestWebhookReceiverAnswer(t *testing.T) {
 	cfg.NotifyAllow, cfg.NotifySecret, cfg.NotifyAllowPrivate = []string{"127.0.0.1"}, secret, []string{"127.0.0.1/32"}
 	server.StartWorker(t, cfg)
 	p := startMCP(t, cfg, root, "--notify-allow", "127.0.0.1")
-	c := mcpClient(t, p.url, nil)
+	c := mcpClient(t, p.url, nil, false)
 
 	jobs := map[*hookReceiver]string{}
 	for _, r := range []*hookReceiver{talker, good} {
