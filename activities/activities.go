@@ -6,6 +6,7 @@ package activities
 
 import (
 	"log/slog"
+	"millrace/internal/notify"
 	"time"
 
 	"millrace/internal/executor"
@@ -29,6 +30,9 @@ type Activities struct {
 	// and signing secret (config.Config's).
 	NotifyAllow  []string
 	NotifySecret string
+	// NotifyNetworks are the non-public addresses webhooks may reach
+	// (config.Config's NotifyAllowPrivate).
+	NotifyNetworks notify.Networks
 	// Limits is how this worker enforces memory_limit and cpu_limit; nil
 	// means what limits.Detected finds for this process.
 	Limits *limits.Support

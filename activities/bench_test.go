@@ -299,11 +299,11 @@ func BenchmarkLogCapture(b *testing.B) {
 			b.Fatalf("run %s: %s %v", run.JobID, st.Status, err)
 		}
 		jobDir := rundir.JobDir(cfg.DataDir, run.JobID)
-		head, err := logstore.Read(jobDir, logstore.Cursor{Attempt: 1}, 1, logstore.OnlyStdout)
+		head, err := logstore.Read(jobDir, logstore.Cursor{Attempt: 1}, logstore.PageLimit{Lines: 1}, logstore.OnlyStdout)
 		if err != nil || len(head.Lines) != 1 {
 			b.Fatalf("first line: %v %v", head.Lines, err)
 		}
-		tail, err := logstore.Tail(jobDir, 1, logstore.OnlyStdout)
+		tail, err := logstore.Tail(jobDir, logstore.PageLimit{Lines: 1}, logstore.OnlyStdout)
 		if err != nil || len(tail.Lines) != 1 || len(tail.Lines[0].Text) != width {
 			b.Fatalf("last line: %v %v", tail.Lines, err)
 		}

@@ -30,7 +30,7 @@ func (a *Activities) DeliverNotification(ctx context.Context, in workflows.Notif
 	if err != nil {
 		return workflows.NotifyAttempt{}, temporal.NewNonRetryableApplicationError("encode the webhook: "+err.Error(), workflows.ErrNotifyRejected, err, attempt)
 	}
-	code, err := notify.Post(ctx, notify.Client, notify.Delivery{
+	code, err := notify.Post(ctx, notify.NewClient(a.NotifyNetworks), notify.Delivery{
 		URL: in.URL, Body: body, Secret: []byte(a.NotifySecret), ID: in.Payload.DeliveryID, Event: in.Payload.Event,
 	})
 	var rejected *notify.RejectedError
@@ -38,7 +38,7 @@ func (a *Activities) DeliverNotification(ctx context.Context, in workflows.Notif
 	case errors.As(err, &rejected):
 		return workflows.NotifyAttempt{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrNotifyRejected, nil, attempt)
 	case err != nil:
-		a.logger().Warn("webhook delivery failed; it will be retried", "url", in.URL, "job_id", in.Payload.JobID, "attempt", attempt, "error", err)
+		a.logger().Warn("webhook delivery failed; it will be retried", "url", notify.Redact(in.URL), "job_id", in.Payload.JobID, "attempt", attempt, "error", err)
 		return workflows.NotifyAttempt{}, temporal.NewApplicationError(err.Error(), "NotifyFailed", attempt)
 	}
 	return workflows.NotifyAttempt{Attempt: attempt, At: time.Now(), Code: code}, nil

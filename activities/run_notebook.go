@@ -229,7 +229,7 @@ func (a *Activities) outcome(code int, spec executor.Spec, jobID string) executo
 		return out
 	}
 	var tail []string
-	if page, terr := logstore.Tail(rundir.JobDir(a.DataDir, jobID), 40, logstore.OnlyStderr); terr == nil {
+	if page, terr := logstore.Tail(rundir.JobDir(a.DataDir, jobID), logstore.PageLimit{Lines: 40}, logstore.OnlyStderr); terr == nil {
 		for _, l := range page.Lines {
 			tail = append(tail, l.Text)
 		}

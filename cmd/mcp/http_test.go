@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -45,7 +46,11 @@ func TestHTTP(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	const token = "s3cret-token"
-	url := startHTTP(t, w, nil, "--http", "127.0.0.1:0", "--token", token)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startHTTP(t, w, nil, "--http", "127.0.0.1:0", "--token-file", tokenFile)
 	auth := transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token})
 
 	tr, err := transport.NewStreamableHTTP(url, auth)
@@ -114,6 +119,7 @@ func TestHTTPTokenAndOrigin(t *testing.T) {
 	w := newWorld(t)
 	// The token from the environment, checked although the bind is loopback.
 	url := startHTTP(t, w, []string{"MILLRACE_MCP_TOKEN=tok"}, "--http", "127.0.0.1:0")
+	own := "http://" + strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/mcp")
 	cases := []struct {
 		headers map[string]string
 		want    int
@@ -124,8 +130,10 @@ func TestHTTPTokenAndOrigin(t *testing.T) {
 		{map[string]string{"Authorization": "Bearer tok"}, http.StatusOK},
 		{map[string]string{"Authorization": "Bearer tok", "Origin": "http://evil.example"}, http.StatusForbidden},
 		{map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
-		{map[string]string{"Authorization": "Bearer tok", "Origin": "http://localhost:5173"}, http.StatusOK},
-		{map[string]string{"Authorization": "Bearer tok", "Origin": "http://127.0.0.1:6274"}, http.StatusOK},
+		// A page of this server's own origin, not one of another local port.
+		{map[string]string{"Authorization": "Bearer tok", "Origin": own}, http.StatusOK},
+		{map[string]string{"Authorization": "Bearer tok", "Origin": "http://localhost:5173"}, http.StatusForbidden},
+		{map[string]string{"Authorization": "Bearer tok", "Origin": "http://127.0.0.1:6274"}, http.StatusForbidden},
 	}
 	for _, c := range cases {
 		if got := post(t, url, c.headers); got != c.want {
@@ -158,7 +166,7 @@ func TestHTTPNonLoopbackNeedsToken(t *testing.T) {
 	cmd := exec.Command(binary, w.args("--http", "0.0.0.0:0")...)
 	cmd.Env = environWithout("MILLRACE_MCP_TOKEN")
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "refusing to serve HTTP on 0.0.0.0:0") || !strings.Contains(string(out), "--token") {
+	if err == nil || !strings.Contains(string(out), "refusing to serve HTTP on 0.0.0.0:0") || !strings.Contains(string(out), "--token-file") {
 		t.Fatalf("non-loopback bind without a token: %v\n%s", err, out)
 	}
 	url := startHTTP(t, w, []string{"MILLRACE_MCP_TOKEN=tok"}, "--http", "0.0.0.0:0")

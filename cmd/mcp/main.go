@@ -50,9 +50,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var cfg config.Config
 	cfg.Register(fs)
 	httpAddr := fs.String("http", "", "serve streamable HTTP on `ADDR` (host:port; :port or a bare port binds 127.0.0.1) at "+mcpserver.EndpointPath+" instead of stdio")
-	token := fs.String("token", os.Getenv("MILLRACE_MCP_TOKEN"), "bearer token HTTP clients must send; required when --http binds anything but loopback (env MILLRACE_MCP_TOKEN)")
+	var token string
+	config.SecretFlag(fs, &token, "token", "MILLRACE_MCP_TOKEN", "bearer token HTTP clients must send (required when --http binds anything but loopback)")
 	var origins []string
-	fs.Func("allow-origin", "a browser `ORIGIN` (scheme://host[:port]) allowed besides localhost; repeat or comma-separate for several", func(s string) error {
+	fs.Func("allow-origin", "a browser `ORIGIN` (scheme://host[:port]) allowed besides the server's own (http://127.0.0.1:PORT, http://localhost:PORT); repeat or comma-separate for several", func(s string) error {
 		for _, o := range strings.Split(s, ",") {
 			if o = strings.TrimSpace(o); o != "" {
 				origins = append(origins, o)
@@ -77,15 +78,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if addr, loopback, err = mcpserver.ListenAddr(*httpAddr); err != nil {
 			return err
 		}
-		if !loopback && *token == "" {
-			return fmt.Errorf("refusing to serve HTTP on %s, which is not a loopback address, without a token: set --token or MILLRACE_MCP_TOKEN, or bind 127.0.0.1", addr)
+		if !loopback && token == "" {
+			return fmt.Errorf("refusing to serve HTTP on %s, which is not a loopback address, without a token: set MILLRACE_MCP_TOKEN or --token-file, or bind 127.0.0.1", addr)
 		}
 	}
 	roots, err := paths.NewRoots(cfg.Roots)
 	if err != nil {
 		return fmt.Errorf("--roots: %w", err)
 	}
-	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), logger)
+	ms, err := metrics.Start(cfg.MetricsAddr, cfg.MetricsToken, logger)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *httpAddr == "" {
 		return serveStdio(ctx, srv, stdin, stdout, stderr)
 	}
-	return mcpserver.ServeHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: *token, AllowOrigins: origins, Logger: logger}, stderr)
+	return mcpserver.ServeHTTP(ctx, srv, addr, mcpserver.HTTPOptions{Token: token, AllowOrigins: origins, Logger: logger}, stderr)
 }
 
 func serveStdio(ctx context.Context, srv *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -40,7 +39,8 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 	cfg.RegisterWorker(f.FlagSet)
 	logLevel := f.String("log-level", "info", "what the service logs: debug, info, warn or error")
 	mcpAddr := f.String("mcp", "", "also serve the MCP tools over streamable HTTP on `ADDR` (host:port or a port; 127.0.0.1 unless a host is given)")
-	token := f.String("mcp-token", os.Getenv("MILLRACE_MCP_TOKEN"), "bearer `token` MCP clients must send; required when --mcp binds anything but loopback (env MILLRACE_MCP_TOKEN)")
+	var token string
+	config.SecretFlag(f.FlagSet, &token, "mcp-token", "MILLRACE_MCP_TOKEN", "bearer token MCP clients must send (required when --mcp binds anything but loopback)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -51,8 +51,8 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 		if addr, loopback, err = mcpserver.ListenAddr(*mcpAddr); err != nil {
 			return usagef(cmd, "--mcp: %v", err)
 		}
-		if !loopback && *token == "" {
-			return usagef(cmd, "--mcp %s is not a loopback address: set --mcp-token or MILLRACE_MCP_TOKEN, or bind 127.0.0.1", addr)
+		if !loopback && token == "" {
+			return usagef(cmd, "--mcp %s is not a loopback address: set MILLRACE_MCP_TOKEN or --mcp-token-file, or bind 127.0.0.1", addr)
 		}
 	}
 	var level slog.Level
@@ -67,7 +67,7 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 		return err
 	}
 	// One page for the service's worker and the MCP tools beside it.
-	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), c.logger(level))
+	ms, err := metrics.Start(cfg.MetricsAddr, cfg.MetricsToken, c.logger(level))
 	if err != nil {
 		return usagef(cmd, "%v", err)
 	}
@@ -80,7 +80,7 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 			fmt.Fprintf(c.stdout, "  metrics at %s\n", ms.URL())
 		}
 		if addr != "" {
-			go func() { mcpDone <- c.serveMCP(ctx, cmd, cfg, st, addr, *token, level, ms.Handler()) }()
+			go func() { mcpDone <- c.serveMCP(ctx, cmd, cfg, st, addr, token, level, ms.Handler()) }()
 		}
 	}, connect.WithMetrics(ms.Handler()))
 	if addr != "" && err == nil {

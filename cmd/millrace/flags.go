@@ -53,6 +53,9 @@ func (f *flagSet) withJSON() *bool {
 // positional. It checks that there are between min and max positional
 // arguments (max < 0: no limit). -h prints the help to stdout.
 func (f *flagSet) parse(args []string, min, max int) ([]string, error) {
+	if err := config.RefuseSecretArgs(f.FlagSet, args); err != nil {
+		return nil, usagef(f.cmd, "%v", err)
+	}
 	var pos []string
 	for {
 		if err := f.Parse(args); err != nil {

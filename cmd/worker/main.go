@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string) error {
 
 	// Checked and bound before anything connects, so a refused address
 	// fails fast.
-	ms, err := metrics.Start(cfg.MetricsAddr, os.Getenv(metrics.TokenEnv), logger)
+	ms, err := metrics.Start(cfg.MetricsAddr, cfg.MetricsToken, logger)
 	if err != nil {
 		return err
 	}

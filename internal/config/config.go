@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"millrace/internal/notify"
 )
 
 // Defaults.
@@ -31,7 +33,7 @@ type Config struct {
 	TLSKey        string // TEMPORAL_TLS_KEY
 	TLSCA         string // TEMPORAL_TLS_CA: CA bundle for the server
 	TLSServerName string // TEMPORAL_TLS_SERVER_NAME
-	APIKey        string // TEMPORAL_API_KEY (Temporal Cloud); implies TLS
+	APIKey        string // TEMPORAL_API_KEY or --api-key-file (Temporal Cloud); implies TLS
 	TaskQueue     string // MILLRACE_TASK_QUEUE
 	DataDir       string // MILLRACE_DATA_DIR
 	Roots         []string
@@ -42,6 +44,9 @@ type Config struct {
 	NotifyAllow []string
 	// MetricsAddr is the Prometheus listener (--metrics); "" = none.
 	MetricsAddr string
+	// MetricsToken is the bearer token scrapers must send
+	// (MILLRACE_METRICS_TOKEN, or --metrics-token-file).
+	MetricsToken string
 
 	// Worker settings.
 	MaxRuns   int    // MILLRACE_MAX_RUNS: concurrent runs per worker
@@ -52,6 +57,10 @@ type Config struct {
 	// NotifySecret keys the HMAC signature of completion webhooks
 	// (MILLRACE_NOTIFY_SECRET, or --notify-secret-file).
 	NotifySecret string
+	// NotifyAllowPrivate lists the non-public addresses (addresses, CIDR
+	// prefixes, or "*") webhooks may connect to
+	// (MILLRACE_NOTIFY_ALLOW_PRIVATE); by default only public ones.
+	NotifyAllowPrivate []string
 }
 
 // Env lists the environment variables, for help texts and the README.
@@ -60,7 +69,7 @@ var Env = []string{
 	"TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "MILLRACE_TASK_QUEUE",
 	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
-	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS",
+	"MILLRACE_NOTIFY_SECRET", "MILLRACE_NOTIFY_ALLOW_PRIVATE", "MILLRACE_METRICS", "MILLRACE_METRICS_TOKEN", "MILLRACE_MCP_TOKEN",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -72,7 +81,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (env TEMPORAL_TLS_KEY)")
 	fs.StringVar(&c.TLSCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA certificate file of the server (env TEMPORAL_TLS_CA)")
 	fs.StringVar(&c.TLSServerName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
-	fs.StringVar(&c.APIKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key, sent over TLS (env TEMPORAL_API_KEY)")
+	SecretFlag(fs, &c.APIKey, "api-key", "TEMPORAL_API_KEY", "Temporal API key (sent over TLS)")
 	fs.StringVar(&c.TaskQueue, "task-queue", envOr("MILLRACE_TASK_QUEUE", DefaultTaskQueue), "task queue of runs (env MILLRACE_TASK_QUEUE)")
 	fs.StringVar(&c.DataDir, "data-dir", envOr("MILLRACE_DATA_DIR", DefaultDataDir()), "data dir: run logs, outputs, dev service state (env MILLRACE_DATA_DIR)")
 	fs.Func("roots", "colon-separated folders that notebook, output and working-directory paths must be inside; default the current directory (env MILLRACE_ROOTS)", func(s string) error {
@@ -86,6 +95,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	})
 	c.NotifyAllow = splitComma(os.Getenv("MILLRACE_NOTIFY_ALLOW"))
 	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
+	SecretFlag(fs, &c.MetricsToken, "metrics-token", "MILLRACE_METRICS_TOKEN", "bearer token metrics scrapers must send")
 	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH, else the temporal CLI) (env MILLRACE_TEMPORAL_BIN)")
 }
 
@@ -96,15 +106,12 @@ func (c *Config) RegisterWorker(fs *flag.FlagSet) {
 	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner; default /usr/bin/python3 (env MILLRACE_PYTHON)")
 	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
-	c.NotifySecret = os.Getenv("MILLRACE_NOTIFY_SECRET")
-	fs.Func("notify-secret-file", "file holding the secret that signs completion webhooks (env MILLRACE_NOTIFY_SECRET holds the secret itself)", func(path string) error {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		c.NotifySecret = strings.TrimSpace(string(b))
+	SecretFlag(fs, &c.NotifySecret, "notify-secret", "MILLRACE_NOTIFY_SECRET", "secret that signs completion webhooks")
+	fs.Func("notify-allow-private", "comma-separated non-public addresses or CIDR prefixes (127.0.0.1, 10.0.0.0/8; * for all) webhooks may connect to; by default only public addresses (env "+notify.AllowPrivateEnv+")", func(s string) error {
+		c.NotifyAllowPrivate = splitComma(s)
 		return nil
 	})
+	c.NotifyAllowPrivate = splitComma(os.Getenv(notify.AllowPrivateEnv))
 }
 
 // Validate checks the configuration and fills in derived defaults.
@@ -123,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRuns < 0 {
 		errs = append(errs, fmt.Errorf("--max-runs %d: must be at least 1", c.MaxRuns))
+	}
+	if _, err := notify.ParseNetworks(c.NotifyAllowPrivate); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -10,6 +10,9 @@ import (
 // Parse parses a binary's flags (which take no positional arguments) and
 // validates the configuration.
 func (c *Config) Parse(fs *flag.FlagSet, args []string) error {
+	if err := RefuseSecretArgs(fs, args); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

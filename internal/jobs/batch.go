@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -103,6 +104,14 @@ func batchMemo(name, notifyURL string) map[string]any {
 	return m
 }
 
+// MaxBatchInputBytes bounds a batch once its ${...} references are
+// replaced: both the bytes the references produce (counted as they are
+// produced, so a few hundred kilobytes of references to one another cannot
+// grow into gigabytes first) and the JSON size of the whole workflow input.
+// The input travels as one Temporal payload, which fails at 2 MB; the rest
+// is left for the event around it.
+const MaxBatchInputBytes = 1536 << 10
+
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // resolveBatch validates a batch request and resolves every node into a
@@ -159,6 +168,7 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 	in.Spec = spec
 
 	resolved := map[string]resolvedNode{}
+	exp := &expansion{left: MaxBatchInputBytes}
 	in.Nodes = make([]workflows.BatchNode, len(req.Nodes))
 	for _, i := range order {
 		n := req.Nodes[i]
@@ -171,7 +181,10 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 			continue
 		}
 		bn.JobID = fmt.Sprintf("%s%s.%s.%d", workflows.RunIDPrefix, strings.TrimPrefix(batchID, workflows.BatchIDPrefix), n.ID, round)
-		params, err := substitute(n, resolved, ancestors(req.Nodes, byID, n.ID))
+		params, err := exp.substitute(n, resolved, ancestors(req.Nodes, byID, n.ID))
+		if errors.Is(err, errExpansion) {
+			return in, userErrorf("node %s: %v", n.ID, err)
+		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
 			continue
@@ -192,6 +205,9 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 	}
 	if len(problems) > 0 {
 		return in, &UserError{Msg: strings.Join(problems, "; ")}
+	}
+	if b, err := json.Marshal(in); err == nil && len(b) > MaxBatchInputBytes {
+		return in, userErrorf("the batch is %d bytes once its references are replaced; a batch may hold at most %d (%d KiB): pass large data in files, not parameters", len(b), MaxBatchInputBytes, MaxBatchInputBytes>>10)
 	}
 	return in, nil
 }
@@ -265,11 +281,27 @@ func ancestors(nodes []BatchNodeRequest, byID map[string]int, id string) map[str
 // ${node.output_path} or ${node.parameters.name}.
 var refPattern = regexp.MustCompile(`\$\{\s*([A-Za-z0-9_-]+)\.(output_path|parameters\.([A-Za-z_][A-Za-z0-9_]*))\s*\}`)
 
+// errExpansion marks a batch whose references produce more than
+// MaxBatchInputBytes.
+var errExpansion = fmt.Errorf("its ${...} references expand to more than %d bytes (%d KiB), the most a batch may hold: reference smaller values, or pass large data in files", MaxBatchInputBytes, MaxBatchInputBytes>>10)
+
+// expansion counts the bytes that references produce across a batch, and
+// stops the expansion as soon as they pass the budget.
+type expansion struct{ left int }
+
+// spend charges n produced bytes, reporting errExpansion past the budget.
+func (e *expansion) spend(n int) error {
+	if e.left -= n; e.left < 0 {
+		return errExpansion
+	}
+	return nil
+}
+
 // substitute replaces references in a node's parameter values. A value that
 // is exactly one reference takes the referenced value with its type; a
 // reference inside a longer string is formatted into it. Only ancestors may
 // be referenced: anything else may not have run yet.
-func substitute(n BatchNodeRequest, done map[string]resolvedNode, anc map[string]bool) (map[string]any, error) {
+func (e *expansion) substitute(n BatchNodeRequest, done map[string]resolvedNode, anc map[string]bool) (map[string]any, error) {
 	if len(n.Parameters) == 0 {
 		return n.Parameters, nil
 	}
@@ -281,7 +313,10 @@ func substitute(n BatchNodeRequest, done map[string]resolvedNode, anc map[string
 	sort.Strings(names)
 	var errs []string
 	for _, k := range names {
-		v, err := substituteValue(n.Parameters[k], done, anc)
+		v, err := e.value(n.Parameters[k], done, anc)
+		if errors.Is(err, errExpansion) {
+			return nil, err
+		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("parameter %s: %v", k, err))
 		}
@@ -293,14 +328,14 @@ func substitute(n BatchNodeRequest, done map[string]resolvedNode, anc map[string
 	return out, nil
 }
 
-func substituteValue(v any, done map[string]resolvedNode, anc map[string]bool) (any, error) {
+func (e *expansion) value(v any, done map[string]resolvedNode, anc map[string]bool) (any, error) {
 	switch x := v.(type) {
 	case string:
-		return substituteString(x, done, anc)
+		return e.str(x, done, anc)
 	case []any:
 		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := substituteValue(e, done, anc)
+		for i, el := range x {
+			r, err := e.value(el, done, anc)
 			if err != nil {
 				return nil, err
 			}
@@ -309,8 +344,8 @@ func substituteValue(v any, done map[string]resolvedNode, anc map[string]bool) (
 		return out, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := substituteValue(e, done, anc)
+		for k, el := range x {
+			r, err := e.value(el, done, anc)
 			if err != nil {
 				return nil, err
 			}
@@ -321,14 +356,17 @@ func substituteValue(v any, done map[string]resolvedNode, anc map[string]bool) (
 	return v, nil
 }
 
-func substituteString(s string, done map[string]resolvedNode, anc map[string]bool) (any, error) {
+func (e *expansion) str(s string, done map[string]resolvedNode, anc map[string]bool) (any, error) {
 	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil || errors.Is(err, errExpansion) {
+			firstErr = err
+		}
+	}
 	lookup := func(m []string) any {
 		node, field, param := m[1], m[2], m[3]
 		if !anc[node] {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("${%s.%s} refers to %q, which is not among this node's dependencies (add it to depends_on)", node, field, node)
-			}
+			fail(fmt.Errorf("${%s.%s} refers to %q, which is not among this node's dependencies (add it to depends_on)", node, field, node))
 			return nil
 		}
 		up := done[node]
@@ -336,22 +374,41 @@ func substituteString(s string, done map[string]resolvedNode, anc map[string]boo
 			return up.output
 		}
 		val, ok := up.params[param]
-		if !ok && firstErr == nil {
-			firstErr = fmt.Errorf("${%s.parameters.%s}: node %s does not set parameter %s", node, param, node, param)
+		if !ok {
+			fail(fmt.Errorf("${%s.parameters.%s}: node %s does not set parameter %s", node, param, node, param))
 		}
 		return val
 	}
+	// text is a referenced value as it goes into a string, charged to the
+	// budget before it is copied anywhere.
+	text := func(v any) string {
+		str, ok := v.(string)
+		if !ok {
+			b, _ := json.Marshal(v)
+			str = string(b)
+		}
+		if err := e.spend(len(str)); err != nil {
+			fail(err)
+			return ""
+		}
+		return str
+	}
 	if m := refPattern.FindStringSubmatch(s); m != nil && m[0] == strings.TrimSpace(s) {
 		v := lookup(m)
+		text(v) // the typed value is kept; its size is charged all the same
+		if errors.Is(firstErr, errExpansion) {
+			return nil, firstErr
+		}
 		return v, firstErr
 	}
 	out := refPattern.ReplaceAllStringFunc(s, func(ref string) string {
-		v := lookup(refPattern.FindStringSubmatch(ref))
-		if str, ok := v.(string); ok {
-			return str
+		if errors.Is(firstErr, errExpansion) {
+			return ""
 		}
-		b, _ := json.Marshal(v)
-		return string(b)
+		return text(lookup(refPattern.FindStringSubmatch(ref)))
 	})
+	if errors.Is(firstErr, errExpansion) {
+		return nil, firstErr
+	}
 	return out, firstErr
 }

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
@@ -14,9 +13,13 @@ import (
 // taken from the file's folder.
 func LoadBatchFile(path string) (BatchRequest, error) {
 	var req BatchRequest
-	data, err := os.ReadFile(path)
+	data, err := readInputFile(path)
 	if err != nil {
 		return req, userErrorf("batch file: %v", err)
+	}
+	// Bounds first: the decoders below expand aliases.
+	if _, err := parseYAML(data); err != nil {
+		return req, userErrorf("batch file %s: %v", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

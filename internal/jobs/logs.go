@@ -18,10 +18,14 @@ type LogsRequest struct {
 	Tail int `json:"tail,omitempty"`
 }
 
-// Limits of a logs page.
+// Limits of a logs page. A page stops at MaxLogLines lines or
+// MaxLogPageBytes of text, whichever comes first, so a page of long lines
+// stays a page (2000 lines of 64 KiB would be 128 MiB); its next_cursor
+// goes on from the first line left out.
 const (
 	DefaultLogLines = 200
 	MaxLogLines     = 2000
+	MaxLogPageBytes = logstore.DefaultPageBytes
 )
 
 // Logs is a page of a job's log.
@@ -64,9 +68,9 @@ func (s *Service) Logs(ctx context.Context, req LogsRequest) (Logs, error) {
 	dir := rundir.JobDir(s.DataDir, req.JobID)
 	var page logstore.Page
 	if req.Tail > 0 {
-		page, err = logstore.Tail(dir, req.Tail, streams)
+		page, err = logstore.Tail(dir, logstore.PageLimit{Lines: req.Tail, Bytes: MaxLogPageBytes}, streams)
 	} else {
-		page, err = logstore.Read(dir, cur, limit, streams)
+		page, err = logstore.Read(dir, cur, logstore.PageLimit{Lines: limit, Bytes: MaxLogPageBytes}, streams)
 	}
 	if err != nil {
 		return Logs{}, err

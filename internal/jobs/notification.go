@@ -11,10 +11,13 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/converter"
 
+	"millrace/internal/notify"
 	"millrace/workflows"
 )
 
 // memoNotifyURL reads the notify_url a job was started with ("" = none).
+// It is shown only redacted (notify.Redact): its path and query often hold
+// the receiver's secret, and every client may read a job's status.
 func memoNotifyURL(memo *commonpb.Memo) string {
 	var u string
 	if p, ok := memo.GetFields()[memoNotify]; ok {
@@ -31,7 +34,8 @@ func (s *Service) notification(ctx context.Context, id, url string, ended bool) 
 	if url == "" || !ended {
 		return nil
 	}
-	n := &workflows.Notification{URL: url, Status: workflows.NotifyPending}
+	shown := notify.Redact(url)
+	n := &workflows.Notification{URL: shown, Status: workflows.NotifyPending}
 	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
 	var nf *serviceerror.NotFound
 	switch {
@@ -58,7 +62,8 @@ func (s *Service) notification(ctx context.Context, id, url string, ended bool) 
 		return n
 	}
 	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, n); err != nil {
-		return &workflows.Notification{URL: url, Status: workflows.NotifyFailed, Error: "the delivery workflow ended without a record: " + err.Error()}
+		return &workflows.Notification{URL: shown, Status: workflows.NotifyFailed, Error: "the delivery workflow ended without a record: " + err.Error()}
 	}
+	n.URL = shown // the record holds the URL as given
 	return n
 }

@@ -44,7 +44,7 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 		r.mu.Lock()
 		code := r.script[min(len(r.requests), len(r.script)-1)]
 		r.requests = append(r.requests, received{code: code, body: body, header: req.Header.Clone(),
-			verified: notify.Verify([]byte(hookSecret), body, req.Header.Get(notify.SignatureHeader))})
+			verified: notify.Verify([]byte(hookSecret), req.Header.Get(notify.TimestampHeader), body, req.Header.Get(notify.SignatureHeader))})
 		r.mu.Unlock()
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, http.StatusText(code))
@@ -72,6 +72,9 @@ func notifySetup(t *testing.T) (*jobs.Service, string) {
 	testenv.CopyFile(t, "testdata/stage.ipynb", dir)
 	cfg := server.Config(t)
 	cfg.NotifyAllow = []string{"127.0.0.1"}
+	// The receivers are on loopback, which webhooks may reach only when
+	// the operator allows it.
+	cfg.NotifyAllowPrivate = []string{"127.0.0.1"}
 	cfg.NotifySecret = hookSecret
 	server.StartWorker(t, cfg)
 	return server.Service(t, cfg, dir), dir

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -36,11 +35,14 @@ func FloatValue(v any) any {
 // safe_load, YAML 1.1) types them: yes/no/on/off are booleans, 1e3 is a
 // string but 1.0e+3 a float, 0o... and 010 octal, dates stay text.
 func LoadParameterFile(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := readInputFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("-f: %v", err)
 	}
 	if strings.EqualFold(filepath.Ext(path), ".json") {
+		if err := checkJSONDepth(data); err != nil {
+			return nil, fmt.Errorf("-f %s: %v", path, err)
+		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		var m map[string]any
@@ -49,8 +51,8 @@ func LoadParameterFile(path string) (map[string]any, error) {
 		}
 		return m, nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	doc, err := parseYAML(data)
+	if err != nil {
 		return nil, fmt.Errorf("-f %s: %v", path, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -70,7 +72,8 @@ func LoadParameterFile(path string) (map[string]any, error) {
 }
 
 // YAMLValue converts a YAML value to what a JSON client would send,
-// typing plain scalars as papermill's YAML loader does.
+// typing plain scalars as papermill's YAML loader does. It expands
+// aliases: give it only a tree parseYAML has checked.
 func YAMLValue(n *yaml.Node) (any, error) {
 	switch n.Kind {
 	case yaml.AliasNode:

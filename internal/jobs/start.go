@@ -241,6 +241,11 @@ func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawM
 	if err := notebook.CheckValueSizes(req.Parameters, limit); err != nil {
 		return nil, err
 	}
+	for k, v := range req.Parameters {
+		if err := checkValueDepth(k, v, 0); err != nil {
+			return nil, err
+		}
+	}
 	// Without a parameters cell (papermill then injects first, with a
 	// warning) or in a language we cannot parse, names cannot be checked
 	// against declarations; they are still checked as identifiers.

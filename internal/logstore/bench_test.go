@@ -44,7 +44,7 @@ func BenchmarkReadPage(b *testing.B) {
 	}{{"start", 0}, {"middle", lines / 2}, {"end", lines - 100}} {
 		b.Run(pos.name, func(b *testing.B) {
 			for b.Loop() {
-				p, err := Read(job, Cursor{Attempt: 1, Next: pos.at}, 100, BothStreams)
+				p, err := Read(job, Cursor{Attempt: 1, Next: pos.at}, PageLimit{Lines: 100}, BothStreams)
 				if err != nil || len(p.Lines) != 100 {
 					b.Fatalf("read %d lines, err %v", len(p.Lines), err)
 				}

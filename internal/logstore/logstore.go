@@ -118,4 +118,7 @@ type Line struct {
 	// Continued is true when the line was longer than MaxLineBytes and
 	// goes on in the next line of the same stream.
 	Continued bool `json:"continued,omitempty"`
+	// Truncated is true when the line alone was longer than a page's byte
+	// budget: Text holds its start and ends with TruncatedMarker.
+	Truncated bool `json:"truncated,omitempty"`
 }

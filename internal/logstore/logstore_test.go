@@ -48,7 +48,7 @@ func TestReadPagesAcrossAttempts(t *testing.T) {
 	var attempts []int
 	cur, _ := ParseCursor("")
 	for i := 0; i < 10; i++ {
-		p, err := Read(job, cur, 2, BothStreams)
+		p, err := Read(job, cur, PageLimit{Lines: 2}, BothStreams)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestReadPagesAcrossAttempts(t *testing.T) {
 func TestStreamFilter(t *testing.T) {
 	job := t.TempDir()
 	writeLines(t, AttemptDir(job, 1), "o1", "E1", "o2", "E2")
-	p, err := Read(job, Cursor{Attempt: 1}, 10, OnlyStderr)
+	p, err := Read(job, Cursor{Attempt: 1}, PageLimit{Lines: 10}, OnlyStderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestTail(t *testing.T) {
 	job := t.TempDir()
 	writeLines(t, AttemptDir(job, 1), "a1", "a2", "a3")
 	writeLines(t, AttemptDir(job, 2), "b1")
-	p, err := Tail(job, 3, BothStreams)
+	p, err := Tail(job, PageLimit{Lines: 3}, BothStreams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestTail(t *testing.T) {
 	}
 	w.WriteLine(Stdout, []byte("b2"))
 	w.Close()
-	next, err := Read(job, p.Next, 10, BothStreams)
+	next, err := Read(job, p.Next, PageLimit{Lines: 10}, BothStreams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestCopySplitsLongLinesAndKeepsPartialLast(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	p, err := Read(job, Cursor{Attempt: 1}, 100, BothStreams)
+	p, err := Read(job, Cursor{Attempt: 1}, PageLimit{Lines: 100}, BothStreams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestCopyStoresManyLinesInOrder(t *testing.T) {
 	}
 	lines, _ := w.Stats()
 	w.Close()
-	p, err := Read(job, Cursor{Attempt: 1}, len(want)+10, BothStreams)
+	p, err := Read(job, Cursor{Attempt: 1}, PageLimit{Lines: len(want) + 10}, BothStreams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestConcurrentReadNeverSkipsOrRepeats(t *testing.T) {
 			finished = true
 		default:
 		}
-		p, err := Read(job, cur, 137, BothStreams)
+		p, err := Read(job, cur, PageLimit{Lines: 137}, BothStreams)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +263,7 @@ func TestCreateRecoversFromTornWrite(t *testing.T) {
 	f.Close()
 
 	writeLines(t, dir, "three")
-	p, err := Read(filepath.Dir(dir), Cursor{Attempt: 1}, 10, BothStreams)
+	p, err := Read(filepath.Dir(dir), Cursor{Attempt: 1}, PageLimit{Lines: 10}, BothStreams)
 	if err != nil {
 		t.Fatal(err)
 	}

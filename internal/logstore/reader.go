@@ -80,6 +80,29 @@ func ParseCursor(s string) (Cursor, error) {
 // quickly; the returned cursor continues the scan.
 const maxScan = 1 << 16
 
+// DefaultPageBytes is the byte budget of a page: the text of its lines
+// (before JSON escaping) stays within it, whatever the number of lines
+// asked for, so one page of 64 KiB lines cannot grow to tens of megabytes.
+const DefaultPageBytes = 1 << 20
+
+// TruncatedMarker ends the text of a line cut to a page's byte budget
+// (only a line longer than the whole budget is cut).
+const TruncatedMarker = " [... truncated by millrace: the line is longer than a page's byte budget]"
+
+// PageLimit bounds a page by lines and by bytes of text; Bytes <= 0 is
+// DefaultPageBytes.
+type PageLimit struct {
+	Lines int
+	Bytes int
+}
+
+func (l PageLimit) bytes() int {
+	if l.Bytes <= 0 {
+		return DefaultPageBytes
+	}
+	return l.Bytes
+}
+
 // Page is the result of a Read.
 type Page struct {
 	Lines []Line
@@ -87,13 +110,21 @@ type Page struct {
 	// AtEnd is true when the cursor has reached the end of everything
 	// written so far (more may still come while the run is live).
 	AtEnd bool
+
+	size int  // bytes of text in Lines
+	full bool // the byte budget stopped the page
 }
 
-// Read returns up to limit lines of the wanted streams starting at cur,
-// moving on to later attempts when an attempt is exhausted.
-func Read(jobDir string, cur Cursor, limit int, want Streams) (Page, error) {
-	if limit <= 0 {
-		limit = 100
+// Read returns up to lim.Lines lines of the wanted streams starting at
+// cur, moving on to later attempts when an attempt is exhausted. The page
+// stops early at the line that would take its text past lim's byte budget,
+// and Next points at that line, so the next page starts with it: nothing is
+// skipped or repeated. The first line of a page is always returned (cut to
+// the budget if it is longer, with TruncatedMarker), so a page always moves
+// forward.
+func Read(jobDir string, cur Cursor, lim PageLimit, want Streams) (Page, error) {
+	if lim.Lines <= 0 {
+		lim.Lines = 100
 	}
 	attempts, err := Attempts(jobDir)
 	if err != nil {
@@ -108,10 +139,10 @@ func Read(jobDir string, cur Cursor, limit int, want Streams) (Page, error) {
 		if a > page.Next.Attempt {
 			page.Next = Cursor{Attempt: a}
 		}
-		if err := readAttempt(AttemptDir(jobDir, a), a, &page, limit, want, &scanned); err != nil {
+		if err := readAttempt(AttemptDir(jobDir, a), a, &page, lim, want, &scanned); err != nil {
 			return Page{}, err
 		}
-		if len(page.Lines) >= limit || scanned >= maxScan {
+		if len(page.Lines) >= lim.Lines || page.full || scanned >= maxScan {
 			return page, nil
 		}
 	}
@@ -120,7 +151,7 @@ func Read(jobDir string, cur Cursor, limit int, want Streams) (Page, error) {
 }
 
 // readAttempt appends lines of attempt a to page, advancing page.Next.
-func readAttempt(dir string, a int, page *Page, limit int, want Streams, scanned *int) error {
+func readAttempt(dir string, a int, page *Page, lim PageLimit, want Streams, scanned *int) error {
 	f, err := openLog(dir)
 	if err != nil || f == nil {
 		return err
@@ -132,32 +163,40 @@ func readAttempt(dir string, a int, page *Page, limit int, want Streams, scanned
 	}
 	const batch = 1024
 	buf := make([]byte, batch*RecordSize)
-	for page.Next.Next < total && len(page.Lines) < limit && *scanned < maxScan {
+	budget := lim.bytes()
+	for page.Next.Next < total && len(page.Lines) < lim.Lines && !page.full && *scanned < maxScan {
 		n := min(total-page.Next.Next, batch)
 		b := buf[:n*RecordSize]
 		if _, err := f.index.ReadAt(b, page.Next.Next*RecordSize); err != nil {
 			return fmt.Errorf("read log index: %w", err)
 		}
-		for i := int64(0); i < n && len(page.Lines) < limit; i++ {
+		for i := int64(0); i < n && len(page.Lines) < lim.Lines; i++ {
 			r := getRecord(b[i*RecordSize:])
+			if want.Has(r.stream) && len(page.Lines) > 0 && page.size+int(r.length) > budget {
+				page.full = true // this line starts the next page
+				return nil
+			}
 			page.Next.Next++
 			*scanned++
 			if !want.Has(r.stream) {
 				continue
 			}
-			line, err := f.line(a, page.Next.Next, r)
+			line, err := f.line(a, page.Next.Next, r, budget)
 			if err != nil {
 				return err
 			}
+			page.size += len(line.Text)
 			page.Lines = append(page.Lines, line)
 		}
 	}
 	return nil
 }
 
-// Tail returns the last n lines of the wanted streams (from the latest
-// attempts) and a cursor just past the end, for following.
-func Tail(jobDir string, n int, want Streams) (Page, error) {
+// Tail returns the last lim.Lines lines of the wanted streams (from the
+// latest attempts) whose text fits lim's byte budget, and a cursor just
+// past the end, for following. The last line is always returned (cut to
+// the budget if it is longer).
+func Tail(jobDir string, lim PageLimit, want Streams) (Page, error) {
 	attempts, err := Attempts(jobDir)
 	if err != nil {
 		return Page{}, err
@@ -168,7 +207,8 @@ func Tail(jobDir string, n int, want Streams) (Page, error) {
 	var lines []Line
 	last := attempts[len(attempts)-1]
 	end := Cursor{Attempt: last}
-	for i := len(attempts) - 1; i >= 0 && len(lines) < n; i-- {
+	budget, size, full := lim.bytes(), 0, false
+	for i := len(attempts) - 1; i >= 0 && len(lines) < lim.Lines && !full; i-- {
 		a := attempts[i]
 		f, err := openLog(AttemptDir(jobDir, a))
 		if err != nil {
@@ -184,7 +224,7 @@ func Tail(jobDir string, n int, want Streams) (Page, error) {
 		var got []Line
 		var b [RecordSize]byte
 		scanned := 0
-		for k := total - 1; err == nil && k >= 0 && len(lines)+len(got) < n && scanned < maxScan; k-- {
+		for k := total - 1; err == nil && k >= 0 && len(lines)+len(got) < lim.Lines && scanned < maxScan; k-- {
 			scanned++
 			if _, err = f.index.ReadAt(b[:], k*RecordSize); err != nil {
 				break
@@ -193,8 +233,13 @@ func Tail(jobDir string, n int, want Streams) (Page, error) {
 			if !want.Has(r.stream) {
 				continue
 			}
+			if len(lines)+len(got) > 0 && size+int(r.length) > budget {
+				full = true
+				break
+			}
 			var line Line
-			if line, err = f.line(a, k+1, r); err == nil {
+			if line, err = f.line(a, k+1, r, budget); err == nil {
+				size += len(line.Text)
 				got = append(got, line)
 			}
 		}
@@ -240,18 +285,28 @@ func (f *logFiles) records() (int64, error) {
 	return st.Size() / RecordSize, nil
 }
 
-func (f *logFiles) line(attempt int, seq int64, r record) (Line, error) {
-	text := make([]byte, r.length)
-	if _, err := f.data.ReadAt(text, int64(r.offset)); err != nil && !(errors.Is(err, io.EOF) && r.length == 0) {
+// line reads record r, cut to max bytes of text when it is longer.
+func (f *logFiles) line(attempt int, seq int64, r record, max int) (Line, error) {
+	n, truncated := int(r.length), false
+	if n > max {
+		n, truncated = max, true
+	}
+	text := make([]byte, n)
+	if _, err := f.data.ReadAt(text, int64(r.offset)); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
 		return Line{}, fmt.Errorf("read log data: %w", err)
+	}
+	s := strings.ToValidUTF8(string(text), "\uFFFD")
+	if truncated {
+		s += TruncatedMarker
 	}
 	return Line{
 		Attempt:   attempt,
 		Seq:       seq,
 		Stream:    r.stream.String(),
 		Time:      time.Unix(0, r.nanos).UTC(),
-		Text:      strings.ToValidUTF8(string(text), "\uFFFD"),
+		Text:      s,
 		Continued: r.flags&flagContinued != 0,
+		Truncated: truncated,
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,13 @@ const EndpointPath = "/mcp"
 // state (and its stored events) is dropped.
 const sessionIdleTTL = time.Hour
 
+// MaxRequestBytes bounds the body of one HTTP request. A JSON-RPC message
+// this large is already far beyond any tool's arguments (a batch of
+// workflows.MaxBatchNodes nodes with parameters fits many times over);
+// the body is read whole before anything parses it, so the limit is also
+// what one request can make the server hold.
+const MaxRequestBytes = 4 << 20
+
 // HTTPOptions secure the streamable HTTP transport. mcp-go has no
 // authentication of its own, so the handler is wrapped.
 type HTTPOptions struct {
@@ -30,16 +38,17 @@ type HTTPOptions struct {
 	// "Authorization: Bearer <token>".
 	Token string
 	// AllowOrigins are browser origins (scheme://host[:port]) allowed
-	// besides localhost, 127.0.0.1 and [::1]; "*" allows any.
+	// besides the server's own (http://127.0.0.1:<port>,
+	// http://localhost:<port>, http://[::1]:<port>); "*" allows any.
 	AllowOrigins []string
 	Logger       *slog.Logger
 }
 
 // HTTPHandler serves s over streamable HTTP at EndpointPath. Requests from
 // a browser page of a foreign origin get 403 (a web page must not drive
-// local notebooks), and requests without the token, when one is set, 401.
-// An event store keeps the notifications sent just before a tool returns,
-// which mcp-go otherwise drops.
+// local notebooks), requests without the token, when one is set, 401, and
+// bodies over MaxRequestBytes 413. An event store keeps the notifications
+// sent just before a tool returns, which mcp-go otherwise drops.
 func HTTPHandler(s *server.MCPServer, opts HTTPOptions) http.Handler {
 	logger := opts.Logger
 	if logger == nil {
@@ -70,7 +79,7 @@ type guard struct {
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(r, origin) {
 		g.logger.Warn("refused a request from a foreign origin", "origin", origin, "remote", r.RemoteAddr)
 		http.Error(w, "Forbidden: origin "+origin+" is not allowed (start the server with --allow-origin to allow it)", http.StatusForbidden)
 		return
@@ -80,22 +89,41 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Unauthorized: send Authorization: Bearer <token>", http.StatusUnauthorized)
 		return
 	}
+	// Read whole, within a bound, before mcp-go sees it: mcp-go reads a
+	// body without limit.
+	switch err := listen.ReadBody(w, r, MaxRequestBytes); {
+	case errors.Is(err, listen.ErrBodyTooLarge):
+		g.logger.Warn("refused an oversized request", "content_length", r.ContentLength, "remote", r.RemoteAddr)
+		w.Header().Set("Connection", "close")
+		http.Error(w, fmt.Sprintf("Request Entity Too Large: a request body may hold at most %d bytes (%d MiB)", MaxRequestBytes, MaxRequestBytes>>20), http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	g.next.ServeHTTP(w, r)
 }
 
 func (g *guard) authorized(r *http.Request) bool { return listen.Authorized(r, g.token) }
 
-// originAllowed accepts pages served from this machine and the origins
-// the operator listed.
-func (g *guard) originAllowed(origin string) bool {
+// originAllowed accepts the origins the operator listed and pages served
+// by this server itself: a loopback host on the port the request came in
+// on. Another local port is another program (a dev server, a page any
+// local user started), which must not drive notebooks through this one.
+func (g *guard) originAllowed(r *http.Request, origin string) bool {
 	if g.origins["*"] || g.origins[normalizeOrigin(origin)] {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || u.Scheme != "http" || !listen.IsLoopbackHost(u.Hostname()) {
 		return false
 	}
-	return listen.IsLoopbackHost(u.Hostname())
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	_, port, err := net.SplitHostPort(local.String())
+	return err == nil && u.Port() == port
 }
 
 func normalizeOrigin(o string) string {
@@ -109,7 +137,7 @@ func ServeHTTP(ctx context.Context, srv *server.MCPServer, addr string, opts HTT
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: HTTPHandler(srv, opts), ReadHeaderTimeout: 10 * time.Second}
+	hs := listen.NewServer(HTTPHandler(srv, opts))
 	// Said whatever the log level: the operator needs the address (the
 	// port, when :0 was asked for).
 	auth := "no token (loopback only)"

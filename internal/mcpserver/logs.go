@@ -16,7 +16,7 @@ import (
 type GetJobLogsArgs struct {
 	JobID  string `json:"job_id" jsonschema:"the job whose output to read"`
 	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor from the previous page; absent: start from the first line"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"lines per page (default 200, at most 2000)"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"lines per page (default 200, at most 2000); a page also stops at 1 MiB of text, and next_cursor continues from the line that did not fit"`
 	Stream string `json:"stream,omitempty" jsonschema:"stdout, stderr or both (default both)"`
 	Tail   int    `json:"tail,omitempty" jsonschema:"return only the last N lines instead of reading from cursor (1 to 2000); its next_cursor continues after them"`
 }
@@ -24,7 +24,7 @@ type GetJobLogsArgs struct {
 func (t *tools) getJobLogs() server.ServerTool {
 	tool := mcp.NewTool("get_job_logs",
 		mcp.WithToolTitle("Job logs"),
-		mcp.WithDescription(`Read what a notebook job printed (stdout and stderr of its cells and of the executor), a page at a time. Each line has its sequence number, stream, attempt and time. Pass next_cursor back as cursor to get the following lines: reading while the run writes never skips or repeats a line, across streams and retry attempts. done is true once the run has ended and nothing is left to read; an empty page with done false means the run has printed nothing new yet. Use tail to see only the latest lines of a long log.`),
+		mcp.WithDescription(`Read what a notebook job printed (stdout and stderr of its cells and of the executor), a page at a time. Each line has its sequence number, stream, attempt and time. Pass next_cursor back as cursor to get the following lines: reading while the run writes never skips or repeats a line, across streams and retry attempts. done is true once the run has ended and nothing is left to read; an empty page with done false means the run has printed nothing new yet. Use tail to see only the latest lines of a long log. A page holds at most 1 MiB of text: it may stop before limit lines, and next_cursor goes on from there.`),
 		inputSchema[GetJobLogsArgs](map[string]map[string]any{
 			"limit":  {"minimum": 0, "maximum": jobs.MaxLogLines},
 			"tail":   {"minimum": 0, "maximum": jobs.MaxLogLines},

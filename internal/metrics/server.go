@@ -60,7 +60,7 @@ func Start(addr, token string, logger *slog.Logger) (*Server, error) {
 	s := &Server{
 		Registry: reg,
 		ln:       ln,
-		hs:       &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		hs:       listen.NewServer(mux),
 		done:     make(chan struct{}),
 	}
 	go func() {

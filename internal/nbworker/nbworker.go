@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"millrace/internal/notify"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -57,11 +58,15 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 		// another worker.
 		WorkerStopTimeout: 2 * grace,
 	})
+	nets, err := notify.ParseNetworks(cfg.NotifyAllowPrivate)
+	if err != nil {
+		return nil, err
+	}
 	lim := limits.Detected()
 	logger.Info("resource limits", "enforced_by", lim.String(), "stale_cgroups_removed", lim.Sweep(time.Minute))
 	Register(w, &activities.Activities{
 		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
-		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, Limits: &lim,
+		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, NotifyNetworks: nets, Limits: &lim,
 	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)

@@ -1,8 +1,12 @@
-// Package notify sends completion webhooks: a JSON POST whose body is
-// signed with HMAC-SHA256 under a shared secret, only to http(s) hosts an
-// allow-list permits. The allow-list is what keeps notify_url from turning
-// the worker into a way to reach internal services (SSRF), so both the job
-// service (at start) and the worker (before each POST) check it.
+// Package notify sends completion webhooks: a JSON POST whose timestamp
+// and body are signed with HMAC-SHA256 under a shared secret, only to
+// http(s) hosts an allow-list permits, and only to public addresses unless
+// the operator allows more. The allow-list and the address check are what
+// keep notify_url from turning the worker into a way to reach internal
+// services (SSRF): the job service checks the host at start, the worker
+// checks it before each POST, and the worker's dialer checks every address
+// it connects to, so a name that resolves (or is rebound) to 127.0.0.1 or
+// 169.254.169.254 is refused.
 package notify
 
 import (
@@ -17,16 +21,21 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Headers of a delivery.
 const (
-	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the
-	// raw body under the secret (the form GitHub's webhooks use, so
-	// existing verifiers work).
+	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256, under
+	// the secret, of TimestampHeader's value, a ".", and the raw body (the
+	// scheme Stripe's webhooks use): a receiver that refuses old
+	// timestamps refuses a replayed delivery.
 	SignatureHeader = "X-Millrace-Signature"
+	// TimestampHeader is when the delivery attempt was signed, in Unix
+	// seconds.
+	TimestampHeader = "X-Millrace-Timestamp"
 	// DeliveryHeader is the same on every attempt of one delivery.
 	DeliveryHeader = "X-Millrace-Delivery"
 	// EventHeader is "run.ended" or "batch.ended".
@@ -43,13 +52,13 @@ func CheckURL(raw string, allow []string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%q is not a URL", raw)
+		return fmt.Errorf("%s is not a URL", Redact(raw))
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("%q: only http and https URLs are allowed", raw)
+		return fmt.Errorf("%s: only http and https URLs are allowed", Redact(raw))
 	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("%q has no host", raw)
+		return fmt.Errorf("%s has no host", Redact(raw))
 	case u.User != nil:
-		return fmt.Errorf("%q carries credentials; webhooks are authenticated by their %s header instead", redact(u), SignatureHeader)
+		return fmt.Errorf("the URL carries credentials (user:password@); webhooks are authenticated by their %s header instead", SignatureHeader)
 	case len(allow) == 0:
 		return fmt.Errorf("no host is allowed: set MILLRACE_NOTIFY_ALLOW (or --notify-allow) on the server and the workers to a list that includes %s", u.Hostname())
 	case !Allowed(u, allow):
@@ -86,23 +95,42 @@ func Allowed(u *url.URL, allow []string) bool {
 	return false
 }
 
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	return c.String()
+// Redact shows a notify_url without what may be secret in it (the path
+// and query often carry a receiver's token): scheme://host/… . Status,
+// lists and logs show this form only.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(a notify_url that is not a URL)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil {
+		out = u.Scheme + "://" + u.Hostname()
+		if u.Port() != "" {
+			out += ":" + u.Port()
+		}
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		out += "/…"
+	}
+	return out
 }
 
-// Sign returns the SignatureHeader value of body under secret.
-func Sign(secret, body []byte) string {
+// Sign returns the SignatureHeader value of a delivery signed at
+// timestamp (TimestampHeader's value) with body, under secret.
+func Sign(secret []byte, timestamp string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp))
+	m.Write([]byte("."))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// Verify reports whether sig is body's signature under secret, in
-// constant time. Receivers written in Go can use it.
-func Verify(secret, body []byte, sig string) bool {
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(sig))
+// Verify reports whether sig is the signature of timestamp and body under
+// secret, in constant time. Receivers written in Go can use it; they
+// should also refuse a timestamp more than a few minutes old.
+func Verify(secret []byte, timestamp string, body []byte, sig string) bool {
+	return hmac.Equal([]byte(Sign(secret, timestamp, body)), []byte(sig))
 }
 
 // RejectedError is an answer that retrying cannot change: a 4xx other than
@@ -115,14 +143,6 @@ type RejectedError struct {
 
 func (e *RejectedError) Error() string { return e.Msg }
 
-// Client is the HTTP client deliveries use: no redirects, bounded time.
-var Client = &http.Client{
-	Timeout: Timeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
-
 // Delivery is one POST.
 type Delivery struct {
 	URL    string
@@ -133,39 +153,61 @@ type Delivery struct {
 }
 
 // Post sends d and returns the status code of a 2xx answer. Any other
-// outcome is an error: a *RejectedError when retrying cannot help.
+// outcome is an error: a *RejectedError when retrying cannot help. No
+// error holds the receiver's answer (its body or its reason phrase): the
+// error reaches every client through the job's status, and a receiver
+// must not be able to speak to them, nor an internal service leak through
+// it. Errors name the URL redacted.
 func Post(ctx context.Context, c *http.Client, d Delivery) (int, error) {
+	where := Redact(d.URL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return 0, &RejectedError{Msg: err.Error()}
+		return 0, &RejectedError{Msg: "POST " + where + ": not a valid request URL"}
 	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "millrace-webhook")
-	req.Header.Set(SignatureHeader, Sign(d.Secret, d.Body))
+	req.Header.Set(TimestampHeader, ts)
+	req.Header.Set(SignatureHeader, Sign(d.Secret, ts, d.Body))
 	req.Header.Set(DeliveryHeader, d.ID)
 	req.Header.Set(EventHeader, d.Event)
 	resp, err := c.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, fmt.Errorf("POST %s: %v", d.URL, err)
+		return 0, fmt.Errorf("POST %s: %s", where, connectionError(err))
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp.StatusCode, nil
+	// Drained (a little) so the connection closes cleanly; never shown.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
+		return code, nil
 	}
-	msg := fmt.Sprintf("POST %s: the receiver answered %s", d.URL, resp.Status)
-	if s := strings.TrimSpace(string(excerpt)); s != "" {
-		msg += ": " + s
+	msg := fmt.Sprintf("POST %s: the receiver answered %d %s", where, code, http.StatusText(code))
+	switch {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return code, errors.New(msg)
+	case code >= 300 && code < 400:
+		return code, &RejectedError{Code: code, Msg: msg + " (redirects are not followed: set notify_url to the final URL)"}
 	}
-	switch c := resp.StatusCode; {
-	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests, c >= 500:
-		return c, errors.New(msg)
-	case c >= 300 && c < 400:
-		return c, &RejectedError{Code: c, Msg: msg + " (redirects are not followed: set notify_url to the final URL)"}
+	return code, &RejectedError{Code: code, Msg: msg}
+}
+
+// connectionError says why a POST got no answer, in words of millrace or
+// of this machine's network stack, never in the receiver's: a malformed
+// answer's bytes would otherwise show in the message.
+func connectionError(err error) string {
+	var blocked *BlockedAddressError
+	var op *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, &blocked):
+		return blocked.Error()
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no answer within %s", Timeout)
+	case errors.As(err, &op) && op.Op == "dial":
+		return "could not connect: " + op.Err.Error()
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
 	}
-	return resp.StatusCode, &RejectedError{Code: resp.StatusCode, Msg: msg}
+	return "the connection failed before a complete HTTP answer"
 }

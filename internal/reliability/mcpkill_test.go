@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
@@ -96,7 +97,11 @@ func TestMCPServerKilledMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	const token = "reliability-token"
-	args := []string{"--http", "127.0.0.1:0", "--token", token, "--temporal-address", server.Address,
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--http", "127.0.0.1:0", "--token-file", tokenFile, "--temporal-address", server.Address,
 		"--task-queue", cfg.TaskQueue, "--data-dir", cfg.DataDir, "--roots", root, "--log-level", "error"}
 	first := startMCP(t, bin, args)
 	started := mcpCall(t, first.url, token, "start_notebook", map[string]any{"path": nb, "parameters": slowParams(30, 0.2)})
