@@ -42,6 +42,10 @@ type Config struct {
 	NotifyAllow []string
 	// MetricsAddr is the Prometheus listener (--metrics); "" = none.
 	MetricsAddr string
+	// CodecKeyFile holds the keys that encrypt workflow payloads
+	// (MILLRACE_CODEC_KEY_FILE). "" in dev mode: the dev service's own key,
+	// when it has one; "" on a cluster: payloads are not encrypted.
+	CodecKeyFile string
 
 	// Worker settings.
 	MaxRuns   int    // MILLRACE_MAX_RUNS: concurrent runs per worker
@@ -60,7 +64,7 @@ var Env = []string{
 	"TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "MILLRACE_TASK_QUEUE",
 	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
-	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS",
+	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS", "MILLRACE_CODEC_KEY_FILE",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -86,6 +90,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	})
 	c.NotifyAllow = splitComma(os.Getenv("MILLRACE_NOTIFY_ALLOW"))
 	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
+	fs.StringVar(&c.CodecKeyFile, "codec-key-file", os.Getenv("MILLRACE_CODEC_KEY_FILE"), "file of AES-256 keys (64 hex digits a line; the first encrypts) that encrypt run inputs, results and progress in Temporal's history; every millrace binary on a cluster needs the same file; dev mode makes its own (env MILLRACE_CODEC_KEY_FILE)")
 	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH, else the temporal CLI) (env MILLRACE_TEMPORAL_BIN)")
 }
 

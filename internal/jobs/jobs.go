@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"millrace/internal/paths"
 )
@@ -43,4 +44,17 @@ type Service struct {
 	MaxParameterBytes int
 	// NotifyAllow lists the hosts notify_url may name (config.NotifyAllow).
 	NotifyAllow []string
+	// DataConverter decodes the payloads the service reads from history
+	// (a run's input, heartbeat details, memos): Client's own, which
+	// decrypts them when a codec key is configured
+	// (connect.DataConverter). nil: Temporal's default.
+	DataConverter converter.DataConverter
+}
+
+// dc is the converter that decodes what the service reads from history.
+func (s *Service) dc() converter.DataConverter {
+	if s.DataConverter != nil {
+		return s.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }

@@ -15,10 +15,10 @@ import (
 )
 
 // memoNotifyURL reads the notify_url a job was started with ("" = none).
-func memoNotifyURL(memo *commonpb.Memo) string {
+func memoNotifyURL(memo *commonpb.Memo, dc converter.DataConverter) string {
 	var u string
 	if p, ok := memo.GetFields()[memoNotify]; ok {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &u)
+		_ = dc.FromPayload(p, &u)
 	}
 	return u
 }
