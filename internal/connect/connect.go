@@ -43,11 +43,9 @@ func Options(cfg *config.Config, logger *slog.Logger, extra ...Option) (client.O
 		Namespace: cfg.Namespace,
 		Logger:    sdklog.NewStructuredLogger(quiet(logger)),
 	}
-	dc, err := DataConverter(cfg)
-	if err != nil {
+	if err := useCodec(cfg, &opts); err != nil {
 		return opts, err
 	}
-	opts.DataConverter = dc
 	for _, o := range extra {
 		o(&opts)
 	}

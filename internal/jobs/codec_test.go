@@ -128,8 +128,12 @@ func TestCodecJobServiceWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := nodeStatuses(waitBatch(t, svc, bs.BatchID)); got["a"] != workflows.StatusSucceeded || got["b"] != workflows.StatusFailed {
+	first := waitBatch(t, svc, bs.BatchID)
+	if got := nodeStatuses(first); got["a"] != workflows.StatusSucceeded || got["b"] != workflows.StatusFailed {
 		t.Fatalf("batch nodes %v", got)
+	}
+	if bst, err := svc.Status(ctx, first.Nodes[1].JobID); err != nil || bst.Error == nil || !strings.Contains(bst.Error.Message, "stage b failed on purpose") {
+		t.Fatalf("failed node's status: %+v %v; want its cell error read back through the codec", bst.Error, err)
 	}
 	rb, err := svc.RerunBatch(ctx, bs.BatchID)
 	if err != nil {

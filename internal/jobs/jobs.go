@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
 
 	"millrace/internal/paths"
 )
@@ -49,6 +51,14 @@ type Service struct {
 	// decrypts them when a codec key is configured
 	// (connect.DataConverter). nil: Temporal's default.
 	DataConverter converter.DataConverter
+}
+
+// failureMessage is a failure's message as its activity wrote it: a
+// client with a codec key stores it sealed (connect: EncodedAttributes).
+func (s *Service) failureMessage(f *failurepb.Failure) string {
+	f = proto.Clone(f).(*failurepb.Failure)
+	converter.DecodeCommonFailureAttributes(s.dc(), f)
+	return f.GetMessage()
 }
 
 // dc is the converter that decodes what the service reads from history.

@@ -49,7 +49,7 @@ func (s *Service) notification(ctx context.Context, id, url string, ended bool) 
 				n.Attempts = int(pa.GetAttempt())
 			}
 			if lf := pa.GetLastFailure(); lf != nil {
-				n.Error = strings.TrimSpace(lf.GetMessage())
+				n.Error = strings.TrimSpace(s.failureMessage(lf))
 				if t := pa.GetNextAttemptScheduleTime(); t != nil {
 					n.Error += fmt.Sprintf(" (attempt %d of delivery failed; next attempt at %s)", pa.GetAttempt()-1, t.AsTime().UTC().Format("15:04:05Z"))
 				}

@@ -138,7 +138,7 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 				if st.Attempt > 1 {
 					st.Message = fmt.Sprintf("waiting to start attempt %d of %d", st.Attempt, st.MaxAttempts)
 					if lf := pa.GetLastFailure(); lf != nil {
-						st.Message += ": attempt " + fmt.Sprint(st.Attempt-1) + " " + strings.TrimSpace(lf.GetMessage())
+						st.Message += ": attempt " + fmt.Sprint(st.Attempt-1) + " " + strings.TrimSpace(s.failureMessage(lf))
 					}
 				}
 			}

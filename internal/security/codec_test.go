@@ -143,7 +143,21 @@ print("SECRET sha256", hashlib.sha256(os.environ["SECRET"].encode()).hexdigest()
 		t.Fatal(err)
 	}
 	secret := randomSecret(t)
-	codecRun(t, codecJobs(t, on, dir), nb, secret)
+	svc := codecJobs(t, on, dir)
+	codecRun(t, svc, nb, secret)
+	// A cell error that quotes the value: the failure's message is sealed
+	// in history too, and status still reads it.
+	failing := codecNotebook(t, dir, "quote.ipynb", `import os
+raise RuntimeError("leaked " + os.environ["SECRET"])`)
+	ctx := context.Background()
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: failing, Env: map[string]string{"SECRET": secret}, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.WaitEnded(ctx, started.JobID, 2*time.Minute, nil)
+	if err != nil || st.Status != workflows.StatusFailed || st.Error == nil || !strings.Contains(st.Error.Message, "leaked "+secret) {
+		t.Fatalf("failing run: %s %+v %v; want its cell error read back through the codec", st.Status, st.Error, err)
+	}
 
 	// The control: the same run without a key file, on its own task queue.
 	off := server.Config(t)
