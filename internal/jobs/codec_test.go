@@ -132,7 +132,13 @@ func TestCodecJobServiceWorks(t *testing.T) {
 	if got := nodeStatuses(first); got["a"] != workflows.StatusSucceeded || got["b"] != workflows.StatusFailed {
 		t.Fatalf("batch nodes %v", got)
 	}
-	if bst, err := svc.Status(ctx, first.Nodes[1].JobID); err != nil || bst.Error == nil || !strings.Contains(bst.Error.Message, "stage b failed on purpose") {
+	var failedJob string
+	for _, n := range first.Nodes {
+		if n.ID == "b" {
+			failedJob = n.JobID
+		}
+	}
+	if bst, err := svc.Status(ctx, failedJob); err != nil || bst.Error == nil || !strings.Contains(bst.Error.Message, "stage b failed on purpose") {
 		t.Fatalf("failed node's status: %+v %v; want its cell error read back through the codec", bst.Error, err)
 	}
 	rb, err := svc.RerunBatch(ctx, bs.BatchID)
