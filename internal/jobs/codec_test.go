@@ -81,8 +81,8 @@ func TestCodecJobServiceWorks(t *testing.T) {
 		t.Errorf("status output path %q, want %q (read from the encrypted memo)", st.OutputPath, started.OutputPath)
 	}
 	logs, err := svc.Logs(ctx, jobs.LogsRequest{JobID: started.JobID})
-	if err != nil || !strings.Contains(lines(logs), "STAGE enc DONE") {
-		t.Fatalf("logs: %q %v", lines(logs), err)
+	if err != nil || !strings.Contains(codecLogText(logs), "STAGE enc DONE") {
+		t.Fatalf("logs: %q %v", codecLogText(logs), err)
 	}
 	out, err := svc.Output(ctx, jobs.OutputRequest{JobID: started.JobID})
 	if err != nil || len(out.Cells) == 0 {
@@ -176,7 +176,7 @@ func TestCodecWithoutKeyIsAClearError(t *testing.T) {
 	}
 }
 
-func lines(l jobs.Logs) string {
+func codecLogText(l jobs.Logs) string {
 	var b strings.Builder
 	for _, line := range l.Lines {
 		b.WriteString(line.Text + "\n")
