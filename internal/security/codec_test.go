@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,6 +130,65 @@ func randomSecret(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return "sk-" + hex.EncodeToString(b)
+}
+
+// TestCodecBinaryWithoutKeyGetsAClearError runs the built binaries on a
+// cluster address: a worker and the CLI given MILLRACE_CODEC_KEY_FILE run
+// a notebook and read its status; the CLI without the key is refused with
+// an error naming the key file, and shows no plaintext.
+func TestCodecBinaryWithoutKeyGetsAClearError(t *testing.T) {
+	o := attack(t, "read an encrypted run's input with a millrace binary that lacks the codec key")
+	dir := t.TempDir()
+	nb := codecNotebook(t, dir, "env.ipynb", `import os
+print("HAS SECRET", len(os.environ["SECRET"]))`)
+	cfg := server.Config(t)
+	key := filepath.Join(t.TempDir(), "codec.key")
+	if _, err := codec.Create(key); err != nil {
+		t.Fatal(err)
+	}
+	base := append(os.Environ(), "TEMPORAL_ADDRESS="+server.Address, "MILLRACE_TASK_QUEUE="+cfg.TaskQueue,
+		"MILLRACE_DATA_DIR="+cfg.DataDir, "MILLRACE_ROOTS="+dir, "MILLRACE_EXECUTOR=bundled")
+	withKey := append(base[:len(base):len(base)], "MILLRACE_CODEC_KEY_FILE="+key)
+	noKey := append(base[:len(base):len(base)], "MILLRACE_CODEC_KEY_FILE=")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	worker := exec.CommandContext(ctx, bin["millrace-worker"], "--log-level", "error")
+	worker.Env = withKey
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = worker.Wait() })
+
+	secret := randomSecret(t)
+	run := exec.Command(bin["millrace"], "run", "--json", "--env", "SECRET="+secret, nb)
+	run.Env = withKey
+	out, err := run.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"succeeded"`) && !strings.Contains(string(out), "SUCCEEDED") {
+		t.Fatalf("millrace run with the key: %v\n%s", err, out)
+	}
+	var st struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal(out[bytes.IndexByte(out, '{'):], &st); err != nil || st.JobID == "" {
+		t.Fatalf("no job id in %s: %v", out, err)
+	}
+	if bytes.Contains(out, []byte(secret)) {
+		t.Fatalf("millrace run prints the env value: %s", out)
+	}
+
+	rerun := exec.Command(bin["millrace"], "rerun", st.JobID)
+	rerun.Env = noKey
+	out, err = rerun.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no codec key") || !strings.Contains(string(out), "MILLRACE_CODEC_KEY_FILE") || bytes.Contains(out, []byte(secret)) {
+		t.Fatalf("millrace rerun without the key: %v\n%s\nwant a failure naming the missing key file", err, out)
+	}
+	o.saw("the CLI without the key failed: %s", firstLine(out))
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
 }
 
 func TestCodecEnvValueNotInHistoryAtRest(t *testing.T) {
