@@ -19,9 +19,25 @@ func (a *Activities) limitSupport() limits.Support {
 	return limits.Detected()
 }
 
-// confine sets up the attempt's resource limits; nil when it has none.
-func (a *Activities) confine(in workflows.RunInput, marker string) (*limits.Group, error) {
-	return a.limitSupport().NewGroup(marker, limits.Spec{Memory: in.MemoryLimit, CPU: in.CPULimit})
+// confine sets up the attempt's cgroups and resource limits: nil when it
+// has no limits and the worker cannot give it a cgroup, which warning
+// then says. A run without limits whose cgroup could not be made runs
+// without one (with the warning) rather than fail: the cgroup only makes
+// its stop surer.
+func (a *Activities) confine(in workflows.RunInput, marker string, log *slog.Logger) (grp *limits.Group, warning string, err error) {
+	s := a.limitSupport()
+	spec := limits.Spec{Memory: in.MemoryLimit, CPU: in.CPULimit}
+	grp, err = s.NewGroup(marker, spec)
+	switch {
+	case err != nil && spec == (limits.Spec{}):
+		log.Warn("a run's cgroup could not be created; it runs without one", "err", err)
+		return nil, limits.NoCgroupWarning(err.Error()), nil
+	case err != nil:
+		return nil, "", err
+	case grp == nil:
+		return nil, s.Unisolated(), nil
+	}
+	return grp, "", nil
 }
 
 // confineFailure ends an attempt whose limits could not be set up: a limit

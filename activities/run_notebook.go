@@ -74,11 +74,19 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	defer countAttempt(ctx, logw, &res)()
 
 	marker := jobID + "." + strconv.Itoa(n)
-	grp, err := a.confine(in, marker)
+	grp, isolation, err := a.confine(in, marker, log)
 	if err != nil {
 		return res, a.confineFailure(dir, &res, err)
 	}
-	proc, err := executor.StartConfined(a.Executor.Args(spec), in.Cwd, mergeEnv(os.Environ(), in.Env), marker, confiner(grp))
+	args, env := a.Executor.Args(spec), mergeEnv(os.Environ(), in.Env)
+	proc, err := executor.StartConfined(args, in.Cwd, env, marker, confiner(grp))
+	if err != nil && grp != nil && grp.Spec() == (limits.Spec{}) {
+		// A host may refuse to start a process in a cgroup it let the
+		// worker create; a run without limits then goes without one.
+		a.release(grp, log)
+		grp, isolation = nil, limits.NoCgroupWarning("starting in one failed: "+err.Error())
+		proc, err = executor.StartConfined(args, in.Cwd, env, marker, nil)
+	}
 	if err != nil {
 		a.release(grp, log)
 		return res, a.end(dir, &res, workflows.ErrExecutorExited, err.Error(), nil, true)
@@ -120,6 +128,9 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 
 	out := a.outcome(proc.ExitCode(), spec, jobID)
 	limitOutcome(grp, oomKills, &out)
+	if isolation != "" {
+		out.Warnings = append(out.Warnings, isolation)
+	}
 	res.Kernel, res.KernelDefaulted = out.KernelName, out.KernelDefaulted
 	res.CellsExecuted, res.CellsTotal, res.Warnings = out.CellsExecuted, out.CellsTotal, out.Warnings
 	activity.RecordHeartbeat(ctx, progress.final(out, logw))

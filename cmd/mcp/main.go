@@ -97,7 +97,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer c.Close()
-	svc := &jobs.Service{Client: c, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow}
+	dc, err := connect.DataConverter(&cfg)
+	if err != nil {
+		return err
+	}
+	svc := &jobs.Service{Client: c, DataConverter: dc, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow}
 	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger, Metrics: ms.Handler()})
 
 	if *httpAddr == "" {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"millrace/internal/config"
+	"millrace/internal/connect"
 	"millrace/internal/devmode"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
@@ -177,6 +178,10 @@ func (c *cli) connect(ctx context.Context, cmd command, cfg *config.Config) (svc
 	}
 	client, err := devmode.Connect(ctx, cfg, c.logger(slog.LevelWarn))
 	if err != nil {
+		return nil, nil, err
+	}
+	if svc.DataConverter, err = connect.DataConverter(cfg); err != nil {
+		client.Close()
 		return nil, nil, err
 	}
 	svc.Client, svc.Namespace = client, cfg.Namespace

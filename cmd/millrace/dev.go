@@ -199,6 +199,9 @@ func (c *cli) serveMCP(ctx context.Context, cmd command, cfg *config.Config, st 
 		return err
 	}
 	defer tc.Close()
+	if svc.DataConverter, err = connect.DataConverter(&mcfg); err != nil {
+		return err
+	}
 	svc.Client = tc
 	logger := c.logger(level)
 	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger, Metrics: mh})

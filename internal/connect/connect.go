@@ -43,6 +43,9 @@ func Options(cfg *config.Config, logger *slog.Logger, extra ...Option) (client.O
 		Namespace: cfg.Namespace,
 		Logger:    sdklog.NewStructuredLogger(quiet(logger)),
 	}
+	if err := useCodec(cfg, &opts); err != nil {
+		return opts, err
+	}
 	for _, o := range extra {
 		o(&opts)
 	}

@@ -80,17 +80,22 @@ func stopService(t *testing.T, dataDir string) {
 
 func service(t *testing.T, st devmode.State, root string) *jobs.Service {
 	t.Helper()
-	cfg := &config.Config{Address: st.Address, Namespace: st.Namespace}
+	// As a millrace binary in dev mode: with the service's codec key.
+	cfg := &config.Config{Address: st.Address, Namespace: st.Namespace, CodecKeyFile: devmode.KeyFile(st.DataDir)}
 	c, err := connect.Dial(context.Background(), cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	dc, err := connect.DataConverter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	roots, err := paths.NewRoots([]string{root})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Service{Client: c, Namespace: st.Namespace, TaskQueue: st.TaskQueue, DataDir: st.DataDir, Roots: roots}
+	return &jobs.Service{Client: c, DataConverter: dc, Namespace: st.Namespace, TaskQueue: st.TaskQueue, DataDir: st.DataDir, Roots: roots}
 }
 
 // serverProcesses counts processes serving the data dir's database.

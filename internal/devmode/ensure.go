@@ -75,6 +75,9 @@ func spawnService(cfg *config.Config) error {
 	if cfg.TemporalBin != "" {
 		args = append(args, "--temporal-bin", cfg.TemporalBin)
 	}
+	if cfg.CodecKeyFile != "" {
+		args = append(args, "--codec-key-file", cfg.CodecKeyFile)
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -102,6 +102,9 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err != nil {
 		return err
 	}
+	if err := ownKey(cfg); err != nil {
+		return err
+	}
 	port, err := stablePort(dir)
 	if err != nil {
 		return err
@@ -117,7 +120,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		if server, err = startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db), logger); err != nil {
 			return err
 		}
-		if c, err = waitReady(ctx, addr, cfg.Namespace, server, logger, opts...); err == nil {
+		if c, err = waitReady(ctx, &config.Config{Address: addr, Namespace: cfg.Namespace, CodecKeyFile: cfg.CodecKeyFile}, server, logger, opts...); err == nil {
 			break
 		}
 		server.stop()
@@ -237,8 +240,8 @@ func (s *serverProc) stop() {
 }
 
 // waitReady dials the server until it answers a health check.
-func waitReady(ctx context.Context, addr, namespace string, server *serverProc, logger *slog.Logger, opts ...connect.Option) (client.Client, error) {
-	cfg := &config.Config{Address: addr, Namespace: namespace}
+func waitReady(ctx context.Context, cfg *config.Config, server *serverProc, logger *slog.Logger, opts ...connect.Option) (client.Client, error) {
+	addr := cfg.Address
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		select {

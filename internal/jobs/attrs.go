@@ -9,7 +9,9 @@ import (
 
 // readAttributes fills what a job's search attributes and memo say: the
 // notebook, labels, batch, output path and, for a closed run, its status.
-func readAttributes(st *Status, sa *commonpb.SearchAttributes, memo *commonpb.Memo) {
+// Search attributes are never encoded by a codec (the server indexes
+// them); a memo may be, so it is decoded with memoDC.
+func readAttributes(st *Status, sa *commonpb.SearchAttributes, memo *commonpb.Memo, memoDC converter.DataConverter) {
 	dc := converter.GetDefaultDataConverter()
 	fields := sa.GetIndexedFields()
 	str := func(name string) string {
@@ -28,6 +30,6 @@ func readAttributes(st *Status, sa *commonpb.SearchAttributes, memo *commonpb.Me
 		_ = dc.FromPayload(p, &st.Labels)
 	}
 	if p, ok := memo.GetFields()[memoOutput]; ok {
-		_ = dc.FromPayload(p, &st.OutputPath)
+		_ = memoDC.FromPayload(p, &st.OutputPath)
 	}
 }

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,7 +79,7 @@ func (s *Service) BatchStatus(ctx context.Context, batchID string) (BatchStatus,
 	}
 	out.Mermaid = mermaid(out.Nodes)
 	out.Priority = workflows.PriorityName(int(info.GetPriority().GetPriorityKey()))
-	out.Notification = s.notification(ctx, workflows.NotifyID(batchID, out.Round), memoNotifyURL(info.GetMemo()), out.Ended())
+	out.Notification = s.notification(ctx, workflows.NotifyID(batchID, out.Round), memoNotifyURL(info.GetMemo(), s.dc()), out.Ended())
 	return out, nil
 }
 
@@ -130,7 +129,10 @@ func (s *Service) batchInput(ctx context.Context, batchID string) (workflows.Bat
 	if len(payloads) == 0 {
 		return in, fmt.Errorf("batch %s has no input", batchID)
 	}
-	return in, json.Unmarshal(payloads[0].GetData(), &in)
+	if err := s.dc().FromPayload(payloads[0], &in); err != nil {
+		return in, fmt.Errorf("read input of batch %s: %w", batchID, err)
+	}
+	return in, nil
 }
 
 // mermaid draws the DAG as a Mermaid flowchart, nodes coloured by state.

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
 
 	"millrace/internal/paths"
 )
@@ -43,4 +46,25 @@ type Service struct {
 	MaxParameterBytes int
 	// NotifyAllow lists the hosts notify_url may name (config.NotifyAllow).
 	NotifyAllow []string
+	// DataConverter decodes the payloads the service reads from history
+	// (a run's input, heartbeat details, memos): Client's own, which
+	// decrypts them when a codec key is configured
+	// (connect.DataConverter). nil: Temporal's default.
+	DataConverter converter.DataConverter
+}
+
+// failureMessage is a failure's message as its activity wrote it: a
+// client with a codec key stores it sealed (connect: EncodedAttributes).
+func (s *Service) failureMessage(f *failurepb.Failure) string {
+	f = proto.Clone(f).(*failurepb.Failure)
+	converter.DecodeCommonFailureAttributes(s.dc(), f)
+	return f.GetMessage()
+}
+
+// dc is the converter that decodes what the service reads from history.
+func (s *Service) dc() converter.DataConverter {
+	if s.DataConverter != nil {
+		return s.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }

@@ -90,7 +90,7 @@ func (s *Service) List(ctx context.Context, req ListRequest) (List, error) {
 	out := List{Jobs: []JobSummary{}, NextPageToken: encodeToken(resp.GetNextPageToken())}
 	for _, e := range resp.GetExecutions() {
 		st := Status{JobID: e.GetExecution().GetWorkflowId()}
-		readAttributes(&st, e.GetSearchAttributes(), e.GetMemo())
+		readAttributes(&st, e.GetSearchAttributes(), e.GetMemo(), s.dc())
 		row := JobSummary{
 			JobID: st.JobID, Kind: "run", Notebook: st.Notebook, OutputPath: st.OutputPath,
 			Labels: st.Labels, BatchID: st.BatchID, CreatedAt: e.GetStartTime().AsTime(),

@@ -18,10 +18,10 @@ import (
 // memoNotifyURL reads the notify_url a job was started with ("" = none).
 // It is shown only redacted (notify.Redact): its path and query often hold
 // the receiver's secret, and every client may read a job's status.
-func memoNotifyURL(memo *commonpb.Memo) string {
+func memoNotifyURL(memo *commonpb.Memo, dc converter.DataConverter) string {
 	var u string
 	if p, ok := memo.GetFields()[memoNotify]; ok {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &u)
+		_ = dc.FromPayload(p, &u)
 	}
 	return u
 }
@@ -53,7 +53,7 @@ func (s *Service) notification(ctx context.Context, id, url string, ended bool) 
 				n.Attempts = int(pa.GetAttempt())
 			}
 			if lf := pa.GetLastFailure(); lf != nil {
-				n.Error = strings.TrimSpace(lf.GetMessage())
+				n.Error = strings.TrimSpace(s.failureMessage(lf))
 				if t := pa.GetNextAttemptScheduleTime(); t != nil {
 					n.Error += fmt.Sprintf(" (attempt %d of delivery failed; next attempt at %s)", pa.GetAttempt()-1, t.AsTime().UTC().Format("15:04:05Z"))
 				}

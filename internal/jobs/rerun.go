@@ -64,7 +64,7 @@ func (s *Service) RerunRun(ctx context.Context, jobID string) (Started, error) {
 		return Started{}, userErrorf("%s is not a notebook run", jobID)
 	}
 	var in workflows.RunInput
-	if err := json.Unmarshal(attrs.GetInput().GetPayloads()[0].GetData(), &in); err != nil {
+	if err := s.dc().FromPayload(attrs.GetInput().GetPayloads()[0], &in); err != nil {
 		return Started{}, fmt.Errorf("read input of %s: %w", jobID, err)
 	}
 	newID := workflows.RunIDPrefix + uuid.NewString()

@@ -9,7 +9,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"millrace/internal/logstore"
@@ -109,7 +108,7 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 		return Status{}, userErrorf("%s is a %s, not a notebook run", jobID, info.GetType().GetName())
 	}
 	st := Status{JobID: jobID, CreatedAt: info.GetStartTime().AsTime(), MaxAttempts: workflows.DefaultMaxAttempts}
-	readAttributes(&st, info.GetSearchAttributes(), info.GetMemo())
+	readAttributes(&st, info.GetSearchAttributes(), info.GetMemo(), s.dc())
 
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		st.Status, st.Message = workflows.StatusPending, "waiting for a worker slot"
@@ -120,7 +119,7 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 				st.MaxAttempts = m
 			}
 			var p workflows.Progress
-			if hb := pa.GetHeartbeatDetails(); hb != nil && converter.GetDefaultDataConverter().FromPayloads(hb, &p) == nil && p.Attempt == st.Attempt {
+			if hb := pa.GetHeartbeatDetails(); hb != nil && s.dc().FromPayloads(hb, &p) == nil && p.Attempt == st.Attempt {
 				st.Progress = progressOf(p.CellsDone, p.CellsTotal, p.CurrentCell, p.CurrentSource)
 				st.Executor = p.Executor
 				if p.OutputPath != "" {
@@ -139,7 +138,7 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 				if st.Attempt > 1 {
 					st.Message = fmt.Sprintf("waiting to start attempt %d of %d", st.Attempt, st.MaxAttempts)
 					if lf := pa.GetLastFailure(); lf != nil {
-						st.Message += ": attempt " + fmt.Sprint(st.Attempt-1) + " " + strings.TrimSpace(lf.GetMessage())
+						st.Message += ": attempt " + fmt.Sprint(st.Attempt-1) + " " + strings.TrimSpace(s.failureMessage(lf))
 					}
 				}
 			}
@@ -157,7 +156,7 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 	}
 	st.Attempts = s.attempts(jobID)
 	st.Priority = workflows.PriorityName(int(info.GetPriority().GetPriorityKey()))
-	st.Notification = s.notification(ctx, workflows.NotifyID(jobID, 0), memoNotifyURL(info.GetMemo()), st.Ended())
+	st.Notification = s.notification(ctx, workflows.NotifyID(jobID, 0), memoNotifyURL(info.GetMemo(), s.dc()), st.Ended())
 	return st, nil
 }
 

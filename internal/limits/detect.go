@@ -44,6 +44,13 @@ type Support struct {
 	v2     string // cgroup v2 directory that holds run cgroups
 	memDir string // cgroup v1 memory directory that holds run cgroups
 	cpuDir string // cgroup v1 cpu directory that holds run cgroups
+	// track is the cgroup v2 directory that holds the cgroups of runs
+	// without v2 limits: a cgroup with no controller still holds every
+	// process the run starts, wherever it goes (a new session, a cleared
+	// environment), and cgroup.kill ends them all at once. It is v2 when
+	// v2 limits work, else this process's own v2 cgroup (on a hybrid host,
+	// one without controllers), when it is writable.
+	track string
 }
 
 // Detected returns this process's Support, detected on first use. Detection
@@ -110,8 +117,48 @@ func detect(h host) Support {
 	if s.Memory != Rlimit && s.CPU != "" {
 		why = nil // the v2 attempt's failure does not matter when v1 does both
 	}
+	s.track = h.trackDir(s.v2)
 	s.Why = strings.Join(why, "; ")
 	return s
+}
+
+// trackDir is where runs get a cgroup v2 of their own without limits:
+// v2, when limits use v2 already; else this process's v2 cgroup when the
+// kernel has cgroup.kill (5.14) and a cgroup can be made in it.
+func (h host) trackDir(v2 string) string {
+	if v2 != "" {
+		return v2
+	}
+	dir, ok := h.v2Dir()
+	if !ok || !kernelAtLeast(h.release, 5, 14) || probe(dir, h.pid, "") != nil {
+		return ""
+	}
+	return dir
+}
+
+// Isolates reports whether every run gets a cgroup of its own, limits or
+// not: then stopping a run kills every process it started, even one in a
+// new session with a cleared environment. When it is false, Unisolated
+// says why.
+func (s Support) Isolates() bool { return s.track != "" || s.memDir != "" || s.cpuDir != "" }
+
+// Unisolated says why runs get no cgroup of their own, for a run's
+// warnings; "" when they do.
+func (s Support) Unisolated() string {
+	if s.Isolates() {
+		return ""
+	}
+	why := s.Why
+	if why == "" {
+		why = "cgroups were not detected"
+	}
+	return NoCgroupWarning("this worker may not create one: " + why)
+}
+
+// NoCgroupWarning is a run's warning that it has no cgroup of its own, and
+// what follows from it.
+func NoCgroupWarning(why string) string {
+	return "this run's processes are not in a cgroup of their own (" + why + "): when the run ends, its process group and the processes that kept its marker environment variable are killed, but a process it started in a new session with a cleared environment can outlive it"
 }
 
 // String says what enforces each limit, for the worker's start-up log.
@@ -133,6 +180,14 @@ func (s Support) String() string {
 		cpu = "cpu_limit: cgroup1 (" + s.cpuDir + ")"
 	}
 	out := mem + "; " + cpu
+	switch {
+	case s.track != "":
+		out += "; every run in a cgroup v2 of its own (" + s.track + ")"
+	case s.Isolates():
+		out += "; every run in a cgroup v1 of its own"
+	default:
+		out += "; runs in no cgroup of their own"
+	}
 	if s.Why != "" {
 		out += "; why not cgroups: " + s.Why
 	}
@@ -142,8 +197,8 @@ func (s Support) String() string {
 // Parents lists the directories that hold this worker's run cgroups.
 func (s Support) Parents() []string {
 	var out []string
-	for _, d := range []string{s.v2, s.memDir, s.cpuDir} {
-		if d != "" {
+	for _, d := range []string{s.v2, s.memDir, s.cpuDir, s.track} {
+		if d != "" && !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}

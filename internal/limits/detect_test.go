@@ -269,3 +269,27 @@ func read(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestDetectHybridTracksRunsInV2: on a hybrid host the unified hierarchy
+// has no controllers, yet a cgroup made in it holds a run's processes for
+// cgroup.kill; a kernel before 5.14 has no cgroup.kill, so runs then go
+// to v1 cgroups without limits.
+func TestDetectHybridTracksRunsInV2(t *testing.T) {
+	root := fakeTree(t, map[string]string{
+		"sys/fs/cgroup/memory/process_api/abc/":    "",
+		"sys/fs/cgroup/cpu,cpuacct/":               "",
+		"sys/fs/cgroup/unified/cgroup.controllers": "",
+	})
+	s := detect(host{cgroup: hybridCgroup, mountinfo: hybridMountinfo, release: "6.18.44-fc", pid: 42, root: root})
+	if want := filepath.Join(root, "sys/fs/cgroup/unified"); s.track != want || !s.Isolates() || s.Unisolated() != "" {
+		t.Fatalf("track %q, want %s", s.track, want)
+	}
+	old := detect(host{cgroup: hybridCgroup, mountinfo: hybridMountinfo, release: "5.10.0", pid: 42, root: root})
+	if old.track != "" || !old.Isolates() {
+		t.Fatalf("kernel 5.10: track %q, isolates %v; want v1 cgroups only", old.track, old.Isolates())
+	}
+	none := Support{Memory: Rlimit, Why: "memory: not writable"}
+	if none.Isolates() || !strings.Contains(none.Unisolated(), "memory: not writable") {
+		t.Fatalf("no cgroups: isolates %v, warning %q", none.Isolates(), none.Unisolated())
+	}
+}

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -49,12 +50,15 @@ type Group struct {
 	noSwap    bool     // swap is capped too (memory.swap.max, memory.memsw)
 }
 
-// NewGroup sets up the limits of the run named name (its job id and
-// attempt). It returns nil for a spec with no limits, and an error
-// wrapping ErrUnsupported for a limit this worker cannot enforce. The
-// caller has checked spec (CheckMemory, CheckCPU).
+// NewGroup sets up the cgroups and limits of the run named name (its job
+// id and attempt). Every run gets a cgroup of its own where the worker may
+// create one (Isolates), limits or not, so that Close kills every process
+// it started. It returns nil for a spec with no limits on a worker that
+// cannot isolate runs, and an error wrapping ErrUnsupported for a limit
+// this worker cannot enforce. The caller has checked spec (CheckMemory,
+// CheckCPU).
 func (s Support) NewGroup(name string, spec Spec) (*Group, error) {
-	if spec.Memory == 0 && spec.CPU == 0 {
+	if spec.Memory == 0 && spec.CPU == 0 && !s.Isolates() {
 		return nil, nil
 	}
 	g := &Group{spec: spec, fd: -1}
@@ -82,8 +86,12 @@ func (s Support) NewGroup(name string, spec Spec) (*Group, error) {
 }
 
 func (g *Group) create(s Support, name string) error {
+	v2 := s.track // a cgroup without limits, for cgroup.kill
 	if g.memMech == Cgroup2 || g.cpuMech == Cgroup2 {
-		g.v2 = filepath.Join(s.v2, name)
+		v2 = s.v2
+	}
+	if v2 != "" {
+		g.v2 = filepath.Join(v2, name)
 		if err := mkdir(g.v2, 0o755); err != nil {
 			g.v2 = ""
 			return fmt.Errorf("create cgroup: %w", err)
@@ -96,6 +104,12 @@ func (g *Group) create(s Support, name string) error {
 	}
 	if g.cpuMech == Cgroup1 {
 		if err := g.addV1(s.cpuDir, name); err != nil {
+			return err
+		}
+	}
+	if parent := cmp.Or(s.memDir, s.cpuDir); g.v2 == "" && len(g.v1) == 0 && parent != "" {
+		// No v2 and no v1 limit: a v1 cgroup without limits holds the run.
+		if err := g.addV1(parent, name); err != nil {
 			return err
 		}
 	}

@@ -175,3 +175,103 @@ func TestCPULimitRefusedWithoutCgroup(t *testing.T) {
 		t.Fatalf("got %v, want a refusal naming the missing cgroup support", err)
 	}
 }
+
+// detachedProg starts sleep in a new session with an empty environment,
+// where neither a signal to the run's process group nor the marker sweep
+// reaches it, prints its pid and exits.
+const detachedProg = `import subprocess
+p = subprocess.Popen(["sleep", "300"], env={}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(p.pid, flush=True)`
+
+// alive reports whether pid is a process that is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+func startDetached(t *testing.T, grp *limits.Group) int {
+	t.Helper()
+	p, line := startIn(t, grp, detachedProg)
+	pid, err := strconv.Atoi(line)
+	if err != nil {
+		t.Fatalf("no pid: %q", line)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	<-p.Done()
+	p.Stop(time.Second)
+	p.Cleanup()
+	return pid
+}
+
+// TestGroupWithoutLimitsHoldsADetachedProcess: a run without limits gets
+// a cgroup all the same, and closing it kills a process that escaped the
+// process group and the marker sweep. The control shows that without the
+// cgroup the process survives the executor's own stop.
+func TestGroupWithoutLimitsHoldsADetachedProcess(t *testing.T) {
+	s := limits.Detected()
+	if !s.Isolates() {
+		t.Fatalf("this host gives runs no cgroup of their own: %s", s.Unisolated())
+	}
+	control := startDetached(t, nil)
+	if !alive(control) {
+		t.Fatal("control: the detached process died without a cgroup; this test could not tell the cgroup's effect")
+	}
+	_ = syscall.Kill(control, syscall.SIGKILL)
+
+	name := "test.track." + filepath.Base(t.TempDir())
+	grp, err := s.NewGroup(name, limits.Spec{})
+	if err != nil || grp == nil {
+		t.Fatalf("NewGroup without limits: %v, %v", grp, err)
+	}
+	if notes := grp.Notes(); len(notes) != 0 {
+		t.Fatalf("notes %q for a run without limits", notes)
+	}
+	pid := startDetached(t, grp)
+	if !alive(pid) {
+		t.Fatal("the detached process died before the cgroup was closed")
+	}
+	if cg := childCgroups(t, pid); !strings.Contains(cg, limits.RunCgroupPrefix(name)) {
+		t.Fatalf("detached process is not in the run's cgroup:\n%s", cg)
+	}
+	if err := grp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Fatalf("process %d outlived the run's cgroup", pid)
+	}
+	for _, d := range grp.Dirs() {
+		t.Fatalf("Dirs after Close: %s", d)
+	}
+	for _, parent := range s.Parents() {
+		if left, _ := filepath.Glob(filepath.Join(parent, limits.RunCgroupPrefix(name)+"*")); len(left) > 0 {
+			t.Fatalf("cgroups left: %v", left)
+		}
+	}
+}
+
+// TestGroupWithoutLimitsCost measures what a run pays for its cgroup:
+// creating it and removing it when empty. It asserts only a loose bound,
+// and logs the figure.
+func TestGroupWithoutLimitsCost(t *testing.T) {
+	s := limits.Detected()
+	const n = 50
+	start := time.Now()
+	for i := range n {
+		grp, err := s.NewGroup("test.cost."+strconv.Itoa(i)+"."+filepath.Base(t.TempDir()), limits.Spec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := grp.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	each := time.Since(start) / n
+	t.Logf("create and remove an empty run cgroup: %s each (%s)", each, s)
+	if each > 100*time.Millisecond {
+		t.Fatalf("a run cgroup costs %s to create and remove", each)
+	}
+}
