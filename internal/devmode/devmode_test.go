@@ -81,7 +81,7 @@ func stopService(t *testing.T, dataDir string) {
 func service(t *testing.T, st devmode.State, root string) *jobs.Service {
 	t.Helper()
 	cfg := &config.Config{Address: st.Address, Namespace: st.Namespace}
-	c, err := connect.Dial(context.Background(), cfg, testenv.Logger())
+	c, err := connect.Dial(context.Background(), cfg, testenv.Logger(), devmode.ClientOption(st.DataDir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,7 @@ func Connect(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts 
 			return nil, err
 		}
 		cfg.Address, cfg.Namespace = st.Address, st.Namespace
+		opts = append(opts, ClientOption(cfg.DataDir))
 	}
 	return connect.Dial(ctx, cfg, logger, opts...)
 }
