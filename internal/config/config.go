@@ -60,7 +60,7 @@ var Env = []string{
 	"TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "MILLRACE_TASK_QUEUE",
 	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
-	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS",
+	"MILLRACE_NOTIFY_SECRET", "MILLRACE_METRICS", "MILLRACE_FILE_MODE", "MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -86,7 +86,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	})
 	c.NotifyAllow = splitComma(os.Getenv("MILLRACE_NOTIFY_ALLOW"))
 	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
-	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH, else the temporal CLI) (env MILLRACE_TEMPORAL_BIN)")
+	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH; a temporal CLI only with MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI=1, as it cannot require a credential) (env MILLRACE_TEMPORAL_BIN)")
 }
 
 // RegisterWorker adds the worker's flags to fs.

@@ -31,11 +31,12 @@ import (
 const ServerBinary = "millrace-temporal"
 
 // ErrNoServer means no Temporal server binary was found.
-var ErrNoServer = errors.New("no Temporal dev server binary: build it with `make devserver` (it lands in bin/millrace-temporal), set MILLRACE_TEMPORAL_BIN, or put the temporal CLI on PATH")
+var ErrNoServer = errors.New("no Temporal dev server binary: build it with `make devserver` (it lands in bin/millrace-temporal) and put it beside millrace or on PATH, or set MILLRACE_TEMPORAL_BIN")
 
 // FindServer locates the dev server: the configured path, millrace-temporal
 // beside this executable or on PATH, else a temporal CLI on PATH (it takes
-// the same `server start-dev` flags). It never downloads anything.
+// the same `server start-dev` flags, but Serve runs it only with the user's
+// opt-in: see checkServer). It never downloads anything.
 func FindServer(configured string) (path string, isCLI bool, err error) {
 	if configured != "" {
 		p, err := exec.LookPath(configured)
