@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"millrace/internal/executor"
+	"millrace/internal/filemode"
 	"millrace/internal/limits"
 	"millrace/internal/logstore"
 	"millrace/internal/notebook"
@@ -40,7 +41,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	defer startup()
 	a.closeLostAttempts(ctx, jobID, n)
 	dir := rundir.AttemptDir(a.DataDir, jobID, n)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, filemode.Dir); err != nil {
 		return res, a.fail(&res, workflows.ErrStorage, fmt.Sprintf("cannot create the run's directory: %v", err), nil, true)
 	}
 	if err := checkInput(in); err != nil {
@@ -57,12 +58,12 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		CellTimeout: in.CellTimeout,
 		ResultFile:  filepath.Join(dir, rundir.ResultFile),
 	}
-	if err := os.MkdirAll(filepath.Dir(spec.Output), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(spec.Output), filemode.Dir); err != nil {
 		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot create the output notebook's folder: %v", err), nil, true)
 	}
 	if p := strings.TrimSpace(string(in.Parameters)); p != "" && p != "null" && p != "{}" {
 		spec.ParamsFile = filepath.Join(dir, rundir.ParamsFile)
-		if err := os.WriteFile(spec.ParamsFile, in.Parameters, 0o644); err != nil {
+		if err := os.WriteFile(spec.ParamsFile, in.Parameters, filemode.File); err != nil {
 			return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot write the parameters file: %v", err), nil, true)
 		}
 	}

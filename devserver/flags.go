@@ -19,18 +19,21 @@ import (
 // `temporal server start-dev`, so the SDK's testsuite.StartDevServer (and a
 // user's own `temporal` CLI in our place) work without any translation.
 type options struct {
-	ip          string
-	port        int
-	httpPort    int
-	namespaces  []string
-	dbFile      string
-	searchAttrs map[string]enumspb.IndexedValueType
-	dynConfig   map[string]any
-	logLevel    string
-	logFormat   string
-	metricsPort int
-	retention   time.Duration
-	version     bool
+	ip   string
+	port int
+	// authTokenFile holds the token the public frontend requires
+	// (--auth-token-file); token is its content. Empty: no credential.
+	authTokenFile string
+	token         string
+	namespaces    []string
+	dbFile        string
+	searchAttrs   map[string]enumspb.IndexedValueType
+	dynConfig     map[string]any
+	logLevel      string
+	logFormat     string
+	metricsPort   int
+	retention     time.Duration
+	version       bool
 }
 
 // multiFlag collects every occurrence of a repeatable flag, in order.
@@ -57,7 +60,13 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.ip, "ip", "127.0.0.1", "IP address the frontend binds to")
 	fs.IntVar(&o.port, "port", 7233, "frontend gRPC port")
-	fs.IntVar(&o.httpPort, "http-port", 0, "frontend HTTP port (0 = pick a free one)")
+	// Temporal's HTTP API reads text/plain bodies as JSON and checks no
+	// Host or Origin, so any web page the user opens could start a
+	// workflow through it. It is never served; the flag is still accepted,
+	// because `temporal server start-dev` takes it.
+	var httpPort int
+	fs.IntVar(&httpPort, "http-port", 0, "accepted for compatibility: the HTTP API is never served")
+	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "file (mode 0600) holding a token the gRPC frontend requires as \"authorization: Bearer <token>\" metadata; empty = no credential")
 	fs.Var(&namespaces, "namespace", "namespace to create/serve (repeatable; default \"default\")")
 	fs.StringVar(&o.dbFile, "db-filename", "", "SQLite file to persist to (empty = in memory)")
 	fs.Var(&searchAttrs, "search-attribute", "custom search attribute NAME=TYPE (repeatable)")

@@ -22,7 +22,7 @@ type dbLock struct {
 // from the lock file.
 func lockDB(dbFile string) (*dbLock, error) {
 	path := dbFile + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, &exitError{code: 2, err: fmt.Errorf("cannot open lock file: %w", err)}
 	}

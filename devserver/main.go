@@ -4,6 +4,12 @@
 // `temporal` CLI can replace it. It lives in its own module because the server
 // and the newest SDK need incompatible go.temporal.io/api versions.
 //
+// It never serves Temporal's HTTP API (--http-port is accepted and
+// ignored), and its internal services speak mutual TLS with a certificate
+// made in memory at start. With --auth-token-file, the gRPC frontend serves
+// only callers presenting "authorization: Bearer <token>": the millrace dev
+// service runs it so. Its files are the user's alone (umask 077).
+//
 // Exit status: 0 clean stop, 1 failure, 2 bad usage or input, 3 the DB file is
 // owned by another running instance, 4 the DB file was made by another server
 // version.
@@ -31,6 +37,9 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	// The DB, its WAL and the lock file are the user's alone: a run's
+	// inputs and outputs are in there.
+	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

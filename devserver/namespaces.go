@@ -26,7 +26,7 @@ const readyTimeout = 60 * time.Second
 // reused DB file, so without this an old DB would keep a stale retention and
 // miss search attributes added to the command line since it was created.
 func reconcileNamespaces(ctx context.Context, addr string, o *options, logger log.Logger) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(o.token)))
 	if err != nil {
 		return fmt.Errorf("cannot dial the frontend at %s: %w", addr, err)
 	}

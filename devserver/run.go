@@ -27,6 +27,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "millrace-temporal version=%s\n", serverVersion)
 		return nil
 	}
+	if o.authTokenFile != "" {
+		if o.token, err = readToken(o.authTokenFile); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
 	logger, quietStop := newLogger(o, stderr)
 	if o.dbFile == "" {
 		return serve(ctx, o, true, nil, stdout, logger, quietStop)
@@ -62,17 +67,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.Writer, logger log.Logger, quietStop func()) error {
 	if err := checkPortFree(o.ip, o.port, "frontend gRPC"); err != nil {
 		return err
-	}
-	if o.httpPort != 0 {
-		if err := checkPortFree(o.ip, o.httpPort, "frontend HTTP"); err != nil {
-			return err
-		}
-	} else {
-		p, err := freePort(o.ip)
-		if err != nil {
-			return err
-		}
-		o.httpPort = p
 	}
 
 	conf := sqlConfig(o.dbFile)

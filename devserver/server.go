@@ -120,7 +120,7 @@ func checkPortFree(ip string, port int, what string) error {
 // newServer wires a single-process Temporal server (all four services) on the
 // SQLite store described by sqlConf, following the Temporal CLI's dev server.
 func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Server, error) {
-	var internal [3]int // history, matching, worker
+	var internal [4]int // history, matching, worker, internal frontend
 	for i := range internal {
 		p, err := freePort(internalIP)
 		if err != nil {
@@ -154,26 +154,29 @@ func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Ser
 			Enabled:                true,
 			InitialFailoverVersion: 1,
 			RPCAddress:             frontendAddr,
-			HTTPAddress:            net.JoinHostPort(host, strconv.Itoa(o.httpPort)),
 		}},
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
-	service := func(ip string, grpcPort, httpPort int) config.Service {
+	// No service has an HTTP port: an HTTPPort of 0 is what turns
+	// Temporal's HTTP API off.
+	service := func(ip string, grpcPort int) config.Service {
 		var s config.Service
-		s.RPC.BindOnIP, s.RPC.GRPCPort, s.RPC.HTTPPort = ip, grpcPort, httpPort
+		s.RPC.BindOnIP, s.RPC.GRPCPort = ip, grpcPort
 		return s
 	}
 	conf.Services = map[string]config.Service{
-		string(primitives.FrontendService): service(o.ip, o.port, o.httpPort),
-		string(primitives.HistoryService):  service(internalIP, internal[0], 0),
-		string(primitives.MatchingService): service(internalIP, internal[1], 0),
-		string(primitives.WorkerService):   service(internalIP, internal[2], 0),
+		string(primitives.FrontendService):         service(o.ip, o.port),
+		string(primitives.InternalFrontendService): service(internalIP, internal[3]),
+		string(primitives.HistoryService):          service(internalIP, internal[0]),
+		string(primitives.MatchingService):         service(internalIP, internal[1]),
+		string(primitives.WorkerService):           service(internalIP, internal[2]),
 	}
 	conf.Archival.History.State = "disabled"
 	conf.Archival.Visibility.State = "disabled"
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
-	conf.PublicClient.HostPort = frontendAddr
+	// No PublicClient.HostPort: the server's own clients then find the
+	// internal frontend through membership, over internode TLS.
 
 	// Same defaults as the CLI's dev server: a bigger mutable-state cache and
 	// enough visibility RPS for a UI or MCP client listing runs. One task
@@ -190,16 +193,26 @@ func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Ser
 		dyn[dynamicconfig.MakeKey(k)] = v
 	}
 
-	return temporal.NewServer(
+	internode, err := newInternodeTLS()
+	if err != nil {
+		return nil, fmt.Errorf("make the internal services' certificates: %w", err)
+	}
+	opts := []temporal.ServerOption{
 		temporal.WithConfig(conf),
-		temporal.ForServices(temporal.DefaultServices),
+		temporal.ForServices(append([]string{string(primitives.InternalFrontendService)}, temporal.DefaultServices...)),
 		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
-			primitives.FrontendService: static.SingleLocalHost(frontendAddr),
-			primitives.HistoryService:  static.SingleLocalHost(internalAddr(internal[0])),
-			primitives.MatchingService: static.SingleLocalHost(internalAddr(internal[1])),
-			primitives.WorkerService:   static.SingleLocalHost(internalAddr(internal[2])),
+			primitives.FrontendService:         static.SingleLocalHost(frontendAddr),
+			primitives.InternalFrontendService: static.SingleLocalHost(internalAddr(internal[3])),
+			primitives.HistoryService:          static.SingleLocalHost(internalAddr(internal[0])),
+			primitives.MatchingService:         static.SingleLocalHost(internalAddr(internal[1])),
+			primitives.WorkerService:           static.SingleLocalHost(internalAddr(internal[2])),
 		}),
+		temporal.WithTLSConfigFactory(internode),
 		temporal.WithLogger(logger),
 		temporal.WithDynamicConfigClient(dyn),
-	)
+	}
+	if o.token != "" {
+		opts = append(opts, authOptions(o.token)...)
+	}
+	return temporal.NewServer(opts...)
 }

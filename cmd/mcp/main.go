@@ -22,6 +22,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/devmode"
+	"millrace/internal/filemode"
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
 	"millrace/internal/metrics"
@@ -29,6 +30,7 @@ import (
 )
 
 func main() {
+	filemode.ApplyOrExit()
 	devmode.ServeIfAsked()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

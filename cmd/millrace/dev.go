@@ -194,7 +194,7 @@ func (c *cli) serveMCP(ctx context.Context, cmd command, cfg *config.Config, st 
 	}
 	mcfg := *cfg
 	mcfg.Address, mcfg.Namespace = st.Address, st.Namespace
-	tc, err := connect.Dial(ctx, &mcfg, c.logger(slog.LevelWarn), connect.WithMetrics(mh))
+	tc, err := connect.Dial(ctx, &mcfg, c.logger(slog.LevelWarn), connect.WithMetrics(mh), devmode.ClientOption(cfg.DataDir))
 	if err != nil {
 		return err
 	}

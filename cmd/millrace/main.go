@@ -15,9 +15,11 @@ import (
 	"syscall"
 
 	"millrace/internal/devmode"
+	"millrace/internal/filemode"
 )
 
 func main() {
+	filemode.ApplyOrExit()
 	devmode.ServeIfAsked()
 	// The first SIGINT or SIGTERM cancels the context with the signal as
 	// its cause: `run` then asks (or decides) whether to cancel the job or

@@ -15,11 +15,13 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/devmode"
+	"millrace/internal/filemode"
 	"millrace/internal/metrics"
 	"millrace/internal/nbworker"
 )
 
 func main() {
+	filemode.ApplyOrExit()
 	devmode.ServeIfAsked()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -74,7 +74,7 @@ var Env = []string{
 	"MILLRACE_DATA_DIR", "MILLRACE_ROOTS", "MILLRACE_TEMPORAL_BIN", "MILLRACE_MAX_RUNS",
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
 	"MILLRACE_NOTIFY_SECRET", "MILLRACE_NOTIFY_ALLOW_PRIVATE", "MILLRACE_METRICS", "MILLRACE_METRICS_TOKEN", "MILLRACE_MCP_TOKEN",
-	"MILLRACE_CODEC_KEY_FILE",
+	"MILLRACE_CODEC_KEY_FILE", "MILLRACE_FILE_MODE", "MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -102,7 +102,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
 	SecretFlag(fs, &c.MetricsToken, "metrics-token", "MILLRACE_METRICS_TOKEN", "bearer token metrics scrapers must send")
 	fs.StringVar(&c.CodecKeyFile, "codec-key-file", os.Getenv("MILLRACE_CODEC_KEY_FILE"), "file of AES-256 keys (64 hex digits a line; the first encrypts) that encrypt run inputs, results and progress in Temporal's history; every millrace binary on a cluster needs the same file; dev mode makes its own (env MILLRACE_CODEC_KEY_FILE)")
-	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH, else the temporal CLI) (env MILLRACE_TEMPORAL_BIN)")
+	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH; a temporal CLI only with MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI=1, as it cannot require a credential) (env MILLRACE_TEMPORAL_BIN)")
 }
 
 // RegisterWorker adds the worker's flags to fs.

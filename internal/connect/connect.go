@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -34,6 +35,25 @@ func WithMetrics(h client.MetricsHandler) Option {
 			o.MetricsHandler = h
 		}
 	}
+}
+
+// WithBearerTokenFile sends "authorization: Bearer <token>" with every
+// call, the token read from path at each call: the dev service's server
+// serves only callers that hold its token, and reading it per call lets a
+// long-lived client follow a token that was replaced while it ran.
+func WithBearerTokenFile(path string) Option {
+	return func(o *client.Options) { o.HeadersProvider = tokenFile(path) }
+}
+
+// tokenFile is a client.HeadersProvider reading a bearer token from a file.
+type tokenFile string
+
+func (p tokenFile) GetHeaders(context.Context) (map[string]string, error) {
+	b, err := os.ReadFile(string(p))
+	if err != nil {
+		return nil, fmt.Errorf("read the dev service's token: %w", err)
+	}
+	return map[string]string{"authorization": "Bearer " + strings.TrimSpace(string(b))}, nil
 }
 
 // Options returns client options for an explicit address (not dev mode).

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"millrace/internal/atomicfile"
+	"millrace/internal/filemode"
 )
 
 // ServiceArg is the hidden first argument with which a millrace binary runs
@@ -95,7 +96,7 @@ func writeState(dataDir string, st State) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(Dir(dataDir), stateName), b, 0o644)
+	return atomicfile.Write(filepath.Join(Dir(dataDir), stateName), b, filemode.PrivateFile)
 }
 
 // Stop asks the service on dataDir to stop and waits until it has.
@@ -139,10 +140,10 @@ func lockHeld(path string) (bool, error) {
 
 // lock takes an exclusive lock on path, waiting up to wait (0: fail at once).
 func lock(path string, wait time.Duration) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), filemode.PrivateDir); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filemode.PrivateFile)
 	if err != nil {
 		return nil, err
 	}

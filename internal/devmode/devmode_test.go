@@ -80,9 +80,9 @@ func stopService(t *testing.T, dataDir string) {
 
 func service(t *testing.T, st devmode.State, root string) *jobs.Service {
 	t.Helper()
-	// As a millrace binary in dev mode: with the service's codec key.
+	// As a millrace binary in dev mode: with the service's token and codec key.
 	cfg := &config.Config{Address: st.Address, Namespace: st.Namespace, CodecKeyFile: devmode.KeyFile(st.DataDir)}
-	c, err := connect.Dial(context.Background(), cfg, testenv.Logger())
+	c, err := connect.Dial(context.Background(), cfg, testenv.Logger(), devmode.ClientOption(st.DataDir))
 	if err != nil {
 		t.Fatal(err)
 	}

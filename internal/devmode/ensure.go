@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"millrace/internal/config"
+	"millrace/internal/filemode"
 )
 
 // StartTimeout bounds how long a client waits for a dev service it started.
@@ -63,10 +64,10 @@ func spawnService(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("start dev service: %w", err)
 	}
-	if err := os.MkdirAll(Dir(cfg.DataDir), 0o755); err != nil {
+	if err := os.MkdirAll(Dir(cfg.DataDir), filemode.PrivateDir); err != nil {
 		return fmt.Errorf("start dev service: %w", err)
 	}
-	logf, err := os.OpenFile(LogFile(cfg.DataDir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(LogFile(cfg.DataDir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, filemode.PrivateFile)
 	if err != nil {
 		return fmt.Errorf("open dev service log: %w", err)
 	}
@@ -82,30 +83,16 @@ func spawnService(cfg *config.Config) error {
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
-	// The service must not inherit a client's TEMPORAL_ADDRESS (it would
-	// then not be a dev service), nor its roots: it runs what clients
-	// validated.
-	cmd.Env = filterEnv(os.Environ(), "TEMPORAL_ADDRESS")
+	// The service's environment is built from an allow-list, not
+	// inherited: it outlives this client and serves every other one. No
+	// TEMPORAL_ setting reaches it (with an address it would not be a
+	// dev service).
+	cmd.Env = serviceEnv(os.Environ())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dev service: %w", err)
 	}
 	return cmd.Process.Release()
-}
-
-func filterEnv(env []string, drop ...string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		keep := true
-		for _, d := range drop {
-			keep = keep && k != d
-		}
-		if keep {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 func logTail(dataDir string) string {

@@ -52,15 +52,19 @@ func RunService(args []string) error {
 
 // Connect opens a Temporal client: to the configured cluster, or in dev mode
 // to the local dev service, which it starts if needed. In dev mode it sets
-// cfg.Address to the service's address.
+// cfg.Address to the service's address, and presents the service's token
+// instead of a cluster's TLS or API key settings: those are for a cluster,
+// and the dev service speaks plain gRPC on loopback.
 func Connect(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...connect.Option) (client.Client, error) {
-	if cfg.DevMode() {
-		st, err := Ensure(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Address, cfg.Namespace = st.Address, st.Namespace
-		useKey(cfg)
+	if !cfg.DevMode() {
+		return connect.Dial(ctx, cfg, logger, opts...)
 	}
-	return connect.Dial(ctx, cfg, logger, opts...)
+	st, err := Ensure(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Address, cfg.Namespace = st.Address, st.Namespace
+	useKey(cfg)
+	local := config.Config{Address: st.Address, Namespace: st.Namespace, CodecKeyFile: cfg.CodecKeyFile}
+	return connect.Dial(ctx, &local, logger, append(opts, ClientOption(cfg.DataDir))...)
 }

@@ -22,6 +22,7 @@ import (
 
 	"millrace/internal/config"
 	"millrace/internal/connect"
+	"millrace/internal/filemode"
 	"millrace/internal/nbworker"
 	"millrace/workflows"
 )
@@ -30,11 +31,12 @@ import (
 const ServerBinary = "millrace-temporal"
 
 // ErrNoServer means no Temporal server binary was found.
-var ErrNoServer = errors.New("no Temporal dev server binary: build it with `make devserver` (it lands in bin/millrace-temporal), set MILLRACE_TEMPORAL_BIN, or put the temporal CLI on PATH")
+var ErrNoServer = errors.New("no Temporal dev server binary: build it with `make devserver` (it lands in bin/millrace-temporal) and put it beside millrace or on PATH, or set MILLRACE_TEMPORAL_BIN")
 
 // FindServer locates the dev server: the configured path, millrace-temporal
 // beside this executable or on PATH, else a temporal CLI on PATH (it takes
-// the same `server start-dev` flags). It never downloads anything.
+// the same `server start-dev` flags, but Serve runs it only with the user's
+// opt-in: see checkServer). It never downloads anything.
 func FindServer(configured string) (path string, isCLI bool, err error) {
 	if configured != "" {
 		p, err := exec.LookPath(configured)
@@ -59,14 +61,19 @@ func FindServer(configured string) (path string, isCLI bool, err error) {
 }
 
 // ServerArgs returns the `temporal server start-dev` style command line of
-// the dev server for a database file.
-func ServerArgs(bin string, isCLI bool, ip string, port int, namespace, db string) []string {
+// the dev server for a database file. millrace-temporal also gets
+// --auth-token-file when tokenFile is set; the temporal CLI has no such
+// flag (see checkServer).
+func ServerArgs(bin string, isCLI bool, ip string, port int, namespace, db, tokenFile string) []string {
 	args := []string{bin}
 	if isCLI {
 		args = append(args, "server", "start-dev")
 	}
 	args = append(args, "--ip", ip, "--port", strconv.Itoa(port), "--namespace", namespace,
 		"--db-filename", db, "--headless", "--log-level", "warn")
+	if !isCLI && tokenFile != "" {
+		args = append(args, "--auth-token-file", tokenFile)
+	}
 	names := make([]string, 0, len(workflows.SearchAttributeTypes))
 	for n := range workflows.SearchAttributeTypes {
 		names = append(names, n)
@@ -102,6 +109,14 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err != nil {
 		return err
 	}
+	if err := checkServer(bin, isCLI); err != nil {
+		return err
+	}
+	tighten(cfg.DataDir, logger)
+	if err := ensureToken(cfg.DataDir); err != nil {
+		return fmt.Errorf("make the dev service's token: %w", err)
+	}
+	opts = append(opts, ClientOption(cfg.DataDir))
 	if err := ownKey(cfg); err != nil {
 		return err
 	}
@@ -117,7 +132,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	var server *serverProc
 	var c client.Client
 	for try := 1; ; try++ {
-		if server, err = startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db), logger); err != nil {
+		if server, err = startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db, TokenFile(cfg.DataDir)), logger); err != nil {
 			return err
 		}
 		if c, err = waitReady(ctx, &config.Config{Address: addr, Namespace: cfg.Namespace, CodecKeyFile: cfg.CodecKeyFile}, server, logger, opts...); err == nil {
@@ -179,7 +194,7 @@ func stablePort(dir string) (int, error) {
 	}
 	p := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	return p, os.WriteFile(path, []byte(strconv.Itoa(p)+"\n"), 0o644)
+	return p, os.WriteFile(path, []byte(strconv.Itoa(p)+"\n"), filemode.PrivateFile)
 }
 
 func portFree(p int) bool {

@@ -17,6 +17,7 @@ import (
 
 	"millrace/internal/atomicfile"
 	"millrace/internal/executor/runner"
+	"millrace/internal/filemode"
 )
 
 // Names of the executors, as recorded in a run's result.
@@ -119,10 +120,10 @@ func writeScript(dir string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil && string(b) == string(runner.Script) {
 		return path, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), filemode.Dir); err != nil {
 		return "", fmt.Errorf("write runner: %w", err)
 	}
-	if err := atomicfile.Write(path, runner.Script, 0o644); err != nil {
+	if err := atomicfile.Write(path, runner.Script, filemode.File); err != nil {
 		return "", fmt.Errorf("write runner: %w", err)
 	}
 	return path, nil

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"millrace/internal/filemode"
 )
 
 // Writer appends lines to one attempt's log. It is safe for concurrent use:
@@ -29,14 +31,14 @@ type Writer struct {
 // the directory and files as needed. Opening an existing log continues it
 // after its last complete record.
 func Create(dir string) (*Writer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, filemode.Dir); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	data, err := os.OpenFile(filepath.Join(dir, DataFile), os.O_RDWR|os.O_CREATE, 0o644)
+	data, err := os.OpenFile(filepath.Join(dir, DataFile), os.O_RDWR|os.O_CREATE, filemode.File)
 	if err != nil {
 		return nil, fmt.Errorf("open log data: %w", err)
 	}
-	index, err := os.OpenFile(filepath.Join(dir, IndexFile), os.O_RDWR|os.O_CREATE, 0o644)
+	index, err := os.OpenFile(filepath.Join(dir, IndexFile), os.O_RDWR|os.O_CREATE, filemode.File)
 	if err != nil {
 		data.Close()
 		return nil, fmt.Errorf("open log index: %w", err)

@@ -34,7 +34,7 @@ type ownServer struct {
 
 func (s *ownServer) start(t *testing.T) {
 	t.Helper()
-	args := devmode.ServerArgs(s.bin, false, "127.0.0.1", s.port, "default", s.db)
+	args := devmode.ServerArgs(s.bin, false, "127.0.0.1", s.port, "default", s.db, "")
 	s.cmd = exec.Command(args[0], args[1:]...)
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {

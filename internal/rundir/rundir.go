@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"millrace/internal/atomicfile"
+	"millrace/internal/filemode"
 	"millrace/internal/logstore"
 )
 
@@ -60,7 +61,7 @@ func WriteEnd(dir string, e AttemptEnd) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, EndFile), b, 0o644)
+	return atomicfile.Write(filepath.Join(dir, EndFile), b, filemode.File)
 }
 
 // ReadEnd reads an attempt's end record; ok is false when there is none.
