@@ -107,25 +107,6 @@ func TestValidateValuesNoParameters(t *testing.T) {
 	}
 }
 
-func TestValidateValuesComplexCorpus(t *testing.T) {
-	nb, err := Load(corpusFile(t, "complex_parameters.ipynb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, _ := nb.Parameters()
-	err = ValidateValues(params, map[string]any{"msg": "hi", "a": 3.0, "b": []any{"x"}, "c": 1.0, "d": true}, false)
-	if err != nil {
-		t.Errorf("valid values rejected: %v", err)
-	}
-	err = ValidateValues(params, map[string]any{"a": "x", "b": "y", "e": 1.0}, false)
-	want := `3 problems with the parameters: parameter "a" expects int or float (declared float), got string "x"; ` +
-		`parameter "b" expects list (declared List[str]), got string "y"; ` +
-		`unknown parameter "e"; the notebook's parameters are: a, b, c, d, msg`
-	if err == nil || err.Error() != want {
-		t.Errorf("err =\n%v\nwant\n%s", err, want)
-	}
-}
-
 func TestCheckValueSizes(t *testing.T) {
 	if err := CheckValueSizes(map[string]any{"a": strings.Repeat("x", MaxParameterBytes-2)}, 0); err != nil {
 		t.Errorf("value at the limit: %v", err)
