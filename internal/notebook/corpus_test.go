@@ -253,7 +253,7 @@ func TestValidateValuesComplexCorpus(t *testing.T) {
 		t.Errorf("valid values rejected: %v", err)
 	}
 	err = ValidateValues(params, map[string]any{"a": "x", "b": "y", "e": 1.0}, false)
-	want := `3 problems with the parameters: parameter "a" expects int or float (declared float), got string "x"; ` +
+	want := `3 problems with the parameters: parameter "a" expects float (declared float), got string "x"; ` +
 		`parameter "b" expects list (declared List[str]), got string "y"; ` +
 		`unknown parameter "e"; the notebook's parameters are: a, b, c, d, msg`
 	if err == nil || err.Error() != want {
