@@ -1,12 +1,13 @@
 # millrace: build, test and demo targets. The README's Quickstart uses
-# `make demo` and `make test`; .ci/run uses `make test`.
+# `make demo` and `make test`; .ci/run uses `make test`, then
+# `make conformance`.
 
 GO      ?= go
 BIN     := $(CURDIR)/bin
 PYTHON  ?= /usr/bin/python3
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test bench reliability demo clean
+.PHONY: all build devserver prereqs test conformance bench reliability demo clean
 
 all: build
 
@@ -31,11 +32,22 @@ prereqs:
 	  fi; }
 
 # The README's test command: unit and integration tests on the real
-# embedded server and real kernels.
+# embedded server and real kernels, on the repository's own notebooks
+# (testdata/); it reads nothing outside the clone.
 test: prereqs devserver
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 	cd devserver && $(GO) test -count=1 -timeout 10m ./...
+
+# papermill's own test notebooks (with their EXPECTED.md) as an external
+# conformance suite: the tests behind the conformance build tag, through the
+# notebook model and the whole product. MILLRACE_CORPUS points at the
+# corpus; a missing corpus fails, it is never skipped.
+export MILLRACE_CORPUS ?= $(abspath $(CURDIR)/../shared/corpus/papermill)
+conformance: prereqs devserver
+	@test -f "$(MILLRACE_CORPUS)/EXPECTED.md" || { echo "make conformance: no papermill corpus at $(MILLRACE_CORPUS) (no EXPECTED.md); set MILLRACE_CORPUS" >&2; exit 1; }
+	$(GO) vet -tags conformance ./...
+	$(GO) test -count=1 -timeout 20m -tags conformance -run Corpus ./internal/notebook/ ./activities/
 
 # Every benchmark of issue 8 on the embedded server, one package at a time,
 # printed as one table (metric, value, target, verdict); see BENCHMARKS.md.

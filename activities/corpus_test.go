@@ -1,3 +1,5 @@
+//go:build conformance
+
 package activities_test
 
 import (
@@ -15,8 +17,9 @@ import (
 	"millrace/workflows"
 )
 
-// corpusRow is one row of ../shared/corpus/papermill/EXPECTED.md, run
-// through the whole product: job service, Temporal, worker, bundled runner.
+// corpusRow is one row of papermill's corpus EXPECTED.md, run through the
+// whole product (job service, Temporal, worker, bundled runner) by `make
+// conformance`.
 type corpusRow struct {
 	name   string
 	req    jobs.StartRequest // Path is the corpus file name
@@ -51,7 +54,7 @@ func logsHave(lines ...string) func(*testing.T, jobs.Status, string, *notebook.N
 }
 
 func TestPapermillCorpus(t *testing.T) {
-	corpus := testenv.Corpus()
+	corpus := testenv.Corpus(t)
 	work := t.TempDir()
 	for _, e := range must(os.ReadDir(corpus)) {
 		testenv.CopyFile(t, filepath.Join(corpus, e.Name()), work)

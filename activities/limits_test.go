@@ -117,7 +117,7 @@ func TestCPULimitIsTheKernelsCgroupQuota(t *testing.T) {
 
 func TestLimitedRunCanceledLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
-	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
 	cpu := 0.0

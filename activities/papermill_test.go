@@ -30,7 +30,7 @@ func TestPapermillExecutorPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, f := range []string{filepath.Join(testenv.Corpus(), "simple_execute.ipynb"), filepath.Join(testenv.Corpus(), "broken1.ipynb"), "testdata/dies_once.ipynb"} {
+	for _, f := range []string{testenv.Testdata("greeting.ipynb"), testenv.Testdata("fails_later.ipynb"), "testdata/dies_once.ipynb"} {
 		testenv.CopyFile(t, f, dir)
 	}
 	cfg := server.Config(t)
@@ -41,8 +41,8 @@ func TestPapermillExecutorPath(t *testing.T) {
 	}
 	svc := server.Service(t, cfg, dir)
 
-	ok := start(t, svc, jobs.StartRequest{Path: "simple_execute.ipynb", Parameters: map[string]any{"msg": "Hello"}})
-	bad := start(t, svc, jobs.StartRequest{Path: "broken1.ipynb"})
+	ok := start(t, svc, jobs.StartRequest{Path: "greeting.ipynb", Parameters: map[string]any{"greeting": "Hello"}})
+	bad := start(t, svc, jobs.StartRequest{Path: "fails_later.ipynb"})
 	dies := start(t, svc, jobs.StartRequest{Path: "dies_once.ipynb"})
 
 	st := waitEnd(t, svc, ok.JobID, 2*time.Minute)
@@ -53,8 +53,8 @@ func TestPapermillExecutorPath(t *testing.T) {
 		t.Fatal("cell output missing from the logs")
 	}
 	st = waitEnd(t, svc, bad.JobID, 2*time.Minute)
-	if e := st.Error; st.Status != workflows.StatusFailed || e == nil || e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 6 || st.Attempt != 1 {
-		t.Fatalf("got %s attempt %d %+v, want a non-retried AssertionError in cell 6", st.Status, st.Attempt, st.Error)
+	if e := st.Error; st.Status != workflows.StatusFailed || e == nil || e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || st.Attempt != 1 {
+		t.Fatalf("got %s attempt %d %+v, want a non-retried AssertionError in cell 4", st.Status, st.Attempt, st.Error)
 	}
 	st = waitEnd(t, svc, dies.JobID, 2*time.Minute)
 	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 || st.Attempts[0].Outcome != executor.KindKernelDied {

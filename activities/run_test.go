@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,7 +149,7 @@ func TestRunTypedParametersSucceeds(t *testing.T) {
 
 func TestRunCellErrorIsReportedNotRetried(t *testing.T) {
 	dir := t.TempDir()
-	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "broken1.ipynb"), dir)
+	nb := testenv.CopyFile(t, testenv.Testdata("fails_later.ipynb"), dir)
 	_, svc := setup(t, dir)
 	run := start(t, svc, jobs.StartRequest{Path: nb})
 	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
@@ -158,13 +157,13 @@ func TestRunCellErrorIsReportedNotRetried(t *testing.T) {
 		t.Fatalf("got %s %+v, want FAILED", st.Status, st.Error)
 	}
 	e := st.Error
-	if e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 6 || len(e.Traceback) == 0 {
-		t.Fatalf("got %+v, want a NotebookCellError: AssertionError in cell 6 with a traceback", e)
+	if e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || len(e.Traceback) == 0 {
+		t.Fatalf("got %+v, want a NotebookCellError: AssertionError in cell 4 with a traceback", e)
 	}
 	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != "cell_error" {
 		t.Fatalf("got attempt %d, attempts %+v: a cell error must not be retried", st.Attempt, st.Attempts)
 	}
-	if !strings.Contains(logText(t, svc, run.JobID), "We're good.") {
+	if !strings.Contains(logText(t, svc, run.JobID), "first cell ran") {
 		t.Fatal("the output of the cell before the error is not in the logs")
 	}
 	if _, err := os.Stat(st.OutputPath); err != nil {
@@ -175,7 +174,7 @@ func TestRunCellErrorIsReportedNotRetried(t *testing.T) {
 
 func TestRunCancelStopsEveryProcess(t *testing.T) {
 	dir := t.TempDir()
-	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
 	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env})
@@ -202,7 +201,7 @@ func TestRunCancelStopsEveryProcess(t *testing.T) {
 
 func TestRunTimeoutStopsEveryProcess(t *testing.T) {
 	dir := t.TempDir()
-	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
 	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, TimeoutSeconds: 6})
@@ -215,7 +214,7 @@ func TestRunTimeoutStopsEveryProcess(t *testing.T) {
 
 func TestRunCellTimeoutIsTimedOut(t *testing.T) {
 	dir := t.TempDir()
-	nb := testenv.CopyFile(t, filepath.Join(testenv.Corpus(), "keyboard_interrupt.ipynb"), dir)
+	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
 	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, CellTimeoutSeconds: 2})

@@ -72,6 +72,9 @@ func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result.Duration = result.EndedAt.Sub(result.StartedAt).Seconds()
 	result.Status, result.Error = classify(err, &attempt)
 	result.merge(attempt)
+	if len(in.Warnings) > 0 {
+		result.Warnings = append(append([]string{}, in.Warnings...), result.Warnings...)
+	}
 	recordRunEnded(ctx, result)
 
 	// A canceled workflow's context is done: record the end on a

@@ -46,6 +46,9 @@ type RunInput struct {
 	// CPULimit bounds their CPU use in cores (1.5 = one and a half cores
 	// of time per second); 0 = none.
 	CPULimit float64 `json:"cpu_limit,omitempty"`
+	// Warnings are the job service's, made when the run was started
+	// (parameters passed with type checks off); the result repeats them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Defaults for RunInput's zero values.

@@ -40,7 +40,10 @@ File format (examples/pipeline.yaml):
         rows: ${preprocess.parameters.rows}    # upstream parameter
 
 Node fields: id, path, parameters, depends_on, kernel, cwd, output_path,
-timeout_seconds, cell_timeout_seconds, max_attempts, retry_on_error.`,
+timeout_seconds, cell_timeout_seconds, max_attempts, retry_on_error,
+memory_limit, cpu_limit, no_type_check. no_type_check at the top applies to
+every node: values whose type does not fit the parameters cell are passed
+with a warning instead of refusing the batch.`,
 		run: runBatch,
 	}
 }
@@ -53,6 +56,7 @@ func runBatch(ctx context.Context, c *cli, cmd command, args []string) error {
 	f.Var(&labels, "label", "a `label` added to the file's labels (repeatable)")
 	priority := f.String("priority", "", "`high`, normal or low for every node, overriding the file's priority")
 	notifyURL := f.String("notify-url", "", "POST a signed JSON message to this `url` when the batch ends, overriding the file's notify_url")
+	noTypeCheck := f.Bool("no-type-check", false, "pass parameter values whose type does not fit a node's parameters cell, with a warning, instead of refusing the batch (the file's no_type_check)")
 	detach := f.Bool("detach", false, "print the batch id and return at once; the batch goes on")
 	asJSON := f.Bool("json", false, "print JSON: the started batch with --detach, else the final batch status")
 	cfg := f.withConfig()
@@ -75,6 +79,16 @@ func runBatch(ctx context.Context, c *cli, cmd command, args []string) error {
 	if *notifyURL != "" {
 		req.NotifyURL = *notifyURL
 	}
+	req.NoTypeCheck = req.NoTypeCheck || *noTypeCheck
+	// An invalid batch fails here, with every problem, before anything
+	// connects to Temporal (or starts the dev service).
+	local, err := localService(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	if err := local.ValidateBatch(req); err != nil {
+		return err
+	}
 	svc, done, err := c.connect(ctx, cmd, cfg)
 	if err != nil {
 		return err
@@ -83,6 +97,11 @@ func runBatch(ctx context.Context, c *cli, cmd command, args []string) error {
 	started, err := svc.StartBatch(ctx, req)
 	if err != nil {
 		return err
+	}
+	for _, n := range started.Nodes {
+		for _, w := range n.Warnings {
+			c.printWarnings([]string{"node " + n.ID + ": " + w})
+		}
 	}
 	return c.followBatch(ctx, svc, started, *detach, *asJSON)
 }

@@ -58,6 +58,7 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 	f.Var(&env, "env", "an environment variable `NAME=value` for the kernel (repeatable)")
 	output := f.String("output", "", "the output notebook's `path` (default: the job's folder in the data dir)")
 	allowExtra := f.Bool("allow-extra-params", false, "pass parameters that the parameters cell does not declare (papermill does, with a warning)")
+	noTypeCheck := f.Bool("no-type-check", false, "pass parameter values whose type does not fit the parameters cell (a string for an int), with a warning, instead of refusing the run")
 	priority := f.String("priority", "", "`high`, normal or low: waiting high-priority runs start first")
 	notifyURL := f.String("notify-url", "", "POST a signed JSON message to this `url` when the run ends (its host must be in MILLRACE_NOTIFY_ALLOW)")
 	memoryLimit := f.String("memory-limit", "", "cap the kernel's memory at this `size` (512MiB, 4GB); the run fails with MemoryLimitExceeded past it")
@@ -97,6 +98,7 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 		Labels:               labels,
 		Env:                  envMap,
 		AllowExtraParameters: *allowExtra,
+		NoTypeCheck:          *noTypeCheck,
 		Priority:             *priority,
 		NotifyURL:            *notifyURL,
 		MemoryLimit:          *memoryLimit,
@@ -129,6 +131,7 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 			return c.printJSON(started)
 		}
 		fmt.Fprintln(c.stdout, started.JobID)
+		c.printWarnings(started.Warnings) // a watched run prints them at its end
 		fmt.Fprintf(c.stderr, "%s\n", c.errs.dim(fmt.Sprintf("started %s; follow it with: millrace logs -f %s", displayPath(started.Notebook), started.JobID)))
 		return nil
 	}
@@ -136,6 +139,13 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 		fmt.Fprintf(c.stderr, "%s started: %s\n", c.errs.bold("job "+started.JobID), displayPath(started.Notebook))
 	}
 	return c.watch(ctx, svc, started, watchOptions{onInterrupt: onInterrupt.value, json: *asJSON})
+}
+
+// printWarnings prints a run's warnings on stderr.
+func (c *cli) printWarnings(warnings []string) {
+	for _, warning := range warnings {
+		fmt.Fprintf(c.stderr, "%s %s\n", c.errs.yellow("warning:"), warning)
+	}
 }
 
 // summary prints how a watched run ended; the error carries exit status 1
@@ -152,9 +162,7 @@ func (c *cli) summary(st jobs.Status, opt watchOptions) error {
 		return err
 	}
 	s, w := c.errs, c.stderr
-	for _, warning := range st.Warnings {
-		fmt.Fprintf(w, "%s %s\n", s.yellow("warning:"), warning)
-	}
+	c.printWarnings(st.Warnings)
 	head := fmt.Sprintf("%s job %s %s in %s", s.mark(st.Status), st.JobID, s.bold(s.status(st.Status)), fmtDuration(seconds(st.Duration)))
 	if st.Progress.CellsTotal > 0 {
 		head += fmt.Sprintf(" (%d/%d cells)", st.Progress.CellsDone, st.Progress.CellsTotal)

@@ -145,10 +145,10 @@ func TestRunTypesParametersAsPapermillAndReadCommandsShowTheJob(t *testing.T) {
 
 func TestRunFailurePrintsTheCellTheErrorAndTheTraceback(t *testing.T) {
 	e := setup(t)
-	nb := e.notebook(t, filepath.Join(testenv.Corpus(), "broken1.ipynb"))
+	nb := e.notebook(t, testenv.Testdata("fails_later.ipynb"))
 	r := e.millrace(t, "run", nb)
 	wantCode(t, r, 1)
-	for _, want := range []string{"in cell 6 of the notebook", "assert False", "AssertionError", "traceback", "output notebook:"} {
+	for _, want := range []string{"in cell 4 of the notebook", "assert 1 + 1 == 3", "AssertionError", "traceback", "output notebook:"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q: %s", want, r)
 		}
@@ -164,7 +164,7 @@ func TestRunFailurePrintsTheCellTheErrorAndTheTraceback(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.EName != "AssertionError" || st.Error.CellIndex == nil || *st.Error.CellIndex != 6 {
+	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.EName != "AssertionError" || st.Error.CellIndex == nil || *st.Error.CellIndex != 4 {
 		t.Errorf("status --json: %+v error %+v", st, st.Error)
 	}
 	r = e.millrace(t, "status", id)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,6 +32,9 @@ type BatchNodeRequest struct {
 	RetryOnError       bool           `json:"retry_on_error,omitempty" yaml:"retry_on_error,omitempty"`
 	MemoryLimit        string         `json:"memory_limit,omitempty" yaml:"memory_limit,omitempty"`
 	CPULimit           float64        `json:"cpu_limit,omitempty" yaml:"cpu_limit,omitempty"`
+	// NoTypeCheck passes this node's values whatever their type, with a
+	// warning each (StartRequest.NoTypeCheck); the batch's own applies too.
+	NoTypeCheck bool `json:"no_type_check,omitempty" yaml:"no_type_check,omitempty"`
 }
 
 // BatchRequest asks for a batch: a DAG of notebook runs.
@@ -44,6 +48,8 @@ type BatchRequest struct {
 	Priority string `json:"priority,omitempty" yaml:"priority,omitempty"`
 	// NotifyURL receives a signed JSON POST when the batch ends.
 	NotifyURL string `json:"notify_url,omitempty" yaml:"notify_url,omitempty"`
+	// NoTypeCheck turns type checks off for every node.
+	NoTypeCheck bool `json:"no_type_check,omitempty" yaml:"no_type_check,omitempty"`
 }
 
 // BatchStarted answers StartBatch and a batch rerun.
@@ -60,6 +66,8 @@ type StartedBatchNode struct {
 	JobID      string `json:"job_id"`
 	OutputPath string `json:"output_path"`
 	Reused     bool   `json:"reused,omitempty"`
+	// Warnings say what was not checked (type checks off).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // StartBatch validates the whole batch, then starts it. Nothing starts when
@@ -91,7 +99,7 @@ func (s *Service) startBatch(ctx context.Context, batchID string, req BatchReque
 	}
 	out := BatchStarted{BatchID: batchID, Status: workflows.StatusRunning, Round: round}
 	for _, n := range in.Nodes {
-		out.Nodes = append(out.Nodes, StartedBatchNode{ID: n.ID, JobID: n.JobID, OutputPath: n.Run.Output, Reused: n.Reused})
+		out.Nodes = append(out.Nodes, StartedBatchNode{ID: n.ID, JobID: n.JobID, OutputPath: n.Run.Output, Reused: n.Reused, Warnings: n.Run.Warnings})
 	}
 	return out, nil
 }
@@ -112,10 +120,21 @@ func batchMemo(name, notifyURL string) map[string]any {
 // is left for the event around it.
 const MaxBatchInputBytes = 1536 << 10
 
+// ValidateBatch checks a batch request as StartBatch does, without
+// Temporal: the CLI calls it before it connects, so an invalid batch file
+// never starts the dev service.
+func (s *Service) ValidateBatch(req BatchRequest) error {
+	_, err := s.resolveBatch(workflows.BatchIDPrefix+"check", req, 1, nil)
+	return err
+}
+
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // resolveBatch validates a batch request and resolves every node into a
 // run input, in dependency order so references see their upstream outputs.
+// Its error lists every problem at once: ids and dependencies, a cycle, and
+// each node's own (notebook, parameters, options), so one round of fixes
+// is enough.
 func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reuse map[string]workflows.NodeState) (workflows.BatchInput, error) {
 	in := workflows.BatchInput{Name: req.Name, MaxParallel: req.MaxParallel, FailFast: req.FailFast, Labels: req.Labels, Round: round}
 	if len(req.Nodes) == 0 {
@@ -124,12 +143,12 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 	if len(req.Nodes) > workflows.MaxBatchNodes {
 		return in, userErrorf("%d nodes: a batch holds at most %d (split it, or chain batches)", len(req.Nodes), workflows.MaxBatchNodes)
 	}
-	if req.MaxParallel < 0 || req.MaxParallel > 100 {
-		return in, userErrorf("max_parallel %d: must be between 1 and 100 (0 for the default, %d)", req.MaxParallel, workflows.DefaultMaxParallel)
-	}
 	byID := map[string]int{}
 	var problems []string
 	var err error
+	if req.MaxParallel < 0 || req.MaxParallel > 100 {
+		problems = append(problems, fmt.Sprintf("max_parallel %d: must be between 1 and 100 (0 for the default, %d)", req.MaxParallel, workflows.DefaultMaxParallel))
+	}
 	if in.Priority, err = priorityKey(req.Priority); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -157,12 +176,19 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return in, &UserError{Msg: strings.Join(problems, "; ")}
-	}
 	order, cycle := topoOrder(req.Nodes, byID)
 	if cycle != nil {
-		return in, userErrorf("the dependencies form a cycle: %s", strings.Join(cycle, " -> "))
+		problems = append(problems, fmt.Sprintf("the dependencies form a cycle: %s", strings.Join(cycle, " -> ")))
+	}
+	// With a broken graph, references to upstream nodes cannot be resolved:
+	// each node is still checked on its own, in file order, without the
+	// parameters that hold references.
+	graphOK := len(problems) == 0
+	if !graphOK {
+		order = make([]int, len(req.Nodes))
+		for i := range order {
+			order[i] = i
+		}
 	}
 	spec, _ := json.Marshal(req)
 	in.Spec = spec
@@ -181,19 +207,23 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 			continue
 		}
 		bn.JobID = fmt.Sprintf("%s%s.%s.%d", workflows.RunIDPrefix, strings.TrimPrefix(batchID, workflows.BatchIDPrefix), n.ID, round)
-		params, err := exp.substitute(n, resolved, ancestors(req.Nodes, byID, n.ID))
-		if errors.Is(err, errExpansion) {
-			return in, userErrorf("node %s: %v", n.ID, err)
-		}
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
-			continue
+		params := withoutReferences(n.Parameters)
+		if graphOK {
+			params, err = exp.substitute(n, resolved, ancestors(req.Nodes, byID, n.ID))
+			if errors.Is(err, errExpansion) {
+				return in, userErrorf("node %s: %v", n.ID, err)
+			}
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
+				continue
+			}
 		}
 		run, err := s.RunInput(bn.JobID, StartRequest{
 			Path: n.Path, Parameters: params, OutputPath: n.OutputPath, Kernel: n.Kernel, Cwd: n.Cwd,
 			TimeoutSeconds: n.TimeoutSeconds, CellTimeoutSeconds: n.CellTimeoutSeconds, MaxAttempts: n.MaxAttempts,
 			RetryOnError: n.RetryOnError, Labels: req.Labels, BatchID: batchID, NodeID: n.ID,
 			Priority: req.Priority, MemoryLimit: n.MemoryLimit, CPULimit: n.CPULimit,
+			NoTypeCheck: req.NoTypeCheck || n.NoTypeCheck,
 		})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
@@ -210,6 +240,34 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 		return in, userErrorf("the batch is %d bytes once its references are replaced; a batch may hold at most %d (%d KiB): pass large data in files, not parameters", len(b), MaxBatchInputBytes, MaxBatchInputBytes>>10)
 	}
 	return in, nil
+}
+
+// withoutReferences drops the parameters whose values refer to upstream
+// nodes, for checking a node whose references cannot be resolved.
+func withoutReferences(params map[string]any) map[string]any {
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		if !hasReference(v) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func hasReference(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return refPattern.MatchString(x)
+	case []any:
+		return slices.ContainsFunc(x, hasReference)
+	case map[string]any:
+		for _, e := range x {
+			if hasReference(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type resolvedNode struct {
@@ -233,7 +291,11 @@ func topoOrder(nodes []BatchNodeRequest, byID map[string]int) ([]int, []string) 
 		color[i] = grey
 		stack = append(stack, nodes[i].ID)
 		for _, d := range nodes[i].DependsOn {
-			j := byID[d]
+			// Unknown and self dependencies are reported on their own.
+			j, ok := byID[d]
+			if !ok || d == nodes[i].ID {
+				continue
+			}
 			switch color[j] {
 			case grey:
 				for k, id := range stack {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ type StartRequest struct {
 	// AllowExtraParameters accepts names the parameters cell does not
 	// declare (papermill injects them anyway).
 	AllowExtraParameters bool `json:"allow_extra_parameters,omitempty"`
+	// NoTypeCheck passes values whose type does not fit the parameters
+	// cell, with a warning on the run for each, instead of refusing the run.
+	NoTypeCheck bool `json:"no_type_check,omitempty"`
 	// Priority is high, normal or low ("" = normal).
 	Priority string `json:"priority,omitempty"`
 	// NotifyURL receives a signed JSON POST when the run ends.
@@ -70,6 +74,9 @@ type Started struct {
 	Status     string `json:"status"`
 	OutputPath string `json:"output_path"`
 	Notebook   string `json:"notebook"`
+	// Warnings say what was not checked (parameters passed with type
+	// checks off); the run's status repeats them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Start validates the request and starts the run. Nothing is started when
@@ -83,7 +90,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (Started, error) 
 	if _, err := s.Client.ExecuteWorkflow(ctx, s.runOptions(jobID, in), workflows.NotebookRunWorkflow, in); err != nil {
 		return Started{}, fmt.Errorf("start workflow: %w", err)
 	}
-	return Started{JobID: jobID, Status: workflows.StatusPending, OutputPath: in.Output, Notebook: in.Notebook}, nil
+	return Started{JobID: jobID, Status: workflows.StatusPending, OutputPath: in.Output, Notebook: in.Notebook, Warnings: in.Warnings}, nil
 }
 
 // runOptions are the start options of a run's workflow.
@@ -173,11 +180,11 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		}
 	}
 
-	params, err := s.parameters(nb, req)
+	params, warnings, err := s.parameters(nb, req)
 	if err != nil {
 		bad("%v", err)
 	}
-	in.Parameters = params
+	in.Parameters, in.Warnings = params, warnings
 
 	if req.Kernel != "" && !validName(req.Kernel) {
 		bad("kernel %q is not a kernel name (letters, digits, '-', '_', '.')", req.Kernel)
@@ -227,23 +234,25 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 	return in, nil
 }
 
-// parameters checks the values against the notebook's parameters cell and
-// encodes them as JSON. A whole number given for a float parameter is
-// written as a float (2.0), because JSON clients cannot tell 2 from 2.0.
-func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawMessage, error) {
+// parameters checks the values against the notebook's parameters cell
+// (notebook.CheckValues has the rule) and encodes them as JSON, with the
+// warnings of a request that turned type checks off. A whole number given
+// for a float parameter is written as a float (2.0), because JSON clients
+// cannot tell 2 from 2.0 and papermill's -p 2 is an int.
+func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawMessage, []string, error) {
 	if len(req.Parameters) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	limit := s.MaxParameterBytes
 	if limit <= 0 {
 		limit = notebook.MaxParameterBytes
 	}
 	if err := notebook.CheckValueSizes(req.Parameters, limit); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, v := range req.Parameters {
 		if err := checkValueDepth(k, v, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// Without a parameters cell (papermill then injects first, with a
@@ -251,12 +260,13 @@ func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawM
 	// against declarations; they are still checked as identifiers.
 	_, declared, found := nb.Parameters()
 	allowExtra := req.AllowExtraParameters || !found || !nb.IsPython()
-	if err := notebook.ValidateValues(declared, req.Parameters, allowExtra); err != nil {
-		return nil, err
+	warnings, err := notebook.CheckValues(declared, req.Parameters, notebook.ValuesPolicy{AllowExtra: allowExtra, NoTypeCheck: req.NoTypeCheck})
+	if err != nil {
+		return nil, nil, err
 	}
 	floats := map[string]bool{}
 	for _, p := range declared {
-		floats[p.Name] = p.InferredType == "float" || floatLiteral(p.Default)
+		floats[p.Name] = p.WantsFloat()
 	}
 	names := make([]string, 0, len(req.Parameters))
 	for k := range req.Parameters {
@@ -279,25 +289,16 @@ func (s *Service) parameters(nb *notebook.Notebook, req StartRequest) (json.RawM
 		}
 		vb, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("parameter %s: %v", k, err)
+			return nil, nil, fmt.Errorf("parameter %s: %v", k, err)
 		}
 		buf.Write(vb)
 	}
 	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return buf.Bytes(), warnings, nil
 }
 
-// floatLiteral reports whether a Python default is a float literal (2.5,
-// 1e-3, -0.5), which papermill's inspection leaves untyped.
-func floatLiteral(s string) bool {
-	s = strings.TrimSpace(s)
-	if !strings.ContainsAny(s, ".eE") {
-		return false
-	}
-	_, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
-	return err == nil
-}
-
+// number is v's value when v is a number of any Go type (`-p n=1` gives
+// an int64, JSON a float64 or a json.Number).
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case float64:
@@ -305,6 +306,14 @@ func number(v any) (float64, bool) {
 	case json.Number:
 		f, err := n.Float64()
 		return f, err == nil
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(rv.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(rv.Uint()), true
+	case reflect.Float32:
+		return rv.Float(), true
 	}
 	return 0, false
 }

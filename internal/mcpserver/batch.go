@@ -14,13 +14,14 @@ import (
 
 // StartBatchArgs are start_batch's arguments: the batch request itself.
 type StartBatchArgs struct {
-	Nodes       []jobs.BatchNodeRequest `json:"nodes" jsonschema:"the notebooks to run: each {id, path, parameters?, depends_on?, kernel?, cwd?, output_path?, timeout_seconds?, cell_timeout_seconds?, max_attempts?, retry_on_error?, memory_limit?, cpu_limit?}; a parameter value may be ${NODE.output_path} or ${NODE.parameters.NAME} of a node it depends on"`
+	Nodes       []jobs.BatchNodeRequest `json:"nodes" jsonschema:"the notebooks to run: each {id, path, parameters?, depends_on?, kernel?, cwd?, output_path?, timeout_seconds?, cell_timeout_seconds?, max_attempts?, retry_on_error?, memory_limit?, cpu_limit?, no_type_check?}; a parameter value may be ${NODE.output_path} or ${NODE.parameters.NAME} of a node it depends on"`
 	Name        string                  `json:"name,omitempty" jsonschema:"a name for the batch"`
 	MaxParallel int                     `json:"max_parallel,omitempty" jsonschema:"nodes running at once (default 4, at most 100)"`
 	FailFast    bool                    `json:"fail_fast,omitempty" jsonschema:"cancel every running node as soon as one fails (default: only the failed node's dependents are skipped)"`
 	Labels      []string                `json:"labels,omitempty" jsonschema:"labels for the batch and its nodes, to find them with list_jobs"`
 	Priority    string                  `json:"priority,omitempty" jsonschema:"high, normal (default) or low, for every node: waiting high-priority runs start first"`
 	NotifyURL   string                  `json:"notify_url,omitempty" jsonschema:"http(s) URL that receives a signed JSON POST when the batch ends (each node's status and output path); its host must be in the server's allow-list (MILLRACE_NOTIFY_ALLOW)"`
+	NoTypeCheck bool                    `json:"no_type_check,omitempty" jsonschema:"for every node, pass parameter values whose type does not fit the parameters cell instead of refusing the batch (a node's own no_type_check does it for that node); each node's warnings list them"`
 }
 
 func (t *tools) startBatch() server.ServerTool {
@@ -39,7 +40,7 @@ A node may receive an upstream node's output notebook path or one of its paramet
 func (t *tools) startBatchCall(ctx context.Context, _ mcp.CallToolRequest, args StartBatchArgs) (jobs.BatchStarted, string, []mcp.Content, error) {
 	started, err := t.svc.StartBatch(ctx, jobs.BatchRequest{
 		Name: args.Name, Nodes: args.Nodes, MaxParallel: args.MaxParallel, FailFast: args.FailFast, Labels: args.Labels,
-		Priority: args.Priority, NotifyURL: args.NotifyURL,
+		Priority: args.Priority, NotifyURL: args.NotifyURL, NoTypeCheck: args.NoTypeCheck,
 	})
 	if err != nil {
 		return started, "", nil, err
@@ -56,7 +57,13 @@ func batchStartedText(b jobs.BatchStarted) string {
 		}
 		ids = append(ids, s)
 	}
-	return fmt.Sprintf("%s started (round %d, %d nodes): %s\nfollow it with get_batch_status", b.BatchID, b.Round, len(b.Nodes), strings.Join(ids, ", "))
+	text := fmt.Sprintf("%s started (round %d, %d nodes): %s\nfollow it with get_batch_status", b.BatchID, b.Round, len(b.Nodes), strings.Join(ids, ", "))
+	for _, n := range b.Nodes {
+		for _, w := range n.Warnings {
+			text += fmt.Sprintf("\nwarning: node %s: %s", n.ID, w)
+		}
+	}
+	return text
 }
 
 // BatchArgs name one batch.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -28,7 +27,7 @@ const callers = 50
 // start_notebook goes last: the runs it starts only queue (the worker's
 // slots are taken), but 50 starts at once load the server most.
 func BenchmarkToolLatency(b *testing.B) {
-	e := newEnv(b, slowNB, filepath.Join(testenv.Corpus(), "simple_execute.ipynb"))
+	e := newEnv(b, slowNB, testenv.Testdata("greeting.ipynb"))
 	clients := make([]*client.Client, callers)
 	for i := range clients {
 		clients[i] = connect(b, e.svc)
@@ -146,7 +145,7 @@ func BenchmarkToolLatency(b *testing.B) {
 
 	b.Run("start_notebook", func(b *testing.B) {
 		bench(b, "start_notebook", func(int) map[string]any {
-			return map[string]any{"path": "simple_execute.ipynb", "parameters": map[string]any{"msg": "bench"}}
+			return map[string]any{"path": "greeting.ipynb", "parameters": map[string]any{"greeting": "bench"}}
 		}, func(res *mcp.CallToolResult) {
 			var r mcpserver.StartNotebookResult
 			b, _ := json.Marshal(res.StructuredContent)

@@ -34,6 +34,7 @@ type StartNotebookArgs struct {
 	NotifyURL          string         `json:"notify_url,omitempty" jsonschema:"http(s) URL that receives a signed JSON POST (job id, status, output path, duration, error summary) when the run ends; its host must be in the server's allow-list (MILLRACE_NOTIFY_ALLOW)"`
 	MemoryLimit        string         `json:"memory_limit,omitempty" jsonschema:"memory cap for the kernel and runner together, such as 512MiB or 4GB; a run that exceeds it ends FAILED with MemoryLimitExceeded; absent: no limit"`
 	CPULimit           float64        `json:"cpu_limit,omitempty" jsonschema:"CPU cap in cores, such as 0.5 or 2; absent: no limit"`
+	NoTypeCheck        bool           `json:"no_type_check,omitempty" jsonschema:"pass parameter values whose type does not fit the parameters cell (a string for an int...) instead of refusing the run; the run's warnings list them. Default false"`
 	WaitSeconds        float64        `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (0 to 50) for the run to end before answering, sending progress notifications (cell k of n) if the request has a progress token; 0 or absent: answer at once"`
 }
 
@@ -44,6 +45,8 @@ type StartNotebookResult struct {
 	OutputPath string `json:"output_path" jsonschema:"where the executed notebook is written"`
 	Notebook   string `json:"notebook" jsonschema:"the notebook's resolved path"`
 	Ended      bool   `json:"ended" jsonschema:"true when the run ended within wait_seconds; then job holds its final result"`
+	// Warnings say what was not checked (no_type_check).
+	Warnings []string `json:"warnings,omitempty" jsonschema:"what was passed unchecked (with no_type_check)"`
 	// Job is the job's status at the end of the wait (with wait_seconds).
 	Job *jobs.Status `json:"job,omitempty" jsonschema:"with wait_seconds: the job's status when the wait ended, as get_job_status gives it"`
 }
@@ -80,13 +83,17 @@ func (t *tools) start(ctx context.Context, req mcp.CallToolRequest, args StartNo
 		TimeoutSeconds: args.TimeoutSeconds, CellTimeoutSeconds: args.CellTimeoutSeconds,
 		MaxAttempts: args.MaxAttempts, RetryOnError: args.RetryOnError, Labels: args.Labels,
 		Priority: args.Priority, NotifyURL: args.NotifyURL, MemoryLimit: args.MemoryLimit, CPULimit: args.CPULimit,
+		NoTypeCheck: args.NoTypeCheck,
 	})
 	if err != nil {
 		return StartNotebookResult{}, "", nil, err
 	}
-	res := StartNotebookResult{JobID: started.JobID, Status: started.Status, OutputPath: started.OutputPath, Notebook: started.Notebook}
+	res := StartNotebookResult{JobID: started.JobID, Status: started.Status, OutputPath: started.OutputPath, Notebook: started.Notebook, Warnings: started.Warnings}
 	text := fmt.Sprintf("%s %s: started %s; it runs in the background: poll get_job_status with job_id %s (get_job_logs for its output)",
 		res.JobID, res.Status, filepath.Base(res.Notebook), res.JobID)
+	for _, w := range started.Warnings {
+		text += "\nwarning: " + w
+	}
 	if args.WaitSeconds == 0 {
 		return res, text, nil, nil
 	}

@@ -85,12 +85,12 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 	}
 	// The argument names are exactly the issues'.
 	args := map[string]string{
-		"start_notebook":   "cell_timeout_seconds cpu_limit cwd kernel labels max_attempts memory_limit notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
+		"start_notebook":   "cell_timeout_seconds cpu_limit cwd kernel labels max_attempts memory_limit no_type_check notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
 		"get_job_logs":     "cursor job_id limit stream tail",
 		"list_jobs":        "batch_id label limit notebook page_token status",
 		"get_job_output":   "cell_from cell_to job_id max_chars",
 		"cancel_job":       "job_id reason",
-		"start_batch":      "fail_fast labels max_parallel name nodes notify_url priority",
+		"start_batch":      "fail_fast labels max_parallel name no_type_check nodes notify_url priority",
 		"get_batch_status": "batch_id",
 		"rerun_job":        "job_id",
 	}
@@ -288,9 +288,9 @@ func TestRunSucceedsAndEveryToolReadsIt(t *testing.T) {
 
 func TestFailedRunReportsTheCellAndListPages(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, filepath.Join(testenv.Corpus(), "broken1.ipynb"))
-	other, _ := call[mcpserver.StartNotebookResult](t, e.client, "start_notebook", map[string]any{"path": "broken1.ipynb"})
-	started, _ := call[mcpserver.StartNotebookResult](t, e.client, "start_notebook", map[string]any{"path": e.path("broken1.ipynb"), "wait_seconds": 50})
+	e := newEnv(t, testenv.Testdata("fails_later.ipynb"))
+	other, _ := call[mcpserver.StartNotebookResult](t, e.client, "start_notebook", map[string]any{"path": "fails_later.ipynb"})
+	started, _ := call[mcpserver.StartNotebookResult](t, e.client, "start_notebook", map[string]any{"path": e.path("fails_later.ipynb"), "wait_seconds": 50})
 	st := *started.Job
 	if !started.Ended || st.Status != workflows.StatusFailed || st.Error == nil || st.Error.EName != "AssertionError" || st.Error.CellIndex == nil {
 		t.Fatalf("got %+v", started)
@@ -315,7 +315,7 @@ func TestFailedRunReportsTheCellAndListPages(t *testing.T) {
 	seen := map[string]bool{}
 	token := ""
 	for page := 0; page < 2; page++ {
-		l, _ := call[jobs.List](t, e.client, "list_jobs", map[string]any{"notebook": "broken1.ipynb", "status": "FAILED", "limit": 1, "page_token": token})
+		l, _ := call[jobs.List](t, e.client, "list_jobs", map[string]any{"notebook": "fails_later.ipynb", "status": "FAILED", "limit": 1, "page_token": token})
 		if len(l.Jobs) != 1 || seen[l.Jobs[0].JobID] || l.Counts[workflows.StatusFailed] != 2 {
 			t.Fatalf("page %d: %+v", page, l)
 		}
@@ -328,7 +328,7 @@ func TestFailedRunReportsTheCellAndListPages(t *testing.T) {
 	if !seen[started.JobID] || !seen[other.JobID] {
 		t.Fatalf("listed %v, want both jobs", seen)
 	}
-	if l, _ := call[jobs.List](t, e.client, "list_jobs", map[string]any{"notebook": "broken1.ipynb", "status": "SUCCEEDED"}); len(l.Jobs) != 0 {
+	if l, _ := call[jobs.List](t, e.client, "list_jobs", map[string]any{"notebook": "fails_later.ipynb", "status": "SUCCEEDED"}); len(l.Jobs) != 0 {
 		t.Fatalf("SUCCEEDED filter: %+v", l)
 	}
 }
@@ -459,7 +459,7 @@ func TestLogsPagedWhileRunning(t *testing.T) {
 // TestUserErrorsAreToolErrors checks that every mistake the issue lists
 // comes back as a tool error that says what to do.
 func TestUserErrorsAreToolErrors(t *testing.T) {
-	e := newEnv(t, progressNB, filepath.Join(testenv.Corpus(), "simple_execute.ipynb"))
+	e := newEnv(t, progressNB, testenv.Testdata("greeting.ipynb"))
 	outside := t.TempDir()
 	testenv.CopyFile(t, progressNB, outside)
 	if err := os.Symlink(filepath.Join(outside, "progress.ipynb"), e.path("link.ipynb")); err != nil {

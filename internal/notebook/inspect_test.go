@@ -3,92 +3,11 @@ package notebook
 import (
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"reflect"
+
 	"strings"
 	"testing"
 )
-
-func TestInspectCorpus(t *testing.T) {
-	// Every corpus notebook is nbformat 4 with code cells: none fails to
-	// inspect. The failures EXPECTED.md lists happen when they run.
-	for _, path := range corpusNotebooks(t) {
-		in, err := Inspect(path)
-		if err != nil {
-			t.Errorf("Inspect(%s): %v", filepath.Base(path), err)
-			continue
-		}
-		if in.CodeCells == 0 || in.Cells < in.CodeCells || in.Parameters == nil || in.Warnings == nil {
-			t.Errorf("%s: %+v", filepath.Base(path), in)
-		}
-	}
-}
-
-func TestInspectComplexParameters(t *testing.T) {
-	in, err := Inspect(corpusFile(t, "complex_parameters.ipynb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &Inspection{
-		KernelName:     "python3",
-		Language:       "python",
-		Cells:          1,
-		CodeCells:      1,
-		ParametersCell: 0,
-		Parameters: []Parameter{
-			{Name: "msg", InferredType: "None", Default: "None"},
-			{Name: "a", InferredType: "float", Default: "2.25", Help: "Variable a"},
-			{Name: "b", InferredType: "List[str]", Default: "['Hello','World']", Help: "Nice list"},
-			{Name: "c", InferredType: "NoneType", Default: "None", Help: "Interesting c variable"},
-			{Name: "d", InferredType: "None", Default: "a == 3", Help: "Not introspectable line"},
-		},
-		Warnings: []string{`parameters cell line 14: "= 2" does not assign a plain name; skipped`},
-	}
-	if !reflect.DeepEqual(in, want) {
-		t.Errorf("Inspect:\n got %+v\nwant %+v", in, want)
-	}
-	data, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{`"kernel_name":"python3"`, `"code_cells":1`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"Nice list"`} {
-		if !strings.Contains(string(data), key) {
-			t.Errorf("JSON %s lacks %s", data, key)
-		}
-	}
-}
-
-func TestInspectCases(t *testing.T) {
-	tests := []struct {
-		file           string
-		kernel, lang   string
-		parametersCell int
-		params         int
-		warning        string
-	}{
-		{"no_parameters.ipynb", "python3", "python", -1, 0, `no cell is tagged "parameters": injected parameters go in a new cell before the first one`},
-		{"blank-vscode.ipynb", "", "python", -1, 0, "names no kernel (no kernelspec): the run uses the default Python kernel"},
-		{"notimplemented_translator.ipynb", "r", "R", 0, 0, `parameters are only inspected in Python notebooks; this one is R (kernel "r")`},
-		{"simple_execute.ipynb", "python3", "python", 0, 1, ""},
-		{"test_autosave.ipynb", "python", "python", -1, 0, "no cell is tagged"},
-		{"broken1.ipynb", "python3", "python", -1, 0, "no cell is tagged"},
-	}
-	for _, tt := range tests {
-		in, err := Inspect(corpusFile(t, tt.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in.KernelName != tt.kernel || in.Language != tt.lang || in.ParametersCell != tt.parametersCell || len(in.Parameters) != tt.params {
-			t.Errorf("%s: %+v", tt.file, in)
-		}
-		if tt.warning == "" && len(in.Warnings) > 0 {
-			t.Errorf("%s: warnings %q, want none", tt.file, in.Warnings)
-		}
-		if tt.warning != "" && !strings.Contains(strings.Join(in.Warnings, "\n"), tt.warning) {
-			t.Errorf("%s: warnings %q, want one containing %q", tt.file, in.Warnings, tt.warning)
-		}
-	}
-}
 
 func TestInspectNotebookShapes(t *testing.T) {
 	cell := func(typ, src string, tags ...string) map[string]any {
@@ -136,5 +55,76 @@ func TestInspectNotebookShapes(t *testing.T) {
 
 	if _, err = Inspect(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("directory: err = %v", err)
+	}
+}
+
+// TestInspectAnnotatedParameters reads a parameters cell written as people
+// write them: comments above and after, annotations (Optional, a union),
+// a type comment, values spanning lines, a string holding "#".
+func TestInspectAnnotatedParameters(t *testing.T) {
+	in, err := Inspect(testdataFile(t, "annotated_parameters.ipynb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Inspection{
+		KernelName: "python3", Language: "python", Cells: 2, CodeCells: 2, ParametersCell: 0,
+		Parameters: []Parameter{
+			{Name: "source_url", InferredType: "None", Default: `"https://example.invalid/data.csv#v2"`, Help: "the # inside the string is not a comment"},
+			{Name: "epochs", InferredType: "int", Default: "3", Help: "how many passes"},
+			{Name: "lr", InferredType: "None", Default: "0.1", Help: "learning rate"},
+			{Name: "seed", InferredType: "Optional[int]", Default: "None"},
+			{Name: "limit", InferredType: "int | None", Default: "None"},
+			{Name: "columns", InferredType: "List[str]", Default: "['age','height',]", Help: "columns to keep"},
+			{Name: "options", InferredType: "None", Default: "{'verbose': True,'depth': 2,}"},
+			{Name: "query", InferredType: "None", Default: "\"\"\"\nselect * -- everything # really\n\"\"\""},
+			{Name: "threshold", InferredType: "None", Default: "epochs * lr"},
+		},
+		Warnings: []string{},
+	}
+	if !reflect.DeepEqual(in, want) {
+		t.Errorf("Inspect:\n got %+v\nwant %+v", in, want)
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"kernel_name":"python3"`, `"code_cells":2`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"columns to keep"`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("JSON %s lacks %s", data, key)
+		}
+	}
+}
+
+func TestInspectCases(t *testing.T) {
+	tests := []struct {
+		file           string
+		kernel, lang   string
+		parametersCell int
+		params         int
+		warning        string
+	}{
+		{"untagged.ipynb", "python3", "python", -1, 0, `no cell is tagged "parameters": injected parameters go in a new cell before the first one`},
+		{"no_kernelspec.ipynb", "", "python", -1, 0, "names no kernel (no kernelspec): the run uses the default Python kernel"},
+		{"r_kernel.ipynb", "ir", "R", 0, 0, `parameters are only inspected in Python notebooks; this one is R (kernel "ir")`},
+		{"greeting.ipynb", "python3", "python", 0, 1, ""},
+		{"unknown_kernel.ipynb", "millrace-no-such-kernel", "python", -1, 0, "no cell is tagged"},
+		{"fails_later.ipynb", "python3", "python", -1, 0, "no cell is tagged"},
+		{"unparsable_parameters.ipynb", "python3", "python", 0, 2, `parameters cell line 3: "= 2" does not assign a plain name; skipped`},
+		{"executed_outputs.ipynb", "python3", "python", 0, 2, `cell 1 holds parameters injected by an earlier run`},
+	}
+	for _, tt := range tests {
+		in, err := Inspect(testdataFile(t, tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.KernelName != tt.kernel || in.Language != tt.lang || in.ParametersCell != tt.parametersCell || len(in.Parameters) != tt.params {
+			t.Errorf("%s: %+v", tt.file, in)
+		}
+		if tt.warning == "" && len(in.Warnings) > 0 {
+			t.Errorf("%s: warnings %q, want none", tt.file, in.Warnings)
+		}
+		if tt.warning != "" && !strings.Contains(strings.Join(in.Warnings, "\n"), tt.warning) {
+			t.Errorf("%s: warnings %q, want one containing %q", tt.file, in.Warnings, tt.warning)
+		}
 	}
 }

@@ -55,7 +55,13 @@ func expectedKinds(p Parameter) (kinds, string) {
 		}
 		return kAny, ""
 	}
-	return literalKinds(p.Default), "default " + abbreviate(p.Default, 40)
+	// A default only shows how the notebook is usually run: None (no
+	// limit, no seed) is as valid as the default itself.
+	k := literalKinds(p.Default)
+	if k != kAny {
+		k |= kNone
+	}
+	return k, "default " + abbreviate(p.Default, 40)
 }
 
 // annotationKinds maps a type annotation to the kinds it admits. Anything
@@ -81,7 +87,9 @@ func annotationKinds(t string) kinds {
 		return kStr
 	case "int":
 		return kInt
-	case "float", "complex":
+	case "float":
+		return kFloat // an integral number is a float too (valueKinds)
+	case "complex":
 		return kFloat | kInt
 	case "bool":
 		return kBool

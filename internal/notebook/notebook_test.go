@@ -6,87 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+
 	"strings"
 	"syscall"
 	"testing"
 )
-
-func TestLoadCorpus(t *testing.T) {
-	for _, path := range corpusNotebooks(t) {
-		nb, err := Load(path)
-		if err != nil {
-			t.Errorf("Load(%s): %v", filepath.Base(path), err)
-			continue
-		}
-		if nb.NBFormat != 4 || len(nb.Cells) == 0 {
-			t.Errorf("%s: nbformat %d with %d cells", filepath.Base(path), nb.NBFormat, len(nb.Cells))
-		}
-	}
-}
-
-func TestLoadCorpusDetails(t *testing.T) {
-	load := func(name string) *Notebook {
-		t.Helper()
-		nb, err := Load(corpusFile(t, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return nb
-	}
-
-	nb := load("test_notebooknode_io.ipynb")
-	if got, want := nb.Cells[0].Source, "print('Hello World')"; got != want {
-		t.Errorf("source = %q, want %q", got, want)
-	}
-
-	nb = load("simple_execute.ipynb")
-	if !nb.Cells[0].HasTag(TagParameters) || nb.Cells[1].HasTag(TagParameters) {
-		t.Errorf("tags = %v, %v; want parameters on cell 0 only", nb.Cells[0].Tags, nb.Cells[1].Tags)
-	}
-
-	nb = load("blank-vscode.ipynb")
-	if got, want := [2]string{nb.KernelName(), nb.Language()}, [2]string{"", "python"}; got != want {
-		t.Errorf("blank-vscode kernel, language = %q, want %q", got, want)
-	}
-	if !nb.IsPython() {
-		t.Error("blank-vscode: IsPython = false, want true")
-	}
-
-	nb = load("notimplemented_translator.ipynb")
-	if got, want := [2]string{nb.KernelName(), nb.Language()}, [2]string{"r", "R"}; got != want {
-		t.Errorf("notimplemented_translator kernel, language = %q, want %q", got, want)
-	}
-	if nb.IsPython() {
-		t.Error("R notebook: IsPython = true")
-	}
-
-	nb = load("broken2.ipynb")
-	pm := nb.Metadata.Papermill
-	if pm == nil {
-		t.Fatal("broken2: no notebook papermill metadata")
-	}
-	if want := map[string]any{"bar": "Hello World!", "foo": float64(1)}; !reflect.DeepEqual(pm.Parameters, want) {
-		t.Errorf("papermill parameters = %v, want %v", pm.Parameters, want)
-	}
-	if nb.Cells[0].Papermill == nil || *nb.Cells[0].Papermill != (CellPapermill{}) {
-		t.Errorf("cell 0 papermill = %+v, want present and empty", nb.Cells[0].Papermill)
-	}
-	if nb.Cells[1].Papermill != nil {
-		t.Errorf("cell 1 papermill = %+v, want nil", nb.Cells[1].Papermill)
-	}
-	out := nb.Cells[0].Outputs[3]
-	if text, ok := out.DataText("text/plain"); !ok || text != "'Hello World!'" {
-		t.Errorf("display_data text/plain = %q, %v", text, ok)
-	}
-
-	nb = load("broken1.ipynb")
-	if got, want := nb.CodeCells(), 3; got != want {
-		t.Errorf("broken1 code cells = %d, want %d", got, want)
-	}
-	if got, want := nb.TaggedCells("papermill-error-cell-tag"), []int{0, 2}; !reflect.DeepEqual(got, want) {
-		t.Errorf("tagged = %v, want %v", got, want)
-	}
-}
 
 func TestParseErrors(t *testing.T) {
 	const notNB = "expected a JSON object with nbformat and cells"
@@ -219,5 +143,87 @@ func TestParseModel(t *testing.T) {
 	last := nb.Cells[2]
 	if last.Source != "" || last.ExecutionCount != nil || last.Papermill != nil {
 		t.Errorf("empty cell = %+v", last)
+	}
+}
+
+// TestLoadDetails reads what a run leaves in a notebook: papermill
+// metadata per cell and per notebook, and outputs of every kind.
+func TestLoadDetails(t *testing.T) {
+	load := func(name string) *Notebook {
+		t.Helper()
+		nb, err := Load(testdataFile(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nb
+	}
+
+	nb := load("hello.ipynb")
+	if got, want := nb.Cells[0].Source, "print('Hello from millrace')"; got != want {
+		t.Errorf("source = %q, want %q", got, want)
+	}
+
+	nb = load("greeting.ipynb")
+	if !nb.Cells[0].HasTag(TagParameters) || nb.Cells[1].HasTag(TagParameters) {
+		t.Errorf("tags = %v, %v; want parameters on cell 0 only", nb.Cells[0].Tags, nb.Cells[1].Tags)
+	}
+
+	nb = load("no_kernelspec.ipynb")
+	if got, want := [2]string{nb.KernelName(), nb.Language()}, [2]string{"", "python"}; got != want {
+		t.Errorf("no kernelspec: kernel, language = %q, want %q", got, want)
+	}
+	if !nb.IsPython() {
+		t.Error("no kernelspec: IsPython = false, want true")
+	}
+
+	nb = load("r_kernel.ipynb")
+	if got, want := [2]string{nb.KernelName(), nb.Language()}, [2]string{"ir", "R"}; got != want {
+		t.Errorf("R notebook kernel, language = %q, want %q", got, want)
+	}
+	if nb.IsPython() {
+		t.Error("R notebook: IsPython = true")
+	}
+
+	nb = load("sum.ipynb")
+	if nb.NBFormatMinor != 4 || nb.Cells[0].ID != "" {
+		t.Errorf("nbformat 4.4 notebook: minor %d, cell id %q", nb.NBFormatMinor, nb.Cells[0].ID)
+	}
+
+	nb = load("executed_outputs.ipynb")
+	pm := nb.Metadata.Papermill
+	if pm == nil || !pm.Exception || pm.Duration != 2.5 {
+		t.Fatalf("notebook papermill metadata = %+v", pm)
+	}
+	if want := map[string]any{"rows": float64(5), "name": "weekly"}; !reflect.DeepEqual(pm.Parameters, want) {
+		t.Errorf("papermill parameters = %v, want %v", pm.Parameters, want)
+	}
+	if got, want := nb.CodeCells(), 6; got != want {
+		t.Errorf("code cells = %d, want %d", got, want)
+	}
+	if got, want := nb.TaggedCells(TagInjectedParameters), []int{1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("injected cells = %v, want %v", got, want)
+	}
+	var statuses []string
+	for _, c := range nb.Cells {
+		if c.Papermill != nil {
+			statuses = append(statuses, c.Papermill.Status)
+		}
+	}
+	if want := []string{"completed", "completed", "completed", "completed", "failed", "pending"}; !reflect.DeepEqual(statuses, want) {
+		t.Errorf("cell statuses = %v, want %v", statuses, want)
+	}
+	streams := nb.Cells[2].Outputs
+	if len(streams) != 2 || streams[0].Name != "stdout" || streams[0].Text != "to stdout\n" || streams[1].Name != "stderr" {
+		t.Errorf("stream outputs = %+v", streams)
+	}
+	rich := nb.Cells[3].Outputs
+	if html, ok := rich[0].DataText("text/html"); rich[0].OutputType != "display_data" || !ok || html != "<i>rows</i>" {
+		t.Errorf("display_data = %+v", rich[0])
+	}
+	if text, ok := rich[1].DataText("text/plain"); rich[1].OutputType != "execute_result" || !ok || text != "10" {
+		t.Errorf("execute_result = %+v", rich[1])
+	}
+	if e := nb.Cells[5].Outputs[0]; e.OutputType != "error" || e.EName != "ValueError" || e.EValue != "bad rows" || len(e.Traceback) != 2 {
+		t.Errorf("error output = %+v", e)
 	}
 }

@@ -6,53 +6,6 @@ import (
 	"testing"
 )
 
-func TestParametersComplexCorpus(t *testing.T) {
-	nb, err := Load(corpusFile(t, "complex_parameters.ipynb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cell, params, found := nb.Parameters()
-	if cell != 0 || !found {
-		t.Fatalf("Parameters() cell %d found %v, want 0 true", cell, found)
-	}
-	// papermill's own test_inspect.py gives msg, a, b and c as here except
-	// c's help; the corpus row asks also for c's help and for d.
-	want := []Parameter{
-		{Name: "msg", InferredType: "None", Default: "None"},
-		{Name: "a", InferredType: "float", Default: "2.25", Help: "Variable a"},
-		{Name: "b", InferredType: "List[str]", Default: "['Hello','World']", Help: "Nice list"},
-		{Name: "c", InferredType: "NoneType", Default: "None", Help: "Interesting c variable"},
-		{Name: "d", InferredType: "None", Default: "a == 3", Help: "Not introspectable line"},
-	}
-	if !reflect.DeepEqual(params, want) {
-		t.Errorf("parameters:\n got %+v\nwant %+v", params, want)
-	}
-}
-
-func TestParametersCorpusLikePapermill(t *testing.T) {
-	// The other cases of papermill's test_inspect.py.
-	tests := []struct {
-		file   string
-		cell   int
-		params []Parameter
-	}{
-		{"simple_execute.ipynb", 0, []Parameter{{Name: "msg", InferredType: "None", Default: "None"}}},
-		{"no_parameters.ipynb", -1, nil},
-		{"notimplemented_translator.ipynb", 0, nil},
-		{"nb_version_4.4.ipynb", 0, []Parameter{{Name: "var", InferredType: "None", Default: "1"}}},
-	}
-	for _, tt := range tests {
-		nb, err := Load(corpusFile(t, tt.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cell, params, found := nb.Parameters()
-		if cell != tt.cell || found != (tt.cell >= 0) || !reflect.DeepEqual(params, tt.params) {
-			t.Errorf("%s: Parameters() = %d, %+v, %v; want %d, %+v", tt.file, cell, params, found, tt.cell, tt.params)
-		}
-	}
-}
-
 func TestParseParameters(t *testing.T) {
 	p := func(name, typ, def, help string) Parameter {
 		return Parameter{Name: name, InferredType: typ, Default: def, Help: help}
@@ -118,5 +71,29 @@ func TestParseParametersWarnings(t *testing.T) {
 	_, warnings := parseParameters("a = 1\n= 2\nk = j = 1\nimport os\nx = [1,\n\n= 3")
 	if len(warnings) != 3 || !strings.Contains(warnings[0], "line 2") || !strings.Contains(warnings[1], "line 3") || !strings.Contains(warnings[2], "line 7") {
 		t.Errorf("warnings = %q, want lines 2, 3 and 7 reported", warnings)
+	}
+}
+
+func TestParametersTestdata(t *testing.T) {
+	tests := []struct {
+		file   string
+		cell   int
+		params []Parameter
+	}{
+		{"greeting.ipynb", 0, []Parameter{{Name: "greeting", InferredType: "None", Default: "None"}}},
+		{"untagged.ipynb", -1, nil},
+		{"r_kernel.ipynb", 0, nil},
+		{"sum.ipynb", 0, []Parameter{{Name: "left", InferredType: "None", Default: "1"}, {Name: "right", InferredType: "None", Default: "1"}}},
+		{"unparsable_parameters.ipynb", 0, []Parameter{{Name: "name", InferredType: "None", Default: "'x'"}, {Name: "count", InferredType: "float", Default: "1.5", Help: "how many"}}},
+	}
+	for _, tt := range tests {
+		nb, err := Load(testdataFile(t, tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cell, params, found := nb.Parameters()
+		if cell != tt.cell || found != (tt.cell >= 0) || !reflect.DeepEqual(params, tt.params) {
+			t.Errorf("%s: Parameters() = %d, %+v, %v; want %d, %+v", tt.file, cell, params, found, tt.cell, tt.params)
+		}
 	}
 }

@@ -55,23 +55,6 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 	return path
 }
 
-func TestReadProgressCorpus(t *testing.T) {
-	for _, path := range corpusNotebooks(t) {
-		nb, err := Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ReadProgress(path)
-		if err != nil {
-			t.Errorf("%s: %v", filepath.Base(path), err)
-			continue
-		}
-		if want := progressOf(nb); got != want {
-			t.Errorf("%s: ReadProgress = %+v, want %+v", filepath.Base(path), got, want)
-		}
-	}
-}
-
 func TestReadProgress(t *testing.T) {
 	dir := t.TempDir()
 	// Keys in an unusual order (source and metadata after outputs), both
@@ -195,7 +178,7 @@ func TestReadProgressRandom(t *testing.T) {
 }
 
 func TestReadProgressTruncated(t *testing.T) {
-	data, err := os.ReadFile(corpusFile(t, "broken2.ipynb"))
+	data, err := os.ReadFile(testdataFile(t, "executed_outputs.ipynb"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,23 +39,53 @@ func (e *ValuesError) Error() string {
 // Is makes errors.Is(err, ErrInvalidValues) true.
 func (e *ValuesError) Is(target error) bool { return target == ErrInvalidValues }
 
-// ValidateValues checks caller-supplied values (decoded from JSON, or
-// built in Go) against the notebook's parameters before a run starts, so a
-// typo or a wrong type fails in a second with a clear message instead of
+// ValuesPolicy says how strictly CheckValues holds values to the
+// parameters cell.
+type ValuesPolicy struct {
+	// AllowExtra accepts names the notebook does not declare (papermill
+	// itself injects unknown names, with a warning).
+	AllowExtra bool
+	// NoTypeCheck turns every type problem into a warning: the caller
+	// knows better than the parameters cell (a default that is a
+	// placeholder, a notebook that converts its input itself). Names are
+	// checked all the same.
+	NoTypeCheck bool
+}
+
+// ValidateValues is CheckValues with type checks on: every problem is an
+// error.
+func ValidateValues(params []Parameter, values map[string]any, allowExtra bool) error {
+	_, err := CheckValues(params, values, ValuesPolicy{AllowExtra: allowExtra})
+	return err
+}
+
+// CheckValues checks caller-supplied values (decoded from JSON, or built
+// in Go) against the notebook's parameters before a run starts, so a typo
+// or a wrong type fails in a second with a clear message instead of
 // minutes into the run. It returns a *ValuesError listing every problem:
 //
 //   - a name that is not a Python identifier or is a keyword, always, even
-//     with allowExtra: the name is written into code, so this is where
-//     injection would happen (a value is always written as a literal);
-//   - a name the notebook does not declare, unless allowExtra (papermill
-//     itself injects unknown names, with a warning);
-//   - a value that cannot fit the parameter's annotation or, without one,
-//     its literal default: "3" for an int, 2 for a str, a list for a float.
-//     A None default or an unknown type accepts anything; an int fits a
-//     float; a float with an integral value fits an int (JSON has one
-//     number type); a bool does not fit an int, although Python allows it,
-//     because it is almost always a mistake.
-func ValidateValues(params []Parameter, values map[string]any, allowExtra bool) error {
+//     with AllowExtra or NoTypeCheck: the name is written into code, so
+//     this is where injection would happen (a value is always written as a
+//     literal);
+//   - a name the notebook does not declare, unless AllowExtra;
+//   - a value that would certainly be wrong for the parameter, unless
+//     NoTypeCheck, which reports it as a warning instead.
+//
+// The rule lets through every value papermill would run correctly:
+//
+//   - an annotation (x: int = 0) is a contract: the value must fit it, and
+//     None only fits Optional[...], a union with None, or a None default;
+//   - without one, the type comes from the default's literal, which only
+//     shows how the notebook is usually run: None also fits (no limit, no
+//     seed), and an int fits a float (the job service injects it as a
+//     float, see WantsFloat);
+//   - a None default or an annotation or expression it cannot read accepts
+//     anything;
+//   - a float with an integral value fits an int (JSON has one number
+//     type); a bool does not fit an int, although Python allows it,
+//     because it is almost always a mistake; a string never fits a number.
+func CheckValues(params []Parameter, values map[string]any, policy ValuesPolicy) (warnings []string, err error) {
 	declared := make(map[string]Parameter, len(params))
 	for _, p := range params {
 		declared[p.Name] = p
@@ -78,19 +108,34 @@ func ValidateValues(params []Parameter, values map[string]any, allowExtra bool) 
 		}
 		p, ok := declared[name]
 		if !ok {
-			if !allowExtra {
+			if !policy.AllowExtra {
 				problems = append(problems, unknownParameter(name, params))
 			}
 			continue
 		}
-		if problem := checkValue(p, values[name]); problem != "" {
+		problem, typed := checkValue(p, values[name])
+		switch {
+		case problem == "":
+		case typed && policy.NoTypeCheck:
+			warnings = append(warnings, problem+"; passed unchecked (type checks are off)")
+		default:
 			problems = append(problems, problem)
 		}
 	}
 	if len(problems) > 0 {
-		return &ValuesError{Problems: problems}
+		return warnings, &ValuesError{Problems: problems}
 	}
-	return nil
+	return warnings, nil
+}
+
+// WantsFloat reports whether a whole number given for p is injected as a
+// float (1.0, not 1): p is annotated float (or Optional[float]), or has
+// no annotation and a float literal default. papermill would inject the
+// int; a notebook that computes lr * 0.5 gets the same answer either way,
+// but one that checks isinstance(lr, float) or prints it does not.
+func (p Parameter) WantsFloat() bool {
+	want, _ := expectedKinds(p)
+	return want&^kNone == kFloat
 }
 
 func unknownParameter(name string, params []Parameter) string {
@@ -105,16 +150,19 @@ func unknownParameter(name string, params []Parameter) string {
 	return fmt.Sprintf("unknown parameter %q; the notebook's parameters are: %s", name, strings.Join(known, ", "))
 }
 
-func checkValue(p Parameter, v any) string {
+// checkValue returns the problem with v for p, if any, and whether it is
+// a type problem (which NoTypeCheck lets through) rather than a value no
+// notebook can take.
+func checkValue(p Parameter, v any) (problem string, typed bool) {
 	want, because := expectedKinds(p)
 	got, err := valueKinds(v)
 	if err != nil {
-		return fmt.Sprintf("parameter %q: %v", p.Name, err)
+		return fmt.Sprintf("parameter %q: %v", p.Name, err), false
 	}
 	if want&got != 0 {
-		return ""
+		return "", false
 	}
-	return fmt.Sprintf("parameter %q expects %s (%s), got %s", p.Name, want, because, describeValue(v, got))
+	return fmt.Sprintf("parameter %q expects %s (%s), got %s", p.Name, want, because, describeValue(v, got)), true
 }
 
 // CheckValueSizes reports every value whose JSON encoding is longer than

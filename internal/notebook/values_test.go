@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -55,16 +56,17 @@ func TestValidateValues(t *testing.T) {
 		{"unicode name and value", map[string]any{"température": 20.0, "name": "héllo ✓ 日本"}, false, nil},
 		{"injection-looking value is a string", map[string]any{"name": "x\"; import os; os.system('rm -rf /')  #"}, false, nil},
 		{"10 MB value", map[string]any{"name": big}, false, nil},
-		{"str into int", map[string]any{"n": "5"}, false, []string{`parameter "n" expects int (default 10), got string "5"`}},
-		{"str into float", map[string]any{"a": "2.5"}, false, []string{`parameter "a" expects int or float (declared float), got string "2.5"`}},
+		{"str into int", map[string]any{"n": "5"}, false, []string{`parameter "n" expects int or None (default 10), got string "5"`}},
+		{"str into float", map[string]any{"a": "2.5"}, false, []string{`parameter "a" expects float (declared float), got string "2.5"`}},
 		{"str into bool", map[string]any{"flag": "True"}, false, []string{`"flag" expects bool`}},
-		{"number into str", map[string]any{"name": 5.0, "label": 1.0}, false, []string{`"label" expects str or None (declared str), got number 1`, `"name" expects str (default "world"), got number 5`}},
+		{"number into str", map[string]any{"name": 5.0, "label": 1.0}, false, []string{`"label" expects str or None (declared str), got number 1`, `"name" expects str or None (default "world"), got number 5`}},
 		{"fraction into int", map[string]any{"n": 2.5, "count": json.Number("2.5")}, false, []string{`"count" expects int (declared int), got number 2.5`, `"n" expects int`}},
-		{"bool into int", map[string]any{"n": true}, false, []string{`"n" expects int (default 10), got boolean true`}},
+		{"bool into int", map[string]any{"n": true}, false, []string{`"n" expects int or None (default 10), got boolean true`}},
 		{"bool into float", map[string]any{"ratio": false}, false, []string{`"ratio" expects float`}},
-		{"list into scalar", map[string]any{"a": []any{1.0}}, false, []string{`"a" expects int or float (declared float), got list [1]`}},
+		{"list into scalar", map[string]any{"a": []any{1.0}}, false, []string{`"a" expects float (declared float), got list [1]`}},
 		{"dict into list", map[string]any{"b": map[string]any{}}, false, []string{`"b" expects list (declared List[str]), got object {}`}},
-		{"None into int", map[string]any{"n": nil}, false, []string{`"n" expects int (default 10), got null`}},
+		{"None into a type inferred from the default", map[string]any{"n": nil, "ratio": nil, "name": nil, "flag": nil, "opts": nil, "items": nil}, false, nil},
+		{"None into an annotation", map[string]any{"count": nil, "a": nil, "b": nil}, false, []string{`"a" expects float (declared float), got null`, `"b" expects list (declared List[str]), got null`, `"count" expects int (declared int), got null`}},
 		{"literal kinds", map[string]any{"mode": 1.0}, false, []string{`"mode" expects str`}},
 		{"unsupported go type", map[string]any{"n": struct{}{}}, false, []string{`parameter "n": a struct {} cannot be passed`}},
 		{"unknown name", map[string]any{"x": 1.0}, false, []string{`unknown parameter "x"; the notebook's parameters are: a, b, c, count, expr, flag, items, label, maybe, mode, msg, n, name, nested, opts, path, pipe, ratio, température`}},
@@ -107,25 +109,6 @@ func TestValidateValuesNoParameters(t *testing.T) {
 	}
 }
 
-func TestValidateValuesComplexCorpus(t *testing.T) {
-	nb, err := Load(corpusFile(t, "complex_parameters.ipynb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, _ := nb.Parameters()
-	err = ValidateValues(params, map[string]any{"msg": "hi", "a": 3.0, "b": []any{"x"}, "c": 1.0, "d": true}, false)
-	if err != nil {
-		t.Errorf("valid values rejected: %v", err)
-	}
-	err = ValidateValues(params, map[string]any{"a": "x", "b": "y", "e": 1.0}, false)
-	want := `3 problems with the parameters: parameter "a" expects int or float (declared float), got string "x"; ` +
-		`parameter "b" expects list (declared List[str]), got string "y"; ` +
-		`unknown parameter "e"; the notebook's parameters are: a, b, c, d, msg`
-	if err == nil || err.Error() != want {
-		t.Errorf("err =\n%v\nwant\n%s", err, want)
-	}
-}
-
 func TestCheckValueSizes(t *testing.T) {
 	if err := CheckValueSizes(map[string]any{"a": strings.Repeat("x", MaxParameterBytes-2)}, 0); err != nil {
 		t.Errorf("value at the limit: %v", err)
@@ -141,5 +124,51 @@ func TestCheckValueSizes(t *testing.T) {
 	err = CheckValueSizes(map[string]any{"n": math.NaN()}, 0)
 	if !errors.Is(err, ErrInvalidValues) || errors.Is(err, ErrParameterTooLarge) {
 		t.Errorf("NaN: err = %v", err)
+	}
+}
+
+// TestCheckValuesNoTypeCheck: with type checks off, a type problem is a
+// warning that names what was not checked; names are still checked.
+func TestCheckValuesNoTypeCheck(t *testing.T) {
+	params := []Parameter{
+		{Name: "count", InferredType: "int", Default: "0"},
+		{Name: "n", InferredType: "None", Default: "10"},
+	}
+	values := map[string]any{"count": "five", "n": nil}
+	warnings, err := CheckValues(params, values, ValuesPolicy{NoTypeCheck: true})
+	if err != nil {
+		t.Fatalf("CheckValues = %v, want only warnings", err)
+	}
+	want := []string{`parameter "count" expects int (declared int), got string "five"; passed unchecked (type checks are off)`}
+	if !reflect.DeepEqual(warnings, want) {
+		t.Errorf("warnings = %q, want %q", warnings, want)
+	}
+	if w, err := CheckValues(params, values, ValuesPolicy{}); err == nil || len(w) != 0 || !strings.Contains(err.Error(), `"count" expects int`) {
+		t.Errorf("with type checks: warnings %q, err %v", w, err)
+	}
+	_, err = CheckValues(params, map[string]any{"a b": 1, "zz": 1}, ValuesPolicy{NoTypeCheck: true})
+	var ve *ValuesError
+	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
+		t.Errorf("bad and unknown names with type checks off: %v, want both refused", err)
+	}
+}
+
+func TestWantsFloat(t *testing.T) {
+	for _, tt := range []struct {
+		p    Parameter
+		want bool
+	}{
+		{Parameter{Name: "lr", InferredType: "None", Default: "0.1"}, true},
+		{Parameter{Name: "lr", InferredType: "None", Default: "1e-3"}, true},
+		{Parameter{Name: "lr", InferredType: "float", Default: "1"}, true},
+		{Parameter{Name: "lr", InferredType: "Optional[float]", Default: "None"}, true},
+		{Parameter{Name: "n", InferredType: "None", Default: "1"}, false},
+		{Parameter{Name: "n", InferredType: "Union[int, float]", Default: "1"}, false},
+		{Parameter{Name: "x", InferredType: "None", Default: "None"}, false},
+		{Parameter{Name: "x", InferredType: "complex", Default: "1j"}, false},
+	} {
+		if got := tt.p.WantsFloat(); got != tt.want {
+			t.Errorf("%+v: WantsFloat = %v, want %v", tt.p, got, tt.want)
+		}
 	}
 }

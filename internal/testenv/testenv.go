@@ -1,6 +1,7 @@
 // Package testenv gives integration tests the real things: the embedded
 // Temporal server (one per test package, on a SQLite file), workers on it,
-// the job service, the papermill corpus, and a look at the process table.
+// the job service, the repository's test notebooks, and a look at the
+// process table.
 // Nothing here is a mock.
 package testenv
 
@@ -38,12 +39,10 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Corpus is the papermill compatibility corpus (../shared/corpus/papermill).
-func Corpus() string {
-	if d := os.Getenv("MILLRACE_CORPUS"); d != "" {
-		return d
-	}
-	return filepath.Join(RepoRoot(), "..", "shared", "corpus", "papermill")
+// Testdata is one of the repository's own notebooks (testdata/ at the
+// root), each written for a behaviour the tests check.
+func Testdata(name string) string {
+	return filepath.Join(RepoRoot(), "testdata", name)
 }
 
 // ServerBin locates the embedded Temporal server binary. Tests need it: it

@@ -1,8 +1,9 @@
 package runner
 
-// These tests run the embedded script with the system Python against
-// papermill's own test notebooks (shared/corpus/papermill) and check the rows
-// of its EXPECTED.md that need no Temporal. Each run starts a real kernel.
+// These tests run the embedded script with the system Python against the
+// repository's own notebooks (testdata/), which stand for the behaviours of
+// papermill's contract; papermill's own notebooks are checked through the
+// whole product by `make conformance`. Each run starts a real kernel.
 
 import (
 	"bufio"
@@ -26,22 +27,15 @@ import (
 
 const runTimeout = 2 * time.Minute
 
-// corpusDir is shared/corpus/papermill, beside the main work tree.
-func corpusDir(t *testing.T) string {
+// testdata is one of the repository's own notebooks (testdata/ at the
+// root), each written for the behaviour a test checks.
+func testdata(t *testing.T, name string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "..", "shared", "corpus", "papermill"))
+	path, err := filepath.Abs(filepath.Join("..", "..", "..", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "EXPECTED.md")); err != nil {
-		t.Fatalf("papermill corpus not found: %v", err)
-	}
-	return dir
-}
-
-func corpus(t *testing.T, name string) string {
-	t.Helper()
-	return filepath.Join(corpusDir(t), name)
+	return path
 }
 
 var checkPython = sync.OnceValue(func() error {
@@ -321,13 +315,13 @@ func TestSimpleExecuteParameters(t *testing.T) {
 	for _, tc := range []struct {
 		name, msg, source string
 	}{
-		{"plain", "Hello", `msg = "Hello"`},
-		{"quotes", `"Hello"`, `msg = "\"Hello\""`},
-		{"backslashes", `do\ not\ crash`, `msg = "do\\ not\\ crash"`},
+		{"plain", "Hello", `greeting = "Hello"`},
+		{"quotes", `"Hello"`, `greeting = "\"Hello\""`},
+		{"backslashes", `do\ not\ crash`, `greeting = "do\\ not\\ crash"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			o := run(t, invocation{notebook: corpus(t, "simple_execute.ipynb"), params: map[string]any{"msg": tc.msg}})
+			o := run(t, invocation{notebook: testdata(t, "greeting.ipynb"), params: map[string]any{"greeting": tc.msg}})
 			wantExit(t, o, ExitOK, KindOK)
 			wantLines(t, o.stdout, tc.msg)
 			cells := o.nb.Cells
@@ -337,7 +331,7 @@ func TestSimpleExecuteParameters(t *testing.T) {
 			if got, want := string(cells[1].Source), "# Parameters\n"+tc.source+"\n"; got != want {
 				t.Errorf("injected source: got %q, want %q", got, want)
 			}
-			if got, want := o.nb.Metadata.Papermill.Parameters, map[string]any{"msg": tc.msg}; !reflect.DeepEqual(got, want) {
+			if got, want := o.nb.Metadata.Papermill.Parameters, map[string]any{"greeting": tc.msg}; !reflect.DeepEqual(got, want) {
 				t.Errorf("metadata.papermill.parameters: got %v, want %v", got, want)
 			}
 			if got, want := o.nb.statuses(), []string{"completed", "completed", "completed", "completed"}; !slices.Equal(got, want) {
@@ -355,11 +349,11 @@ func TestSimpleExecuteParameters(t *testing.T) {
 
 func TestNoParametersCellInjectsFirst(t *testing.T) {
 	t.Parallel()
-	o := run(t, invocation{notebook: corpus(t, "no_parameters.ipynb"), params: map[string]any{"msg": "Hello"}})
+	o := run(t, invocation{notebook: testdata(t, "untagged.ipynb"), params: map[string]any{"greeting": "Hello"}})
 	wantExit(t, o, ExitOK, KindOK)
-	// The notebook's own `msg = None` runs after the injected cell, as with papermill.
+	// The notebook's own `greeting = None` runs after the injected cell, as with papermill.
 	wantLines(t, o.stdout, "None")
-	if len(o.nb.Cells) != 4 || !o.nb.Cells[0].tagged("injected-parameters") {
+	if len(o.nb.Cells) != 3 || !o.nb.Cells[0].tagged("injected-parameters") {
 		t.Fatalf("want the injected cell first, got %+v", o.nb.Cells)
 	}
 	const warning = "Input notebook does not contain a cell with tag 'parameters'"
@@ -379,13 +373,12 @@ func TestParametersArePrinted(t *testing.T) {
 		line     string // a line the run must print; "" for none
 		cells    int    // cells in the output notebook
 	}{
-		{"nb_version_4.4.ipynb", map[string]any{"var": 2}, "2", 3},
-		{"report_mode_test.ipynb", map[string]any{"a": 2, "b": 3}, "5", 4},
-		{"result_no_exec.ipynb", map[string]any{"foo": 2, "bar": "x"}, "", 2},
+		{"sum.ipynb", map[string]any{"left": 2, "right": 3}, "5", 4},
+		{"only_parameters.ipynb", map[string]any{"count": 2, "label": "x"}, "", 2},
 	} {
 		t.Run(tc.notebook, func(t *testing.T) {
 			t.Parallel()
-			o := run(t, invocation{notebook: corpus(t, tc.notebook), params: tc.params})
+			o := run(t, invocation{notebook: testdata(t, tc.notebook), params: tc.params})
 			wantExit(t, o, ExitOK, KindOK)
 			if tc.line != "" {
 				wantLines(t, o.stdout, tc.line)
@@ -490,9 +483,9 @@ func pyList(names []string) string {
 
 func TestNotebookNodeIO(t *testing.T) {
 	t.Parallel()
-	o := run(t, invocation{notebook: corpus(t, "test_notebooknode_io.ipynb")})
+	o := run(t, invocation{notebook: testdata(t, "hello.ipynb")})
 	wantExit(t, o, ExitOK, KindOK)
-	wantLines(t, o.stdout, "Hello World")
+	wantLines(t, o.stdout, "Hello from millrace")
 	if o.nb.Metadata.Papermill.Parameters == nil || len(o.nb.Metadata.Papermill.Parameters) != 0 {
 		t.Errorf("metadata.papermill.parameters: got %v, want {}", o.nb.Metadata.Papermill.Parameters)
 	}
@@ -500,7 +493,7 @@ func TestNotebookNodeIO(t *testing.T) {
 
 func TestNoKernelspecUsesDefaultKernel(t *testing.T) {
 	t.Parallel()
-	o := run(t, invocation{notebook: corpus(t, "blank-vscode.ipynb")})
+	o := run(t, invocation{notebook: testdata(t, "no_kernelspec.ipynb")})
 	wantExit(t, o, ExitOK, KindOK)
 	if !o.result.KernelDefaulted || o.result.KernelName != "python3" {
 		t.Errorf("got kernel %q defaulted %v, want python3 defaulted", o.result.KernelName, o.result.KernelDefaulted)
@@ -513,10 +506,10 @@ func TestNoKernelspecUsesDefaultKernel(t *testing.T) {
 func TestWorkingDirectory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "check.txt"), []byte("here\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "input.txt"), []byte("here\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := run(t, invocation{notebook: corpus(t, "read_check.ipynb"), args: []string{"--cwd", dir}})
+	o := run(t, invocation{notebook: testdata(t, "needs_cwd_file.ipynb"), args: []string{"--cwd", dir}})
 	wantExit(t, o, ExitOK, KindOK)
 	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -546,12 +539,12 @@ func TestKernelOnUnixSockets(t *testing.T) {
 
 func TestSystemExitIsSuccess(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"sysexit0.ipynb", "sysexit.ipynb", "systemexit.ipynb"} {
+	for _, name := range []string{"exit_zero.ipynb", "exit_bare.ipynb", "raise_systemexit.ipynb"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			o := run(t, invocation{notebook: corpus(t, name)})
+			o := run(t, invocation{notebook: testdata(t, name)})
 			wantExit(t, o, ExitOK, KindOK)
-			if strings.Contains(o.stdout, "Cell should not execute.") {
+			if strings.Contains(o.stdout, "after the exit") {
 				t.Errorf("the cell after the exit ran:\n%s", o.stdout)
 			}
 			if got, want := o.nb.statuses(), []string{"completed", "completed", "pending"}; !slices.Equal(got, want) {
@@ -576,14 +569,14 @@ func TestCellErrors(t *testing.T) {
 		combined bool   // capture stdout and stderr in order
 		check    func(t *testing.T, o *outcome)
 	}{
-		{notebook: "sysexit1.ipynb", index: 1, ename: "SystemExit", evalue: "1"},
-		{notebook: "broken1.ipynb", index: 6, ename: "AssertionError", check: func(t *testing.T, o *outcome) {
-			wantLines(t, o.stdout, "We're good.")
-			if strings.Contains(o.stdout, "Shouldn't get here") {
+		{notebook: "exit_one.ipynb", index: 1, ename: "SystemExit", evalue: "1"},
+		{notebook: "fails_later.ipynb", index: 4, ename: "AssertionError", check: func(t *testing.T, o *outcome) {
+			wantLines(t, o.stdout, "first cell ran")
+			if strings.Contains(o.stdout, "after the failure") {
 				t.Errorf("a cell after the failure ran")
 			}
 		}},
-		{notebook: "broken2.ipynb", index: 1, ename: "AssertionError", check: func(t *testing.T, o *outcome) {
+		{notebook: "display_then_fail.ipynb", index: 1, ename: "AssertionError", check: func(t *testing.T, o *outcome) {
 			failing := o.nb.Cells[o.result.Cell.OutputIndex]
 			var kinds []string
 			for _, out := range failing.Outputs {
@@ -593,12 +586,12 @@ func TestCellErrors(t *testing.T) {
 				t.Errorf("failing cell outputs: got %v, want display_data kept before the error", kinds)
 			}
 		}},
-		{notebook: "broken.ipynb", index: 0, ename: "SyntaxError"},
-		{notebook: "line_magic_error.ipynb", index: 0, ename: "UsageError"},
-		{notebook: "complex_parameters.ipynb", index: 0, ename: "SyntaxError"},
-		{notebook: "test_logging.ipynb", index: 2, ename: "ModuleNotFoundError", combined: true, check: func(t *testing.T, o *outcome) {
-			logged := strings.Index(o.stderr, "test text")
-			printed := strings.Index(o.stderr, "hello world")
+		{notebook: "syntax_error.ipynb", index: 0, ename: "SyntaxError"},
+		{notebook: "unknown_magic.ipynb", index: 0, ename: "UsageError"},
+		{notebook: "unparsable_parameters.ipynb", index: 0, ename: "SyntaxError"},
+		{notebook: "log_then_import_error.ipynb", index: 2, ename: "ModuleNotFoundError", combined: true, check: func(t *testing.T, o *outcome) {
+			logged := strings.Index(o.stderr, "logged first")
+			printed := strings.Index(o.stderr, "printed second")
 			failed := strings.Index(o.stderr, "ModuleNotFoundError")
 			if logged < 0 || printed < 0 || failed < 0 || !(logged < printed && printed < failed) {
 				t.Errorf("want logging, then print, then the error, in order:\n%s", o.stderr)
@@ -607,7 +600,7 @@ func TestCellErrors(t *testing.T) {
 	} {
 		t.Run(tc.notebook, func(t *testing.T) {
 			t.Parallel()
-			o := run(t, invocation{notebook: corpus(t, tc.notebook), combined: tc.combined})
+			o := run(t, invocation{notebook: testdata(t, tc.notebook), combined: tc.combined})
 			wantExit(t, o, ExitCellFailed, KindCellError)
 			c := o.result.Cell
 			if c == nil || c.Index == nil {
@@ -669,9 +662,9 @@ func wantErrorMarkers(t *testing.T, o *outcome) {
 
 func TestMissingKernel(t *testing.T) {
 	t.Parallel()
-	o := run(t, invocation{notebook: corpus(t, "test_autosave.ipynb")})
+	o := run(t, invocation{notebook: testdata(t, "unknown_kernel.ipynb")})
 	wantExit(t, o, ExitSetup, KindNoSuchKernel)
-	if !strings.Contains(o.result.Message, "'python'") || !strings.Contains(o.result.Message, "python3") {
+	if !strings.Contains(o.result.Message, "'millrace-no-such-kernel'") || !strings.Contains(o.result.Message, "python3") {
 		t.Errorf("message should name the missing kernel and the available ones: %q", o.result.Message)
 	}
 	if !slices.Contains(o.result.AvailableKernels, "python3") {
@@ -684,9 +677,9 @@ func TestMissingKernel(t *testing.T) {
 
 func TestNoTranslatorForR(t *testing.T) {
 	t.Parallel()
-	o := run(t, invocation{notebook: corpus(t, "notimplemented_translator.ipynb"), params: map[string]any{"msg": "x"}})
+	o := run(t, invocation{notebook: testdata(t, "r_kernel.ipynb"), params: map[string]any{"greeting": "x"}})
 	wantExit(t, o, ExitSetup, KindNoTranslator)
-	if !strings.Contains(o.result.Message, "no parameter translator for kernel 'r' (language 'R')") {
+	if !strings.Contains(o.result.Message, "no parameter translator for kernel 'ir' (language 'R')") {
 		t.Errorf("message: %q", o.result.Message)
 	}
 	if o.hasNB {
@@ -707,13 +700,13 @@ func TestBadNotebook(t *testing.T) {
 	}
 }
 
-// TestAutosaveLiveOutput runs test_autosave with the kernel override: the
+// TestAutosaveLiveOutput runs a counting notebook with a kernel override: the
 // numbers must reach stdout while the cell runs, not at the end.
 func TestAutosaveLiveOutput(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	cmd, output, resultFile := command(t, ctx, invocation{notebook: corpus(t, "test_autosave.ipynb"), args: []string{"-k", "python3"}})
+	cmd, output, resultFile := command(t, ctx, invocation{notebook: testdata(t, "ticker.ipynb"), args: []string{"-k", "python3"}})
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	pipe, err := cmd.StdoutPipe()
@@ -771,7 +764,7 @@ func TestSignalCancelsRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 			defer cancel()
 			cmd, output, resultFile := command(t, ctx, invocation{
-				notebook: corpus(t, "keyboard_interrupt.ipynb"),
+				notebook: testdata(t, "sleeps.ipynb"),
 				env:      []string{markerVar + "=" + marker},
 			})
 			var stdout, stderr bytes.Buffer
@@ -840,7 +833,7 @@ func TestExecutionTimeout(t *testing.T) {
 	t.Parallel()
 	marker := newMarker(t)
 	o := run(t, invocation{
-		notebook: corpus(t, "keyboard_interrupt.ipynb"),
+		notebook: testdata(t, "sleeps.ipynb"),
 		args:     []string{"--execution-timeout", "2"},
 		env:      []string{markerVar + "=" + marker},
 	})
@@ -902,7 +895,7 @@ func TestKernelStartFailed(t *testing.T) {
 			t.Parallel()
 			marker := newMarker(t)
 			o := run(t, invocation{
-				notebook: corpus(t, "test_notebooknode_io.ipynb"),
+				notebook: testdata(t, "hello.ipynb"),
 				args:     []string{"-k", kernel, "--start-timeout", "2"},
 				env:      []string{"JUPYTER_PATH=" + jupyterPath, markerVar + "=" + marker},
 			})
