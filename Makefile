@@ -39,6 +39,12 @@ test: prereqs devserver
 	$(GO) test -count=1 -timeout 25m ./...
 	cd devserver && $(GO) test -count=1 -timeout 10m ./...
 
+# The attack suite: every attack of SECURITY.md's threat model tried on the
+# real binaries, server and kernels; it writes the table of SECURITY.md. Its
+# tests also run in `make test`.
+security: prereqs devserver
+	MILLRACE_SECURITY_WRITE=SECURITY.md $(GO) test -count=1 -timeout 15m ./internal/security/
+
 # papermill's own test notebooks (with their EXPECTED.md) as an external
 # conformance suite: the tests behind the conformance build tag, through the
 # notebook model and the whole product. MILLRACE_CORPUS points at the
@@ -49,7 +55,7 @@ conformance: prereqs devserver
 	$(GO) vet -tags conformance ./...
 	$(GO) test -count=1 -timeout 20m -tags conformance -run Corpus ./internal/notebook/ ./activities/
 
-# Every benchmark of issue 8 on the embedded server, one package at a time,
+# Every benchmark on the embedded server, one package at a time,
 # printed as one table (metric, value, target, verdict); see BENCHMARKS.md.
 # BENCH_FLAGS=-quick for a shorter pass; BENCH_FLAGS='-write BENCHMARKS.md'
 # also updates the published table.
