@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= /usr/bin/python3
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test conformance bench reliability demo clean
+.PHONY: all build devserver prereqs test conformance security bench reliability demo clean
 
 all: build
 
