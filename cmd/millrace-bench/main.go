@@ -1,4 +1,4 @@
-// Command millrace-bench runs every benchmark of millrace (issue 8) on the
+// Command millrace-bench runs every benchmark of millrace on the
 // embedded Temporal server, one package at a time, and prints one table:
 // metric, value, target, verdict. `-write BENCHMARKS.md` also puts the
 // table into that file's bench section. Run it from the module root

@@ -1,4 +1,4 @@
-// Package benchreport runs millrace's benchmarks (issue 8) package by
+// Package benchreport runs millrace's benchmarks package by
 // package with `go test -json -bench` and turns the figures they report
 // into one table: metric, value, target, verdict. Nothing in it measures or
 // types a figure: every value is read from a benchmark's output, and every

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Suite is every benchmark of issue 8, in the order the table shows them.
+// Suite is every benchmark, in the order the table shows them.
 // The benchmarks measure; the bench command only runs them and reads the
 // figures they report (testing.B.ReportMetric).
 var Suite = []Group{
