@@ -46,6 +46,10 @@ type RunInput struct {
 	// CPULimit bounds their CPU use in cores (1.5 = one and a half cores
 	// of time per second); 0 = none.
 	CPULimit float64 `json:"cpu_limit,omitempty"`
+	// DefaultOutput marks Output as the default one in the run's directory
+	// under the data dir, which is no root's: the search attributes that
+	// say where a job's files are leave it out.
+	DefaultOutput bool `json:"default_output,omitempty"`
 }
 
 // Defaults for RunInput's zero values.

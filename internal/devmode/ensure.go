@@ -55,6 +55,10 @@ func Ensure(ctx context.Context, cfg *config.Config) (State, error) {
 	return State{}, fmt.Errorf("the dev service did not become ready within %s; see %s", StartTimeout, LogFile(cfg.DataDir))
 }
 
+// WorkerRootsEnv sets the roots of the dev service's worker (see
+// config.DefaultWorkerRoots for the default).
+const WorkerRootsEnv = "MILLRACE_WORKER_ROOTS"
+
 // spawnService starts this executable as the dev service, detached: a new
 // session (no terminal signal reaches it), stdin from /dev/null, output to
 // the service log.
@@ -75,6 +79,11 @@ func spawnService(cfg *config.Config) error {
 	if cfg.TemporalBin != "" {
 		args = append(args, "--temporal-bin", cfg.TemporalBin)
 	}
+	// The service's worker has roots of its own (config.WorkerRoots): the
+	// client's roots are that client's, not every client's.
+	if r := os.Getenv(WorkerRootsEnv); r != "" {
+		args = append(args, "--roots", r)
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -82,7 +91,7 @@ func spawnService(cfg *config.Config) error {
 	// The service must not inherit a client's TEMPORAL_ADDRESS (it would
 	// then not be a dev service), nor its roots: it runs what clients
 	// validated.
-	cmd.Env = filterEnv(os.Environ(), "TEMPORAL_ADDRESS")
+	cmd.Env = filterEnv(os.Environ(), "TEMPORAL_ADDRESS", "MILLRACE_ROOTS")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dev service: %w", err)

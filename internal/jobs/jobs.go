@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"millrace/internal/paths"
+	"millrace/internal/runenv"
 )
 
 // UserError is a problem with the caller's request: a bad path, an unknown
@@ -43,4 +44,7 @@ type Service struct {
 	MaxParameterBytes int
 	// NotifyAllow lists the hosts notify_url may name (config.NotifyAllow).
 	NotifyAllow []string
+	// AllowEnv is the operator's allow-list of run env names
+	// (config.Config.AllowEnv); the worker checks it too.
+	AllowEnv runenv.Patterns
 }

@@ -20,6 +20,7 @@ import (
 
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
+	"millrace/internal/runenv"
 	"millrace/workflows"
 )
 
@@ -125,6 +126,7 @@ func searchAttributes(in workflows.RunInput, kind string) temporal.SearchAttribu
 	if in.BatchID != "" {
 		updates = append(updates, workflows.KeyBatchID.ValueSet(in.BatchID))
 	}
+	updates = append(updates, workflows.RunScope(in).Attributes()...)
 	return temporal.NewSearchAttributes(updates...)
 }
 
@@ -146,7 +148,7 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 	}
 	in.Notebook = nbPath
 
-	in.Output = rundir.DefaultOutput(s.DataDir, jobID)
+	in.Output, in.DefaultOutput = rundir.DefaultOutput(s.DataDir, jobID), true
 	if req.OutputPath != "" {
 		out, err := s.Roots.Writable(req.OutputPath)
 		switch {
@@ -157,7 +159,7 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		case isDir(out):
 			bad("output_path %s is a directory; name a file such as %s", req.OutputPath, filepath.Join(req.OutputPath, "output.ipynb"))
 		default:
-			in.Output = out
+			in.Output, in.DefaultOutput = out, false
 		}
 	}
 	in.Cwd = filepath.Dir(nbPath)
@@ -202,10 +204,8 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		}
 	}
 	in.Labels = req.Labels
-	for k := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			bad("env name %q is not a valid environment variable name", k)
-		}
+	if err := runenv.CheckNames(req.Env, s.AllowEnv); err != nil {
+		bad("%v", err)
 	}
 	in.Env = req.Env
 	in.BatchID, in.NodeID, in.HeartbeatTimeout = req.BatchID, req.NodeID, req.HeartbeatTimeout
