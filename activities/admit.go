@@ -58,28 +58,35 @@ func checkJobID(jobID string) error {
 }
 
 // admit checks a run's env names and resolves its files beneath the
-// worker's roots at this moment. output is the run's output path (the
-// default one under the data dir is the worker's own).
+// worker's roots, and beneath the roots of the server that started the run,
+// at this moment. output is the run's output path (the default one under
+// the data dir is the worker's own).
 func (a *Activities) admit(jobID string, in workflows.RunInput, output string) (*admitted, error) {
 	if err := runenv.CheckNames(in.Env, a.AllowEnv); err != nil {
 		return nil, refuse("%v", err)
 	}
-	roots, err := a.roots()
+	worker, err := a.roots()
 	if err != nil {
 		return nil, refuse("the worker's roots: %v", err)
+	}
+	c := confinement{worker: worker}
+	if len(in.Roots) > 0 {
+		if c.job, err = paths.NewRoots(in.Roots); err != nil {
+			return nil, refuse("the roots the run was started with: %v", err)
+		}
 	}
 	ad := &admitted{}
 	fail := func(err error) (*admitted, error) {
 		ad.Close()
 		return nil, err
 	}
-	nb, err := roots.Open(in.Notebook)
+	nb, err := c.open(in.Notebook, openFile)
 	if err != nil {
-		return fail(a.pathRefusal("notebook", in.Notebook, err, roots))
+		return fail(c.refusal("notebook", in.Notebook, err))
 	}
 	nb.Close()
-	if ad.cwd, err = openDirIn(roots, in.Cwd); err != nil {
-		return fail(a.pathRefusal("working directory", in.Cwd, err, roots))
+	if ad.cwd, err = c.open(in.Cwd, openDir); err != nil {
+		return fail(c.refusal("working directory", in.Cwd, err))
 	}
 	outDir := filepath.Dir(output)
 	if output == rundir.DefaultOutput(a.DataDir, jobID) {
@@ -87,34 +94,100 @@ func (a *Activities) admit(jobID string, in workflows.RunInput, output string) (
 			return fail(fmt.Errorf("cannot create the output notebook's folder: %w", err))
 		}
 		ad.outDir, err = os.Open(outDir)
-	} else if root, ok := roots.Contains(filepath.Clean(outDir)); ok {
-		ad.outDir, err = beneath.MkdirAll(root, filepath.Clean(outDir), 0o755)
 	} else {
-		err = paths.ErrOutsideRoots
+		ad.outDir, err = c.open(outDir, makeDir)
 	}
 	if err != nil {
-		return fail(a.pathRefusal("output folder", outDir, err, roots))
+		return fail(c.refusal("output folder", outDir, err))
 	}
 	return ad, nil
 }
 
-func openDirIn(roots *paths.Roots, dir string) (*os.File, error) {
-	root, ok := roots.Contains(filepath.Clean(dir))
-	if !ok || !filepath.IsAbs(dir) {
-		return nil, paths.ErrOutsideRoots
-	}
-	return beneath.OpenDir(root, filepath.Clean(dir))
+// confinement is what a run's files must lie beneath: the worker's roots
+// and, when the input names them, the starting server's (job).
+type confinement struct {
+	worker, job *paths.Roots
 }
 
-// pathRefusal says why a path is refused without saying where a symlink
-// leads or what lies outside the roots.
-func (a *Activities) pathRefusal(what, p string, err error, roots *paths.Roots) error {
-	where := strings.Join(roots.Dirs(), ", ")
+type openKind int
+
+const (
+	openFile openKind = iota // a regular file, for reading
+	openDir                  // an existing folder
+	makeDir                  // a folder, created beneath its root if missing
+)
+
+// open opens p beneath the job's root holding it (creating it for makeDir)
+// and beneath the worker's, and checks both opens reached the same file:
+// then it lay beneath both at this moment. The job's descriptor is kept.
+func (c confinement) open(p string, kind openKind) (*os.File, error) {
+	if !filepath.IsAbs(p) {
+		return nil, paths.ErrOutsideRoots
+	}
+	p = filepath.Clean(p)
+	if c.job == nil {
+		return openBeneath(c.worker, p, kind)
+	}
+	first, err := openBeneath(c.job, p, kind)
+	if err != nil {
+		return nil, err
+	}
+	second, err := openBeneath(c.worker, p, openKindNoCreate(kind))
+	if err != nil {
+		first.Close()
+		return nil, err
+	}
+	defer second.Close()
+	if !sameFile(first, second) {
+		first.Close()
+		return nil, beneath.ErrEscapes
+	}
+	return first, nil
+}
+
+func openKindNoCreate(k openKind) openKind {
+	if k == makeDir {
+		return openDir
+	}
+	return k
+}
+
+func openBeneath(roots *paths.Roots, p string, kind openKind) (*os.File, error) {
+	if roots == nil {
+		return nil, paths.ErrOutsideRoots
+	}
+	root, ok := roots.Contains(p)
+	if !ok {
+		return nil, paths.ErrOutsideRoots
+	}
+	switch kind {
+	case openDir:
+		return beneath.OpenDir(root, p)
+	case makeDir:
+		return beneath.MkdirAll(root, p, 0o755)
+	}
+	return beneath.Open(root, p)
+}
+
+func sameFile(a, b *os.File) bool {
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// refusal says why a path is refused without saying where a symlink leads
+// or what lies outside the roots.
+func (c confinement) refusal(what, p string, err error) error {
+	dirs := c.worker.Dirs()
+	if c.job != nil {
+		dirs = append(c.job.Dirs(), dirs...)
+	}
+	where := "the worker's roots and the run's (" + strings.Join(dirs, ", ") + ")"
 	switch {
 	case errors.Is(err, paths.ErrOutsideRoots):
-		return refuse("%s %s is outside the worker's roots (%s); start the worker with --roots to allow it", what, p, where)
+		return refuse("%s %s is outside %s; start the worker with --roots to allow it", what, p, where)
 	case errors.Is(err, beneath.ErrEscapes):
-		return refuse("%s %s leads out of the worker's roots (%s) through a symlink; it was not followed", what, p, where)
+		return refuse("%s %s leads out of %s through a symlink; it was not followed", what, p, where)
 	case errors.Is(err, beneath.ErrNotRegular):
 		return refuse("%s %s is not a regular file", what, p)
 	case errors.Is(err, os.ErrNotExist):

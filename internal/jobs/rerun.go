@@ -108,7 +108,7 @@ func (s *Service) recheck(in *workflows.RunInput, jobID string) error {
 	if len(problems) > 0 {
 		return userErrorf("cannot rerun %s: %s", jobID, strings.Join(problems, "; "))
 	}
-	in.Notebook, in.Cwd, in.Output = nb, cwd, out
+	in.Notebook, in.Cwd, in.Output, in.Roots = nb, cwd, out, s.Roots.Dirs()
 	return nil
 }
 

@@ -147,6 +147,7 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		return in, userErrorf("notebook %s: %v", req.Path, err)
 	}
 	in.Notebook = nbPath
+	in.Roots = s.Roots.Dirs()
 
 	in.Output, in.DefaultOutput = rundir.DefaultOutput(s.DataDir, jobID), true
 	if req.OutputPath != "" {
