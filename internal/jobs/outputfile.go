@@ -22,15 +22,16 @@ var errNoOutputYet = errors.New("no output notebook yet")
 // file, is refused without following it: the answer names neither the
 // target nor anything of its content. max bounds the bytes read.
 func (s *Service) readOutputFile(jobID, p string, max int64) ([]byte, error) {
-	var b []byte
+	var f *os.File
 	var err error
 	if p == rundir.DefaultOutput(s.DataDir, jobID) {
-		b, err = beneath.ReadFile(rundir.JobDir(s.DataDir, jobID), p, max)
+		f, err = beneath.Open(rundir.JobDir(s.DataDir, jobID), p)
 	} else {
-		var f *os.File
-		if f, err = s.Roots.Open(p); err == nil {
-			b, err = readBounded(f, p, max)
-		}
+		f, err = s.Roots.Open(p)
+	}
+	var b []byte
+	if err == nil {
+		b, err = readBounded(f, max)
 	}
 	switch {
 	case err == nil:
@@ -45,7 +46,9 @@ func (s *Service) readOutputFile(jobID, p string, max int64) ([]byte, error) {
 
 var errTooBig = errors.New("too big")
 
-func readBounded(f *os.File, p string, max int64) ([]byte, error) {
+// readBounded reads an open file whole, refusing one of more than max
+// bytes (max <= 0: no bound), and closes it.
+func readBounded(f *os.File, max int64) ([]byte, error) {
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
