@@ -178,11 +178,10 @@ func sameFile(a, b *os.File) bool {
 // refusal says why a path is refused without saying where a symlink leads
 // or what lies outside the roots.
 func (c confinement) refusal(what, p string, err error) error {
-	dirs := c.worker.Dirs()
+	where := "the worker's roots (" + strings.Join(c.worker.Dirs(), ", ") + ")"
 	if c.job != nil {
-		dirs = append(c.job.Dirs(), dirs...)
+		where = "the roots the run was started with (" + strings.Join(c.job.Dirs(), ", ") + ") or " + where
 	}
-	where := "the worker's roots and the run's (" + strings.Join(dirs, ", ") + ")"
 	switch {
 	case errors.Is(err, paths.ErrOutsideRoots):
 		return refuse("%s %s is outside %s; start the worker with --roots to allow it", what, p, where)

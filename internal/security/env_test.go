@@ -124,7 +124,9 @@ func TestEnvLoaderAndServiceNamesRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "ran.txt")); err == nil {
 		t.Error("a refused run executed its notebook")
 	}
-	o.saw("8 env names refused at start, no workflow started; %d forged inputs failed %s at the worker, e.g. %q", len(refusals), workflows.ErrBadInput, refusals)
+	if len(refusals) > 0 {
+		o.saw("8 env names refused at start, no workflow started; %d forged inputs failed %s at the worker, e.g. %q", len(refusals), workflows.ErrBadInput, refusals[0])
+	}
 }
 
 func keys(m map[string]string) string {

@@ -387,7 +387,9 @@ func TestRootsWorkerRefusesForgedInputs(t *testing.T) {
 			t.Errorf("%s exists: a forged run ran or wrote", p)
 		}
 	}
-	o.saw("5 forged runs failed %s before any executor started, e.g. %q", workflows.ErrBadInput, msgs)
+	if len(msgs) > 0 {
+		o.saw("%d forged runs failed %s before any executor started, e.g. %q", len(msgs), workflows.ErrBadInput, msgs[len(msgs)-2])
+	}
 }
 
 // clientOptions start a forged workflow as a Temporal client could.
