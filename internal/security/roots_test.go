@@ -388,7 +388,7 @@ func TestRootsWorkerRefusesForgedInputs(t *testing.T) {
 		}
 	}
 	if len(msgs) > 0 {
-		o.saw("%d forged runs failed %s before any executor started, e.g. %q", len(msgs), workflows.ErrBadInput, msgs[len(msgs)-2])
+		o.saw("%d forged runs failed %s before any executor started, e.g. %q", len(msgs), workflows.ErrBadInput, msgs[0])
 	}
 }
 
