@@ -11,6 +11,8 @@ import (
 
 	"millrace/internal/executor"
 	"millrace/internal/limits"
+	"millrace/internal/paths"
+	"millrace/internal/runenv"
 )
 
 // DefaultHeartbeatEvery is how often a running attempt heartbeats. The
@@ -36,4 +38,12 @@ type Activities struct {
 	// Limits is how this worker enforces memory_limit and cpu_limit; nil
 	// means what limits.Detected finds for this process.
 	Limits *limits.Support
+	// Roots are the folders this worker runs notebooks from and writes
+	// outputs to (config.Config.WorkerRoots); nil means
+	// config.DefaultWorkerRoots.
+	Roots *paths.Roots
+	// AllowEnv and PassEnv are the operator's env allow-list for runs and
+	// the worker variables kernels also get (config.Config's).
+	AllowEnv runenv.Patterns
+	PassEnv  runenv.Patterns
 }

@@ -10,6 +10,7 @@ import (
 	"millrace/internal/executor"
 	"millrace/internal/executor/runner"
 	"millrace/internal/jobs"
+	"millrace/internal/runenv"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -24,7 +25,7 @@ func TestPapermillExecutorPath(t *testing.T) {
 	if err := os.WriteFile(script, runner.Script, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("MILLRACE_TEST_RUNNER_SCRIPT", script)
+	t.Setenv("PAPERMILL_SHIM_RUNNER", script)
 	shim, err := filepath.Abs("testdata/papermill")
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +36,9 @@ func TestPapermillExecutorPath(t *testing.T) {
 	}
 	cfg := server.Config(t)
 	cfg.Executor, cfg.Papermill = executor.ChoosePapermill, shim
+	// Kernels and executors get an allow-listed environment: the operator
+	// passes the shim's variable.
+	cfg.PassEnv = runenv.Patterns{"PAPERMILL_SHIM_RUNNER"}
 	w := server.StartWorker(t, cfg)
 	if w.Executor.Name != executor.Papermill {
 		t.Fatalf("executor %s, want papermill", w.Executor.Name)

@@ -21,6 +21,7 @@ import (
 	"millrace/internal/logstore"
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
+	"millrace/internal/runenv"
 	"millrace/workflows"
 )
 
@@ -32,6 +33,10 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	n := int(info.Attempt)
 	log := a.logger().With("job", jobID, "attempt", n)
 	res := workflows.AttemptResult{Attempt: n, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: time.Now()}
+	// The id names folders under the data dir: checked before anything.
+	if err := checkJobID(jobID); err != nil {
+		return res, a.fail(&res, workflows.ErrBadInput, err.Error(), nil, true)
+	}
 
 	// Heartbeat from the first moment: sweeping a lost attempt's leftovers,
 	// confining this one and starting Python can take seconds on a loaded
@@ -58,9 +63,6 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		CellTimeout: in.CellTimeout,
 		ResultFile:  filepath.Join(dir, rundir.ResultFile),
 	}
-	if err := os.MkdirAll(filepath.Dir(spec.Output), filemode.Dir); err != nil {
-		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot create the output notebook's folder: %v", err), nil, true)
-	}
 	if p := strings.TrimSpace(string(in.Parameters)); p != "" && p != "null" && p != "{}" {
 		spec.ParamsFile = filepath.Join(dir, rundir.ParamsFile)
 		if err := os.WriteFile(spec.ParamsFile, in.Parameters, filemode.File); err != nil {
@@ -74,19 +76,36 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	defer logw.Close()
 	defer countAttempt(ctx, logw, &res)()
 
+	// Last check before the executor starts: a run may have waited in the
+	// queue for hours, time enough for its folders to be swapped.
+	ad, err := a.admit(jobID, in, spec.Output)
+	if err != nil {
+		var r *refusal
+		if errors.As(err, &r) {
+			log.Warn("input refused", "reason", r.msg)
+			return res, a.end(dir, &res, workflows.ErrBadInput, err.Error(), nil, true)
+		}
+		return res, a.end(dir, &res, workflows.ErrStorage, err.Error(), nil, true)
+	}
+	defer ad.Close()
+	launch := spec
+	launch.Output = ad.outputArg(spec.Output)
+
 	marker := jobID + "." + strconv.Itoa(n)
 	grp, isolation, err := a.confine(in, marker, log)
 	if err != nil {
 		return res, a.confineFailure(dir, &res, err)
 	}
-	args, env := a.Executor.Args(spec), mergeEnv(os.Environ(), in.Env)
-	proc, err := executor.StartConfined(args, in.Cwd, env, marker, confiner(grp))
+	env := runenv.Kernel(os.Environ(), a.PassEnv, in.Env)
+	start := executor.Launch{Args: a.Executor.Args(launch), Dir: ad.dirArg(in.Cwd), Env: env, Marker: marker, Confiner: confiner(grp), Files: ad.files()}
+	proc, err := executor.StartWith(start)
 	if err != nil && grp != nil && grp.Spec() == (limits.Spec{}) {
 		// A host may refuse to start a process in a cgroup it let the
 		// worker create; a run without limits then goes without one.
 		a.release(grp, log)
 		grp, isolation = nil, limits.NoCgroupWarning("starting in one failed: "+err.Error())
-		proc, err = executor.StartConfined(args, in.Cwd, env, marker, nil)
+		start.Confiner = nil
+		proc, err = executor.StartWith(start)
 	}
 	if err != nil {
 		a.release(grp, log)
@@ -340,27 +359,4 @@ func checkInput(in workflows.RunInput) error {
 		return err
 	}
 	return limits.CheckCPU(in.CPULimit)
-}
-
-// mergeEnv returns base with overrides applied (overrides win).
-func mergeEnv(base []string, overrides map[string]string) []string {
-	out := make([]string, 0, len(base)+len(overrides)+2)
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, over := overrides[k]; !over && k != executor.MarkerEnv {
-			out = append(out, kv)
-		}
-	}
-	// Python output unbuffered, so lines reach the log as they are printed;
-	// debugpy's frozen-modules warning silenced. The caller may override.
-	defaults := map[string]string{"PYTHONUNBUFFERED": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-	for k, v := range defaults {
-		if _, over := overrides[k]; !over {
-			out = append(out, k+"="+v)
-		}
-	}
-	for k, v := range overrides {
-		out = append(out, k+"="+v)
-	}
-	return out
 }

@@ -92,7 +92,7 @@ func logText(t *testing.T, svc *jobs.Service, id string) string {
 // processes in the process table.
 func marker() (map[string]string, string) {
 	v := uuid.NewString()
-	return map[string]string{"MILLRACE_TEST_MARKER": v}, "MILLRACE_TEST_MARKER=" + v
+	return map[string]string{"TEST_RUN_MARKER": v}, "TEST_RUN_MARKER=" + v
 }
 
 func assertNoProcesses(t *testing.T, kv string) {

@@ -187,10 +187,10 @@ func (b *batchRun) start(i int) {
 		WorkflowID:          node.JobID,
 		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
+		TypedSearchAttributes: temporal.NewSearchAttributes(append([]temporal.SearchAttributeUpdate{
 			KeyNotebook.ValueSet(node.Run.Notebook), KeyKind.ValueSet("run"),
 			KeyBatchID.ValueSet(workflow.GetInfo(b.ctx).WorkflowExecution.ID), KeyLabels.ValueSet(node.Run.Labels),
-		),
+		}, RunScope(node.Run).Attributes()...)...),
 		Memo: map[string]any{"output": node.Run.Output},
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, NotebookRunWorkflow, node.Run)

@@ -4,6 +4,8 @@
 // workflow API.
 package workflows
 
+import "strings"
+
 // TaskQueue is the default task queue for workflows and activities.
 const TaskQueue = "millrace"
 
@@ -41,6 +43,11 @@ const (
 	AttrLabels   = "MillraceLabels"   // KeywordList
 	AttrBatchID  = "MillraceBatchId"  // Keyword: the batch a run belongs to
 	AttrKind     = "MillraceKind"     // Keyword: "run" or "batch"
+	// The folders a job's files are in (see PathScope): a server shows a
+	// job only when all three lie inside its roots.
+	AttrNotebookDir = "MillraceNotebookDir" // Keyword
+	AttrOutputDir   = "MillraceOutputDir"   // Keyword; unset for the default output
+	AttrCwd         = "MillraceCwd"         // Keyword
 )
 
 // SearchAttributeTypes maps each attribute to its type name, as
@@ -51,6 +58,10 @@ var SearchAttributeTypes = map[string]string{
 	AttrLabels:   "KeywordList",
 	AttrBatchID:  "Keyword",
 	AttrKind:     "Keyword",
+
+	AttrNotebookDir: "Keyword",
+	AttrOutputDir:   "Keyword",
+	AttrCwd:         "Keyword",
 }
 
 // Job statuses as clients see them. They are derived from the workflow
@@ -98,4 +109,48 @@ func PriorityName(key int) string {
 		}
 	}
 	return "normal"
+}
+
+// ValidRunID reports whether id has the form of a run's id: RunIDPrefix and
+// a UUID, or, for a batch's node, RunIDPrefix, the batch's UUID, the node
+// id and the round (nb-<uuid>.<node>.<round>). A worker refuses any other
+// id before using it in a path under its data dir.
+func ValidRunID(id string) bool {
+	rest, ok := strings.CutPrefix(id, RunIDPrefix)
+	if !ok || len(rest) < 36 || !isUUID(rest[:36]) {
+		return false
+	}
+	if rest = rest[36:]; rest == "" {
+		return true
+	}
+	node, round, ok := strings.Cut(strings.TrimPrefix(rest, "."), ".")
+	if !ok || !strings.HasPrefix(rest, ".") || node == "" || len(node) > 64 || round == "" || len(round) > 9 {
+		return false
+	}
+	for _, r := range node {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	for _, r := range round {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isUUID reports whether s is a UUID in its canonical lowercase text form.
+func isUUID(s string) bool {
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f'):
+			return false
+		}
+	}
+	return len(s) == 36
 }

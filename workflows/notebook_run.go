@@ -17,6 +17,10 @@ var (
 	KeyLabels   = temporal.NewSearchAttributeKeyKeywordList(AttrLabels)
 	KeyBatchID  = temporal.NewSearchAttributeKeyKeyword(AttrBatchID)
 	KeyKind     = temporal.NewSearchAttributeKeyKeyword(AttrKind)
+
+	KeyNotebookDir = temporal.NewSearchAttributeKeyKeyword(AttrNotebookDir)
+	KeyOutputDir   = temporal.NewSearchAttributeKeyKeyword(AttrOutputDir)
+	KeyCwd         = temporal.NewSearchAttributeKeyKeyword(AttrCwd)
 )
 
 // nonRetryable lists the failure types no retry can fix. A cell error joins

@@ -49,6 +49,16 @@ type RunInput struct {
 	// Warnings are the job service's, made when the run was started
 	// (parameters passed with type checks off); the result repeats them.
 	Warnings []string `json:"warnings,omitempty"`
+	// DefaultOutput marks Output as the default one in the run's directory
+	// under the data dir, which is no root's: the search attributes that
+	// say where a job's files are leave it out.
+	DefaultOutput bool `json:"default_output,omitempty"`
+	// Roots are the roots of the server that started the run. The worker
+	// resolves the run's files beneath them (and beneath its own roots)
+	// right before it starts the executor, so a folder swapped for a
+	// symlink while the run waited is refused even where the worker's
+	// own roots are wider. Empty: the worker's roots alone.
+	Roots []string `json:"roots,omitempty"`
 }
 
 // Defaults for RunInput's zero values.

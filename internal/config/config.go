@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"millrace/internal/notify"
+	"millrace/internal/runenv"
 )
 
 // Defaults.
@@ -51,6 +52,13 @@ type Config struct {
 	// (MILLRACE_CODEC_KEY_FILE). "" in dev mode: the dev service's own key,
 	// when it has one; "" on a cluster: payloads are not encrypted.
 	CodecKeyFile string
+	// AllowEnv, when set, lists the only names a run's env may set
+	// (MILLRACE_ALLOW_ENV, --allow-env NAME,PREFIX_*). Millrace's,
+	// Temporal's and loader names are refused whatever it says
+	// (runenv.CheckNames). The job service and the worker both check.
+	AllowEnv runenv.Patterns
+	// rootsDefaulted: no --roots nor MILLRACE_ROOTS was given.
+	rootsDefaulted bool
 
 	// Worker settings.
 	MaxRuns   int    // MILLRACE_MAX_RUNS: concurrent runs per worker
@@ -65,6 +73,10 @@ type Config struct {
 	// prefixes, or "*") webhooks may connect to
 	// (MILLRACE_NOTIFY_ALLOW_PRIVATE); by default only public ones.
 	NotifyAllowPrivate []string
+	// PassEnv names worker variables a kernel gets beyond runenv.Inherited
+	// (MILLRACE_PASS_ENV, --pass-env NAME,PREFIX_*); millrace's and
+	// Temporal's own never pass.
+	PassEnv runenv.Patterns
 }
 
 // Env lists the environment variables, for help texts and the README.
@@ -75,6 +87,7 @@ var Env = []string{
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
 	"MILLRACE_NOTIFY_SECRET", "MILLRACE_NOTIFY_ALLOW_PRIVATE", "MILLRACE_METRICS", "MILLRACE_METRICS_TOKEN", "MILLRACE_MCP_TOKEN",
 	"MILLRACE_CODEC_KEY_FILE", "MILLRACE_FILE_MODE", "MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI",
+	"MILLRACE_ALLOW_ENV", "MILLRACE_PASS_ENV", "MILLRACE_WORKER_ROOTS",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -99,6 +112,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		return nil
 	})
 	c.NotifyAllow = splitComma(os.Getenv("MILLRACE_NOTIFY_ALLOW"))
+	c.AllowEnv, _ = runenv.Parse(os.Getenv("MILLRACE_ALLOW_ENV"))
+	fs.Func("allow-env", "comma-separated names (NAME, or PREFIX_* for a prefix) that a run's env may set; empty allows any name but millrace's, Temporal's and loader variables (LD_*, DYLD_*, PYTHONSTARTUP, PYTHONHOME), which are always refused (env MILLRACE_ALLOW_ENV)", func(s string) (err error) {
+		c.AllowEnv, err = runenv.Parse(s)
+		return err
+	})
 	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
 	SecretFlag(fs, &c.MetricsToken, "metrics-token", "MILLRACE_METRICS_TOKEN", "bearer token metrics scrapers must send")
 	fs.StringVar(&c.CodecKeyFile, "codec-key-file", os.Getenv("MILLRACE_CODEC_KEY_FILE"), "file of AES-256 keys (64 hex digits a line; the first encrypts) that encrypt run inputs, results and progress in Temporal's history; every millrace binary on a cluster needs the same file; dev mode makes its own (env MILLRACE_CODEC_KEY_FILE)")
@@ -112,6 +130,11 @@ func (c *Config) RegisterWorker(fs *flag.FlagSet) {
 	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner; default /usr/bin/python3 (env MILLRACE_PYTHON)")
 	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
+	c.PassEnv, _ = runenv.Parse(os.Getenv("MILLRACE_PASS_ENV"))
+	fs.Func("pass-env", "comma-separated names (NAME, or PREFIX_* for a prefix) of this worker's environment that notebooks get beyond the default allow-list (PATH, HOME, LANG, LC_*, PYTHON*, CONDA_*, CUDA_VISIBLE_DEVICES...); MILLRACE_* and TEMPORAL_* never pass (env MILLRACE_PASS_ENV)", func(s string) (err error) {
+		c.PassEnv, err = runenv.Parse(s)
+		return err
+	})
 	SecretFlag(fs, &c.NotifySecret, "notify-secret", "MILLRACE_NOTIFY_SECRET", "secret that signs completion webhooks")
 	fs.Func("notify-allow-private", "comma-separated non-public addresses or CIDR prefixes (127.0.0.1, 10.0.0.0/8; * for all) webhooks may connect to; by default only public addresses (env "+notify.AllowPrivateEnv+")", func(s string) error {
 		c.NotifyAllowPrivate = splitComma(s)
@@ -143,7 +166,14 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
+	if _, err := runenv.Parse(os.Getenv("MILLRACE_ALLOW_ENV")); err != nil {
+		errs = append(errs, fmt.Errorf("MILLRACE_ALLOW_ENV: %w", err))
+	}
+	if _, err := runenv.Parse(os.Getenv("MILLRACE_PASS_ENV")); err != nil {
+		errs = append(errs, fmt.Errorf("MILLRACE_PASS_ENV: %w", err))
+	}
 	if len(c.Roots) == 0 {
+		c.rootsDefaulted = true
 		wd, err := os.Getwd()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("no roots and no working directory: %w", err))
@@ -151,6 +181,33 @@ func (c *Config) Validate() error {
 		c.Roots = []string{wd}
 	}
 	return errors.Join(errs...)
+}
+
+// WorkerRoots are the folders a worker runs notebooks from and writes
+// outputs to: --roots or MILLRACE_ROOTS when given, else DefaultWorkerRoots.
+// A worker re-checks every input against them, because anything that can
+// start a workflow (the Temporal CLI or UI, another client) bypasses the
+// job service's checks.
+func (c *Config) WorkerRoots() []string {
+	if c.rootsDefaulted || len(c.Roots) == 0 {
+		return DefaultWorkerRoots()
+	}
+	return c.Roots
+}
+
+// DefaultWorkerRoots are the user's home and the temporary folder. One
+// worker (the dev service's, above all) serves the CLI and every MCP server
+// on its data dir, each with roots of its own inside the user's files: the
+// worker cannot know their union, and the home folder plus the temporary
+// folder hold what a user runs notebooks from, while system folders
+// (/etc, /root of another user, /var) stay out. An operator whose notebooks
+// live elsewhere sets --roots (MILLRACE_WORKER_ROOTS for the dev service).
+func DefaultWorkerRoots() []string {
+	var out []string
+	if home, err := os.UserHomeDir(); err == nil {
+		out = append(out, home)
+	}
+	return append(out, os.TempDir())
 }
 
 // DevMode reports whether no Temporal address is configured.

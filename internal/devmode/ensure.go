@@ -56,6 +56,10 @@ func Ensure(ctx context.Context, cfg *config.Config) (State, error) {
 	return State{}, fmt.Errorf("the dev service did not become ready within %s; see %s", StartTimeout, LogFile(cfg.DataDir))
 }
 
+// WorkerRootsEnv sets the roots of the dev service's worker (see
+// config.DefaultWorkerRoots for the default).
+const WorkerRootsEnv = "MILLRACE_WORKER_ROOTS"
+
 // spawnService starts this executable as the dev service, detached: a new
 // session (no terminal signal reaches it), stdin from /dev/null, output to
 // the service log.
@@ -78,6 +82,11 @@ func spawnService(cfg *config.Config) error {
 	}
 	if cfg.CodecKeyFile != "" {
 		args = append(args, "--codec-key-file", cfg.CodecKeyFile)
+	}
+	// The service's worker has roots of its own (config.WorkerRoots): the
+	// client's roots are that client's, not every client's.
+	if r := os.Getenv(WorkerRootsEnv); r != "" {
+		args = append(args, "--roots", r)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdin = nil

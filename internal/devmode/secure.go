@@ -104,9 +104,11 @@ var serviceEnvNames = []string{
 
 // serviceEnvDenied are settings of clients only, dropped even though they
 // match MILLRACE_: the background service serves neither MCP nor metrics,
-// and the tokens of those are secrets.
+// and the tokens of those are secrets; a client's roots are that client's,
+// not those of the service's worker (MILLRACE_WORKER_ROOTS).
 var serviceEnvDenied = map[string]bool{
 	"MILLRACE_MCP_TOKEN": true, "MILLRACE_METRICS_TOKEN": true, "MILLRACE_METRICS": true,
+	"MILLRACE_ROOTS": true,
 }
 
 // serviceEnv builds the dev service's environment from a client's.

@@ -57,6 +57,23 @@ type Confiner interface {
 
 // StartConfined is Start with the child born inside c's limits (nil: none).
 func StartConfined(args []string, dir string, env []string, marker string, c Confiner) (*Process, error) {
+	return StartWith(Launch{Args: args, Dir: dir, Env: env, Marker: marker, Confiner: c})
+}
+
+// Launch is how to start an executor.
+type Launch struct {
+	Args     []string // program first, no shell
+	Dir      string   // working directory
+	Env      []string // the whole environment; the marker is added
+	Marker   string
+	Confiner Confiner // nil: no limits
+	// Files are passed to the child as descriptors 3, 4...
+	Files []*os.File
+}
+
+// StartWith starts an executor as Start does, with l's options.
+func StartWith(l Launch) (*Process, error) {
+	args, dir, env, marker, c := l.Args, l.Dir, l.Env, l.Marker, l.Confiner
 	if len(args) == 0 {
 		return nil, errors.New("start executor: empty command")
 	}
@@ -74,6 +91,7 @@ func StartConfined(args []string, dir string, env []string, marker string, c Con
 	cmd.Dir = dir
 	cmd.Env = append(env[:len(env):len(env)], MarkerEnv+"="+marker)
 	cmd.Stdin = nil
+	cmd.ExtraFiles = l.Files
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

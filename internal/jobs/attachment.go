@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"os"
 	"sort"
 	"strings"
 
@@ -100,9 +99,12 @@ func (s *Service) outputCell(ctx context.Context, jobID string, cell int) (*note
 	if err != nil {
 		return nil, err
 	}
-	nb, err := notebook.Load(st.OutputPath)
-	if errors.Is(err, os.ErrNotExist) {
+	nb, err := s.loadOutput(jobID, st.OutputPath)
+	if errors.Is(err, errNoOutputYet) {
 		return nil, userErrorf("job %s has no output notebook yet (status %s)", jobID, st.Status)
+	}
+	if IsUserError(err) {
+		return nil, err
 	}
 	if err != nil && !errors.Is(err, notebook.ErrNoCodeCells) {
 		return nil, userErrorf("output notebook %s: %v", st.OutputPath, err)

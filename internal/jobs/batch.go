@@ -83,6 +83,7 @@ func (s *Service) startBatch(ctx context.Context, batchID string, req BatchReque
 		return BatchStarted{}, err
 	}
 	updates := []temporal.SearchAttributeUpdate{workflows.KeyKind.ValueSet("batch")}
+	updates = append(updates, s.batchScope(in).Attributes()...)
 	if len(req.Labels) > 0 {
 		updates = append(updates, workflows.KeyLabels.ValueSet(req.Labels))
 	}

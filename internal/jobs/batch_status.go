@@ -49,6 +49,9 @@ func (s *Service) BatchStatus(ctx context.Context, batchID string) (BatchStatus,
 		return BatchStatus{}, s.notFound(batchID, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
+	if !s.visible(info.GetSearchAttributes()) || info.GetType().GetName() != workflows.BatchWorkflow {
+		return BatchStatus{}, s.unknownJob(batchID)
+	}
 	out := BatchStatus{BatchID: batchID, CreatedAt: info.GetStartTime().AsTime()}
 	state, err := s.batchState(ctx, batchID, info.GetStatus())
 	if err != nil {

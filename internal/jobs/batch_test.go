@@ -253,6 +253,9 @@ func TestBatchValidation(t *testing.T) {
 func TestExamplePipeline(t *testing.T) {
 	root := testenv.RepoRoot()
 	cfg := server.Config(t)
+	// The work tree may lie outside the worker's default roots (home and
+	// the temporary folder).
+	cfg.Roots = []string{root}
 	server.StartWorker(t, cfg)
 	svc := server.Service(t, cfg, root)
 	req, err := jobs.LoadBatchFile(filepath.Join(root, "examples", "pipeline.yaml"))

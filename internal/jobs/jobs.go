@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"millrace/internal/paths"
+	"millrace/internal/runenv"
 )
 
 // UserError is a problem with the caller's request: a bad path, an unknown
@@ -51,6 +52,9 @@ type Service struct {
 	// decrypts them when a codec key is configured
 	// (connect.DataConverter). nil: Temporal's default.
 	DataConverter converter.DataConverter
+	// AllowEnv is the operator's allow-list of run env names
+	// (config.Config.AllowEnv); the worker checks it too.
+	AllowEnv runenv.Patterns
 }
 
 // failureMessage is a failure's message as its activity wrote it: a

@@ -89,6 +89,9 @@ func (s *Service) List(ctx context.Context, req ListRequest) (List, error) {
 	}
 	out := List{Jobs: []JobSummary{}, NextPageToken: encodeToken(resp.GetNextPageToken())}
 	for _, e := range resp.GetExecutions() {
+		if !s.visible(e.GetSearchAttributes()) {
+			continue
+		}
 		st := Status{JobID: e.GetExecution().GetWorkflowId()}
 		readAttributes(&st, e.GetSearchAttributes(), e.GetMemo(), s.dc())
 		row := JobSummary{
@@ -156,6 +159,8 @@ func (s *Service) baseQuery(req ListRequest) (string, error) {
 	// Jobs of this deployment only: several may share a namespace, each on
 	// its own task queue.
 	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND TaskQueue = %s", workflows.NotebookRunWorkflow, workflows.BatchWorkflow, quote(s.TaskQueue))
+	// Only the jobs whose files lie inside this server's roots.
+	q += " AND " + s.scopeQuery()
 	if req.Notebook != "" {
 		nb, err := s.Roots.Existing(req.Notebook)
 		if err != nil {

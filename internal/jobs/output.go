@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"os"
 
 	"millrace/internal/notebook"
 )
@@ -38,9 +37,12 @@ func (s *Service) Output(ctx context.Context, req OutputRequest) (Output, error)
 	if req.CellFrom < 0 || req.CellTo < 0 {
 		return Output{}, userErrorf("cell_from and cell_to are cell indices (0 or more)")
 	}
-	nb, err := notebook.Load(st.OutputPath)
-	if errors.Is(err, os.ErrNotExist) {
+	nb, err := s.loadOutput(req.JobID, st.OutputPath)
+	if errors.Is(err, errNoOutputYet) {
 		return Output{}, userErrorf("job %s has no output notebook yet (status %s): it is written when the first cell starts", req.JobID, st.Status)
+	}
+	if IsUserError(err) {
+		return Output{}, err
 	}
 	if err != nil && !errors.Is(err, notebook.ErrNoCodeCells) {
 		return Output{}, userErrorf("output notebook %s: %v", st.OutputPath, err)

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"millrace/internal/rundir"
+	"millrace/internal/runenv"
 	"millrace/workflows"
 )
 
@@ -52,7 +53,8 @@ func (s *Service) RerunBatch(ctx context.Context, batchID string) (BatchStarted,
 // RerunRun starts a finished or running run's notebook again with the same
 // input, as a new job. Its default output goes to the new job's directory.
 func (s *Service) RerunRun(ctx context.Context, jobID string) (Started, error) {
-	if err := checkJobID(jobID); err != nil {
+	// Status answers a job outside this server's roots as an unknown one.
+	if _, err := s.Status(ctx, jobID); err != nil {
 		return Started{}, err
 	}
 	ev, err := s.firstEvent(ctx, jobID)
@@ -67,15 +69,47 @@ func (s *Service) RerunRun(ctx context.Context, jobID string) (Started, error) {
 	if err := s.dc().FromPayload(attrs.GetInput().GetPayloads()[0], &in); err != nil {
 		return Started{}, fmt.Errorf("read input of %s: %w", jobID, err)
 	}
+	if err := s.recheck(&in, jobID); err != nil {
+		return Started{}, err
+	}
 	newID := workflows.RunIDPrefix + uuid.NewString()
-	if in.Output == rundir.DefaultOutput(s.DataDir, jobID) {
-		in.Output = rundir.DefaultOutput(s.DataDir, newID)
+	if in.DefaultOutput || in.Output == rundir.DefaultOutput(s.DataDir, jobID) {
+		in.Output, in.DefaultOutput = rundir.DefaultOutput(s.DataDir, newID), true
 	}
 	in.BatchID, in.NodeID = "", ""
 	if _, err := s.Client.ExecuteWorkflow(ctx, s.runOptions(newID, in), workflows.NotebookRunWorkflow, in); err != nil {
 		return Started{}, fmt.Errorf("start workflow: %w", err)
 	}
 	return Started{JobID: newID, Status: workflows.StatusPending, OutputPath: in.Output, Notebook: in.Notebook}, nil
+}
+
+// recheck resolves a stored input's paths inside the roots again and checks
+// its env with today's rule: the files may have moved (or been swapped for
+// symlinks) since the run, and the rule may have tightened.
+func (s *Service) recheck(in *workflows.RunInput, jobID string) error {
+	var problems []string
+	nb, err := s.Roots.Existing(in.Notebook)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("notebook: %v", err))
+	}
+	cwd, err := s.Roots.Existing(in.Cwd)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("cwd: %v", err))
+	}
+	out := in.Output
+	if !in.DefaultOutput && in.Output != rundir.DefaultOutput(s.DataDir, jobID) {
+		if out, err = s.Roots.Writable(in.Output); err != nil {
+			problems = append(problems, fmt.Sprintf("output_path: %v", err))
+		}
+	}
+	if err := runenv.CheckNames(in.Env, s.AllowEnv); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return userErrorf("cannot rerun %s: %s", jobID, strings.Join(problems, "; "))
+	}
+	in.Notebook, in.Cwd, in.Output, in.Roots = nb, cwd, out, s.Roots.Dirs()
+	return nil
 }
 
 // CancelBatch cancels a running batch: every running node is cancelled and

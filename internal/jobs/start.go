@@ -21,6 +21,7 @@ import (
 
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
+	"millrace/internal/runenv"
 	"millrace/workflows"
 )
 
@@ -132,6 +133,7 @@ func searchAttributes(in workflows.RunInput, kind string) temporal.SearchAttribu
 	if in.BatchID != "" {
 		updates = append(updates, workflows.KeyBatchID.ValueSet(in.BatchID))
 	}
+	updates = append(updates, workflows.RunScope(in).Attributes()...)
 	return temporal.NewSearchAttributes(updates...)
 }
 
@@ -152,8 +154,9 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		return in, userErrorf("notebook %s: %v", req.Path, err)
 	}
 	in.Notebook = nbPath
+	in.Roots = s.Roots.Dirs()
 
-	in.Output = rundir.DefaultOutput(s.DataDir, jobID)
+	in.Output, in.DefaultOutput = rundir.DefaultOutput(s.DataDir, jobID), true
 	if req.OutputPath != "" {
 		out, err := s.Roots.Writable(req.OutputPath)
 		switch {
@@ -164,7 +167,7 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		case isDir(out):
 			bad("output_path %s is a directory; name a file such as %s", req.OutputPath, filepath.Join(req.OutputPath, "output.ipynb"))
 		default:
-			in.Output = out
+			in.Output, in.DefaultOutput = out, false
 		}
 	}
 	in.Cwd = filepath.Dir(nbPath)
@@ -209,10 +212,8 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 		}
 	}
 	in.Labels = req.Labels
-	for k := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			bad("env name %q is not a valid environment variable name", k)
-		}
+	if err := runenv.CheckNames(req.Env, s.AllowEnv); err != nil {
+		bad("%v", err)
 	}
 	in.Env = req.Env
 	in.BatchID, in.NodeID, in.HeartbeatTimeout = req.BatchID, req.NodeID, req.HeartbeatTimeout

@@ -104,6 +104,9 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 		return Status{}, s.notFound(jobID, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
+	if !s.visible(info.GetSearchAttributes()) {
+		return Status{}, s.unknownJob(jobID)
+	}
 	if info.GetType().GetName() != workflows.NotebookRunWorkflow {
 		return Status{}, userErrorf("%s is a %s, not a notebook run", jobID, info.GetType().GetName())
 	}
@@ -263,7 +266,7 @@ func (s *Service) attempts(jobID string) []Attempt {
 func (s *Service) notFound(jobID string, err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return userErrorf("no job %q in namespace %s: list_jobs shows the jobs there are", jobID, s.Namespace)
+		return s.unknownJob(jobID)
 	}
 	return fmt.Errorf("describe %s: %w", jobID, err)
 }

@@ -3,10 +3,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"regexp"
 	"strings"
 
@@ -155,17 +152,9 @@ func (t *tools) readJobOutputNotebook(ctx context.Context, req mcp.ReadResourceR
 	if err != nil {
 		return nil, t.resourceError(uri, err)
 	}
-	info, err := os.Stat(st.OutputPath)
-	if st.OutputPath == "" || errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("job %s has no output notebook yet (status %s): it is written when the first cell starts", jobID, st.Status)
-	}
-	if err == nil && info.Size() > jobs.MaxAttachmentBytes {
-		return nil, fmt.Errorf("job %s: the output notebook is %d bytes, more than the %d one read returns; read it cell by cell with get_job_output, or open %s", jobID, info.Size(), jobs.MaxAttachmentBytes, st.OutputPath)
-	}
-	data, err := os.ReadFile(st.OutputPath)
+	data, err := t.svc.OutputNotebook(st)
 	if err != nil {
-		t.logger.Error("resource read failed", "uri", uri, "error", err)
-		return nil, fmt.Errorf("job %s: read the output notebook %s: %w", jobID, st.OutputPath, err)
+		return nil, t.resourceError(uri, err)
 	}
 	return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: ipynbMimeType, Text: string(data)}}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/executor"
 	"millrace/internal/limits"
+	"millrace/internal/paths"
 	"millrace/workflows"
 )
 
@@ -62,16 +63,21 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 	if err != nil {
 		return nil, err
 	}
+	roots, err := paths.NewRoots(cfg.WorkerRoots())
+	if err != nil {
+		return nil, fmt.Errorf("worker roots: %w", err)
+	}
 	lim := limits.Detected()
 	logger.Info("resource limits", "enforced_by", lim.String(), "stale_cgroups_removed", lim.Sweep(time.Minute))
 	Register(w, &activities.Activities{
 		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
 		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, NotifyNetworks: nets, Limits: &lim,
+		Roots: roots, AllowEnv: cfg.AllowEnv, PassEnv: cfg.PassEnv,
 	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
-	logger.Info("worker started", "task_queue", cfg.TaskQueue, "max_runs", maxRuns, "executor", exe.Name, "data_dir", cfg.DataDir)
+	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "executor", exe.Name, "data_dir", cfg.DataDir)
 	return &Worker{w: w, Executor: exe}, nil
 }
 

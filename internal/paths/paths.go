@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+
+	"millrace/internal/beneath"
 )
 
 // ErrOutsideRoots is returned (wrapped) for a path outside every root.
@@ -47,20 +50,21 @@ func (r *Roots) Dirs() []string { return append([]string(nil), r.dirs...) }
 func (r *Roots) Base() string { return r.dirs[0] }
 
 // Existing resolves p (relative paths against Base) to an absolute path with
-// symlinks resolved, which must exist and lie inside a root.
+// symlinks resolved, which must exist and lie inside a root. A path outside
+// the roots gets the same answer whether or not it exists, and the answer
+// never says where a symlink points: neither tells a caller anything about
+// files outside the roots.
 func (r *Roots) Existing(p string) (string, error) {
-	abs, err := r.abs(p)
+	real, err := r.Writable(p)
 	if err != nil {
 		return "", err
 	}
-	real, err := filepath.EvalSymlinks(abs)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(real); errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s does not exist", p)
+	} else if err != nil {
+		return "", fmt.Errorf("%s: %w", p, errors.Unwrap(err))
 	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	return real, r.check(p, real)
+	return real, nil
 }
 
 // Writable resolves p like Existing, but p itself may not exist yet: its
@@ -73,14 +77,26 @@ func (r *Roots) Writable(p string) (string, error) {
 	}
 	rest := ""
 	dir := abs
-	for {
+	for links := 0; ; {
 		real, err := filepath.EvalSymlinks(dir)
 		if err == nil {
 			full := filepath.Join(real, rest)
 			return full, r.check(p, full)
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("%s: %w", p, err)
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return "", fmt.Errorf("%s: %w", p, errors.Unwrap(err))
+		}
+		// A dangling symlink is judged by where it points, like any other:
+		// otherwise one out of the roots would answer "does not exist".
+		if target, lerr := os.Readlink(dir); lerr == nil {
+			if links++; links > 40 {
+				return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(dir), target)
+			}
+			dir = filepath.Clean(target)
+			continue
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -105,10 +121,39 @@ func (r *Roots) abs(p string) (string, error) {
 }
 
 func (r *Roots) check(given, real string) error {
+	if _, ok := r.Contains(real); ok {
+		return nil
+	}
+	return r.outside(given)
+}
+
+// outside is the one answer for every path outside the roots: it names the
+// path as the caller gave it, never what it resolved to.
+func (r *Roots) outside(given string) error {
+	return fmt.Errorf("%s is %w (%s); start the server with --roots to allow it", given, ErrOutsideRoots, strings.Join(r.dirs, ", "))
+}
+
+// Contains reports whether the absolute, clean path p lies lexically inside
+// a root, and which one (the deepest). It resolves nothing: it is for
+// paths recorded already resolved (a job's paths), and for choosing the
+// root to open beneath.
+func (r *Roots) Contains(p string) (string, bool) {
+	best := ""
 	for _, d := range r.dirs {
-		if real == d || strings.HasPrefix(real, d+string(os.PathSeparator)) {
-			return nil
+		if _, ok := beneath.Rel(d, p); ok && len(d) > len(best) {
+			best = d
 		}
 	}
-	return fmt.Errorf("%s resolves to %s, %w (%s); start the server with --roots to allow it", given, real, ErrOutsideRoots, strings.Join(r.dirs, ", "))
+	return best, best != ""
+}
+
+// Open opens the regular file p (absolute, as recorded at start) for
+// reading, resolving it beneath its root at this moment: a symlink swapped
+// in since the path was checked cannot lead out of the roots.
+func (r *Roots) Open(p string) (*os.File, error) {
+	root, ok := r.Contains(filepath.Clean(p))
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrOutsideRoots}
+	}
+	return beneath.Open(root, filepath.Clean(p))
 }

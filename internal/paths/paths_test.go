@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +52,34 @@ func TestRootsConfinePaths(t *testing.T) {
 		if _, err := r.Existing(p); err == nil {
 			t.Errorf("Existing(%q) accepted", p)
 		}
+	}
+}
+
+// TestOutsideAnswerTellsNothing: a path outside the roots gets the same
+// message whether the file exists, and a symlink's target is never named.
+func TestOutsideAnswerTellsNothing(t *testing.T) {
+	base := t.TempDir()
+	root, outside := filepath.Join(base, "root"), filepath.Join(base, "outside")
+	os.MkdirAll(root, 0o755)
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "exists.ipynb"), []byte("{}"), 0o644)
+	os.Symlink(filepath.Join(outside, "exists.ipynb"), filepath.Join(root, "l1.ipynb"))
+	os.Symlink(filepath.Join(outside, "missing.ipynb"), filepath.Join(root, "l2.ipynb"))
+	r, err := NewRoots([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(p string) string {
+		_, err := r.Existing(p)
+		if !errors.Is(err, ErrOutsideRoots) {
+			t.Fatalf("Existing(%s) = %v, want ErrOutsideRoots", p, err)
+		}
+		return strings.ReplaceAll(err.Error(), p, "P")
+	}
+	if a, b := msg(filepath.Join(outside, "exists.ipynb")), msg(filepath.Join(outside, "missing.ipynb")); a != b {
+		t.Errorf("existing and missing outside files answer differently:\n%s\n%s", a, b)
+	}
+	if a, b := msg("l1.ipynb"), msg("l2.ipynb"); a != b || strings.Contains(a, outside) {
+		t.Errorf("symlinks out answer differently or name their target:\n%s\n%s", a, b)
 	}
 }

@@ -116,7 +116,7 @@ func setup(t *testing.T, root string) (*config.Config, *jobs.Service) {
 // processes in the process table.
 func marker() (map[string]string, string) {
 	v := uuid.NewString()
-	return map[string]string{"MILLRACE_TEST_MARKER": v}, "MILLRACE_TEST_MARKER=" + v
+	return map[string]string{"TEST_RUN_MARKER": v}, "TEST_RUN_MARKER=" + v
 }
 
 // leftover waits up to 15 s for a run's processes to be gone (a killed

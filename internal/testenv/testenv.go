@@ -72,6 +72,7 @@ func SearchAttributes() temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(
 		workflows.KeyNotebook.ValueSet(""), workflows.KeyStatus.ValueSet(""),
 		workflows.KeyLabels.ValueSet(nil), workflows.KeyBatchID.ValueSet(""), workflows.KeyKind.ValueSet(""),
+		workflows.KeyNotebookDir.ValueSet(""), workflows.KeyOutputDir.ValueSet(""), workflows.KeyCwd.ValueSet(""),
 	)
 }
 
@@ -210,7 +211,7 @@ func (s *Server) Service(t testing.TB, cfg *config.Config, root string) *jobs.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow}
+	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv}
 }
 
 // Logger logs errors only, so test output shows what failed.

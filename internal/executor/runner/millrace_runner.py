@@ -87,6 +87,14 @@ def say(msg):
     sys.stderr.flush()
 
 
+def shown_path(path):
+    """The path to record and print: the worker may hand over a folder it
+    checked as /proc/self/fd/N/name, which means nothing to a reader."""
+    if path.startswith("/proc/self/fd/"):
+        return os.path.realpath(path)
+    return path
+
+
 def write_atomic(path, text):
     """Write text to path through a temporary file in the same folder."""
     path = os.path.abspath(path)
@@ -434,8 +442,8 @@ class Run:
         self.nb.metadata["papermill"] = {
             "parameters": params,
             "default_parameters": {},
-            "input_path": self.args.input,
-            "output_path": self.args.output,
+            "input_path": shown_path(self.args.input),
+            "output_path": shown_path(self.args.output),
             "start_time": utcnow().isoformat(),
             "end_time": None,
             "duration": None,
@@ -531,7 +539,7 @@ class Run:
             self.parameterize(params, kernel_name, language)
         self.prepare_metadata(params)
         say("Input Notebook:  %s" % self.args.input)
-        say("Output Notebook: %s" % self.args.output)
+        say("Output Notebook: %s" % shown_path(self.args.output))
         try:
             self.save()
         except OSError as e:
