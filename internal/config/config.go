@@ -195,6 +195,18 @@ func (c *Config) WorkerRoots() []string {
 	return c.Roots
 }
 
+// OwnerOnlyWorkerRoots makes the worker's own roots the whole file system
+// when none were given, for a worker whose Temporal frontend admits only
+// the user who owns it (the dev service's, behind its token): only that
+// user can start its workflows, and the roots of the server that started
+// each run (RunInput.Roots) still confine it at the moment of use. Without
+// it, `make demo` from a clone outside the home folder would be refused.
+func (c *Config) OwnerOnlyWorkerRoots() {
+	if c.rootsDefaulted || len(c.Roots) == 0 {
+		c.Roots, c.rootsDefaulted = []string{"/"}, false
+	}
+}
+
 // DefaultWorkerRoots are the user's home and the temporary folder. One
 // worker (the dev service's, above all) serves the CLI and every MCP server
 // on its data dir, each with roots of its own inside the user's files: the

@@ -151,6 +151,9 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	wcfg := *cfg
 	wcfg.Address = addr
+	if !isCLI {
+		wcfg.OwnerOnlyWorkerRoots()
+	}
 	w, err := nbworker.Start(c, &wcfg, logger)
 	if err != nil {
 		return err
