@@ -72,7 +72,12 @@ func startDevService(t *testing.T) *devService {
 	if d.st, err = devmode.Status(d.dataDir); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{Address: d.st.Address, Namespace: d.st.Namespace}
+	// As a millrace binary in dev mode: the service's token and codec key.
+	cfg := &config.Config{Address: d.st.Address, Namespace: d.st.Namespace, CodecKeyFile: devmode.KeyFile(d.dataDir)}
+	dc, err := connect.DataConverter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d.client, err = connect.Dial(context.Background(), cfg, testenv.Logger(), devmode.ClientOption(d.dataDir)); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ func startDevService(t *testing.T) *devService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.jobs = &jobs.Service{Client: d.client, Namespace: d.st.Namespace, TaskQueue: d.st.TaskQueue, DataDir: d.dataDir, Roots: roots}
+	d.jobs = &jobs.Service{Client: d.client, DataConverter: dc, Namespace: d.st.Namespace, TaskQueue: d.st.TaskQueue, DataDir: d.dataDir, Roots: roots}
 	return d
 }
 
