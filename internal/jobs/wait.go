@@ -2,7 +2,10 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"go.temporal.io/api/serviceerror"
 )
 
 // pollEvery is how often waiting polls a job. Heartbeats arrive about once
@@ -27,7 +30,19 @@ func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duratio
 	for first := true; ; first = false {
 		st, err := s.Status(ctx, jobID)
 		if err != nil {
-			return last, err
+			// A wait may last hours: one status read that timed out or
+			// found the server unavailable (a loaded host, a restarting
+			// server) is tried again at the next poll, until the wait's
+			// deadline, rather than ending the wait.
+			if !transient(ctx, err) || !time.Now().Before(deadline) {
+				return last, err
+			}
+			select {
+			case <-ctx.Done():
+				return last, ctx.Err()
+			case <-time.After(pollEvery):
+			}
+			continue
 		}
 		if onChange != nil && (first || st.Status != last.Status || st.Progress != last.Progress) {
 			onChange(st)
@@ -44,4 +59,16 @@ func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duratio
 		case <-time.After(min(pollEvery, time.Until(deadline))):
 		}
 	}
+}
+
+// transient reports whether err is a status read that may succeed if tried
+// again: the call's own deadline passed (not the caller's), or the server
+// was unavailable.
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unavailable) || errors.As(err, &deadline)
 }
