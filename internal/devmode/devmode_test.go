@@ -212,3 +212,45 @@ func TestRunSurvivesKillingEverything(t *testing.T) {
 		t.Fatalf("list after restart: %+v %v", list, err)
 	}
 }
+
+// TestServerOutlivesRunThreads runs several notebooks on the dev service's
+// own worker and checks that its Temporal server is the same process
+// afterwards. The server has Pdeathsig, which the kernel fires when the
+// thread that forked it exits; every run retires the thread that started
+// it (it may have joined the run's cgroup), so a server forked from a
+// thread the scheduler later lent to a run was killed mid-service.
+func TestServerOutlivesRunThreads(t *testing.T) {
+	dataDir := t.TempDir()
+	stopService(t, dataDir)
+	w := startDevWorker(t, dataDir)
+	st := waitService(t, dataDir)
+	// Only the service's own worker is left to take the runs.
+	_ = w.Process.Kill()
+	_ = w.Wait()
+
+	dir := t.TempDir()
+	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "trivial.ipynb"), dir)
+	svc := service(t, st, dir)
+	const runs = 8
+	ids := make([]string, 0, runs)
+	for range runs {
+		run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.JobID)
+	}
+	for _, id := range ids {
+		end, err := svc.WaitEnded(context.Background(), id, 3*time.Minute, nil)
+		if err != nil || end.Status != workflows.StatusSucceeded {
+			t.Fatalf("run %s: %s %v %+v", id, end.Status, err, end.Error)
+		}
+	}
+	again, err := devmode.Status(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ServerPID != st.ServerPID || !testenv.Alive(st.ServerPID) {
+		t.Fatalf("the Temporal server was pid %d before %d runs and is pid %d after (alive: %v)", st.ServerPID, runs, again.ServerPID, testenv.Alive(st.ServerPID))
+	}
+}

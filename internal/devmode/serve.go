@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,12 +226,28 @@ func startServer(args []string, logger *slog.Logger) (*serverProc, error) {
 	tail := &tailBuffer{max: 8 << 10}
 	out := io.MultiWriter(os.Stderr, tail)
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	s := &serverProc{cmd: cmd, done: make(chan struct{}), tail: tail}
+	// Pdeathsig fires when the OS thread that forked the child exits, not
+	// the process. The worker in this process retires the threads that
+	// start runs (they may have joined a run's cgroup), and the scheduler
+	// could have run this fork on one of them: the server would then get
+	// SIGTERM in the middle of serving. So fork from a locked thread that
+	// stays alive until the server is reaped, as the executor does.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the server
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start Temporal dev server %s: %w", args[0], err)
 	}
 	logger.Info("Temporal dev server started", "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
-	s := &serverProc{cmd: cmd, done: make(chan struct{}), tail: tail}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
 	return s, nil
 }
 
