@@ -8,11 +8,9 @@ package notebook
 // notebooks in testdata/.
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -145,50 +143,18 @@ func TestInspectComplexParametersCorpus(t *testing.T) {
 		},
 		Warnings: []string{`parameters cell line 14: "= 2" does not assign a plain name; skipped`},
 	}
-	if !reflect.DeepEqual(in, want) {
-		t.Errorf("Inspect:\n got %+v\nwant %+v", in, want)
-	}
-	data, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{`"kernel_name":"python3"`, `"code_cells":1`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"Nice list"`} {
-		if !strings.Contains(string(data), key) {
-			t.Errorf("JSON %s lacks %s", data, key)
-		}
-	}
+	checkInspect(t, in, want, `"kernel_name":"python3"`, `"code_cells":1`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"Nice list"`)
 }
 
 func TestInspectCasesCorpus(t *testing.T) {
-	tests := []struct {
-		file           string
-		kernel, lang   string
-		parametersCell int
-		params         int
-		warning        string
-	}{
+	checkInspectCases(t, corpusFile, []inspectCase{
 		{"no_parameters.ipynb", "python3", "python", -1, 0, `no cell is tagged "parameters": injected parameters go in a new cell before the first one`},
 		{"blank-vscode.ipynb", "", "python", -1, 0, "names no kernel (no kernelspec): the run uses the default Python kernel"},
 		{"notimplemented_translator.ipynb", "r", "R", 0, 0, `parameters are only inspected in Python notebooks; this one is R (kernel "r")`},
 		{"simple_execute.ipynb", "python3", "python", 0, 1, ""},
 		{"test_autosave.ipynb", "python", "python", -1, 0, "no cell is tagged"},
 		{"broken1.ipynb", "python3", "python", -1, 0, "no cell is tagged"},
-	}
-	for _, tt := range tests {
-		in, err := Inspect(corpusFile(t, tt.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in.KernelName != tt.kernel || in.Language != tt.lang || in.ParametersCell != tt.parametersCell || len(in.Parameters) != tt.params {
-			t.Errorf("%s: %+v", tt.file, in)
-		}
-		if tt.warning == "" && len(in.Warnings) > 0 {
-			t.Errorf("%s: warnings %q, want none", tt.file, in.Warnings)
-		}
-		if tt.warning != "" && !strings.Contains(strings.Join(in.Warnings, "\n"), tt.warning) {
-			t.Errorf("%s: warnings %q, want one containing %q", tt.file, in.Warnings, tt.warning)
-		}
-	}
+	})
 }
 
 func TestParametersComplexCorpus(t *testing.T) {

@@ -81,6 +81,13 @@ func TestInspectAnnotatedParameters(t *testing.T) {
 		},
 		Warnings: []string{},
 	}
+	checkInspect(t, in, want, `"kernel_name":"python3"`, `"code_cells":2`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"columns to keep"`)
+}
+
+// checkInspect compares an inspection with want, and checks that its JSON
+// (what inspect_notebook returns) holds each of keys.
+func checkInspect(t *testing.T, in, want *Inspection, keys ...string) {
+	t.Helper()
 	if !reflect.DeepEqual(in, want) {
 		t.Errorf("Inspect:\n got %+v\nwant %+v", in, want)
 	}
@@ -88,7 +95,7 @@ func TestInspectAnnotatedParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"kernel_name":"python3"`, `"code_cells":2`, `"parameters_cell":0`, `"inferred_type_name":"List[str]"`, `"help":"columns to keep"`} {
+	for _, key := range keys {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("JSON %s lacks %s", data, key)
 		}
@@ -96,13 +103,7 @@ func TestInspectAnnotatedParameters(t *testing.T) {
 }
 
 func TestInspectCases(t *testing.T) {
-	tests := []struct {
-		file           string
-		kernel, lang   string
-		parametersCell int
-		params         int
-		warning        string
-	}{
+	checkInspectCases(t, testdataFile, []inspectCase{
 		{"untagged.ipynb", "python3", "python", -1, 0, `no cell is tagged "parameters": injected parameters go in a new cell before the first one`},
 		{"no_kernelspec.ipynb", "", "python", -1, 0, "names no kernel (no kernelspec): the run uses the default Python kernel"},
 		{"r_kernel.ipynb", "ir", "R", 0, 0, `parameters are only inspected in Python notebooks; this one is R (kernel "ir")`},
@@ -111,9 +112,24 @@ func TestInspectCases(t *testing.T) {
 		{"fails_later.ipynb", "python3", "python", -1, 0, "no cell is tagged"},
 		{"unparsable_parameters.ipynb", "python3", "python", 0, 2, `parameters cell line 3: "= 2" does not assign a plain name; skipped`},
 		{"executed_outputs.ipynb", "python3", "python", 0, 2, `cell 1 holds parameters injected by an earlier run`},
-	}
-	for _, tt := range tests {
-		in, err := Inspect(testdataFile(t, tt.file))
+	})
+}
+
+// inspectCase is what Inspect must find in one notebook; warning "" means
+// no warning at all.
+type inspectCase struct {
+	file           string
+	kernel, lang   string
+	parametersCell int
+	params         int
+	warning        string
+}
+
+// checkInspectCases inspects each case's notebook, found by file.
+func checkInspectCases(t *testing.T, file func(testing.TB, string) string, cases []inspectCase) {
+	t.Helper()
+	for _, tt := range cases {
+		in, err := Inspect(file(t, tt.file))
 		if err != nil {
 			t.Fatal(err)
 		}
