@@ -10,6 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"millrace/internal/jobs"
+	"millrace/internal/notebook"
 	"millrace/workflows"
 )
 
@@ -312,7 +313,7 @@ func (d *barBatchDisplay) label(id string) string {
 	if n.Progress != nil && n.Progress.CellsTotal > 0 && n.Status == workflows.StatusRunning {
 		s += " " + n.Progress.String()
 		if n.Progress.CurrentSource != "" {
-			s += ": " + shorten(n.Progress.CurrentSource, 40)
+			s += ": " + notebook.Shorten(n.Progress.CurrentSource, 40)
 		}
 	}
 	return s

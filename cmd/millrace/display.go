@@ -13,6 +13,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/logstore"
+	"millrace/internal/notebook"
 	"millrace/workflows"
 )
 
@@ -48,7 +49,7 @@ type plainDisplay struct {
 func (d *plainDisplay) update(st jobs.Status) {
 	what := progressLabel(st)
 	if st.Progress.CurrentCell > 0 {
-		if src := firstLine(st.Progress.CurrentSource, 60); src != "" {
+		if src := codeLine(st.Progress.CurrentSource, 60); src != "" {
 			what += ": " + src
 		}
 	}
@@ -157,7 +158,7 @@ func (d *barDisplay) label(decor.Statistics) string {
 	if d.st.JobID == "" {
 		return "starting"
 	}
-	return shorten(progressLabel(d.st), 15)
+	return notebook.Shorten(progressLabel(d.st), 15)
 }
 
 func (d *barDisplay) elapsed(decor.Statistics) string {
@@ -178,7 +179,7 @@ func (d *barDisplay) source(decor.Statistics) string {
 	if d.st.Ended() || d.st.Progress.CurrentCell == 0 || d.srcWidth < 10 {
 		return ""
 	}
-	return " " + d.c.errs.dim(firstLine(d.st.Progress.CurrentSource, d.srcWidth))
+	return " " + d.c.errs.dim(codeLine(d.st.Progress.CurrentSource, d.srcWidth))
 }
 
 func (d *barDisplay) update(st jobs.Status) {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"millrace/internal/notebook"
 )
 
 func inspectCommand() command {
@@ -61,7 +63,7 @@ func runInspect(ctx context.Context, c *cli, cmd command, args []string) error {
 			if typ == "None" {
 				typ = "-" // papermill's "not declared"
 			}
-			t.add(cell{text: "  " + p.Name}, cell{text: typ}, cell{text: shorten(p.Default, 50)}, cell{text: p.Help})
+			t.add(cell{text: "  " + p.Name}, cell{text: typ}, cell{text: notebook.Shorten(p.Default, 50)}, cell{text: p.Help})
 		}
 		t.print(w, s)
 	}

@@ -53,34 +53,49 @@ func runLogs(ctx context.Context, c *cli, cmd command, args []string) error {
 	p := &logPrinter{c: c, json: *asJSON && *follow}
 	var all []logstore.Line
 	for {
-		page, err := svc.Logs(ctx, req)
-		if err != nil {
-			if ctx.Err() != nil && *follow {
-				return nil // Ctrl-C stops following
+		last, err := readLogs(ctx, svc, &req, func(page jobs.Logs) error {
+			if *asJSON && !*follow {
+				all = append(all, page.Lines...)
+				return nil
 			}
-			return err
-		}
-		wasTail := req.Tail > 0
-		req.Tail, req.Cursor = 0, page.NextCursor
-		if *asJSON && !*follow {
-			all = append(all, page.Lines...)
-		} else if err := p.print(page.Lines); err != nil {
-			return err
-		}
-		full := len(page.Lines) == jobs.MaxLogLines && !wasTail
+			return p.print(page.Lines)
+		})
 		switch {
-		case full:
-			continue
+		case err != nil && ctx.Err() != nil && *follow:
+			return nil // Ctrl-C stops following
+		case err != nil:
+			return err
 		case *asJSON && !*follow:
-			page.Lines = append([]logstore.Line{}, all...)
-			return c.printJSON(page)
-		case !*follow || page.Done:
+			last.Lines = append([]logstore.Line{}, all...)
+			return c.printJSON(last)
+		case !*follow || last.Done:
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(watchEvery):
+		}
+	}
+}
+
+// readLogs reads the pages of a job's log from req on, handing each to
+// each, until a page is not full (the end of what is written so far), and
+// returns that last page. req's cursor is left after the last line read,
+// so the next call goes on from there; a tail request reads one page.
+func readLogs(ctx context.Context, svc *jobs.Service, req *jobs.LogsRequest, each func(jobs.Logs) error) (jobs.Logs, error) {
+	for {
+		page, err := svc.Logs(ctx, *req)
+		if err != nil {
+			return page, err
+		}
+		wasTail := req.Tail > 0
+		req.Tail, req.Cursor = 0, page.NextCursor
+		if err := each(page); err != nil {
+			return page, err
+		}
+		if wasTail || page.Done || len(page.Lines) < req.Limit {
+			return page, nil
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"millrace/internal/notebook"
 	"millrace/workflows"
 )
 
@@ -81,7 +82,7 @@ func (term *terminal) wait(t *testing.T, timeout time.Duration) int {
 // removed, and each line's text after its last carriage return (a redraw).
 func screenText(raw string) string {
 	var lines []string
-	for _, l := range strings.Split(stripANSI(raw), "\n") {
+	for _, l := range strings.Split(notebook.StripANSI(raw), "\n") {
 		if i := strings.LastIndex(strings.TrimRight(l, "\r"), "\r"); i >= 0 {
 			l = l[i+1:]
 		}

@@ -64,7 +64,7 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 	row("status", status)
 	row("message", st.Message)
 	if st.Progress.CurrentCell > 0 {
-		row("cell", firstLine(st.Progress.CurrentSource, 100))
+		row("cell", codeLine(st.Progress.CurrentSource, 100))
 	}
 	row("notebook", displayPath(st.Notebook))
 	row("output", displayPath(st.OutputPath))
@@ -120,7 +120,7 @@ func printFailure(w io.Writer, s style, f *jobs.Failure, indent string) {
 		if f.ExecutionCount != nil {
 			where += fmt.Sprintf(" (In [%d])", *f.ExecutionCount)
 		}
-		if src := firstLine(f.Source, 80); src != "" {
+		if src := codeLine(f.Source, 80); src != "" {
 			where += ": " + s.dim(src)
 		}
 		fmt.Fprintf(w, "%s%s\n", indent, where)

@@ -3,11 +3,11 @@ package main
 import (
 	"io"
 	"os"
-	"regexp"
 	"strings"
 
 	"golang.org/x/term"
 
+	"millrace/internal/notebook"
 	"millrace/workflows"
 )
 
@@ -64,23 +64,17 @@ func (s style) mark(st string) string {
 	return s.red("✗")
 }
 
-var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
-
-// stripANSI removes terminal escape sequences, such as the colours of an
-// IPython traceback.
-func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
-
 // plain keeps a traceback's colours only when the stream shows colours.
 func (s style) plain(t string) string {
 	if s.on {
 		return t
 	}
-	return stripANSI(t)
+	return notebook.StripANSI(t)
 }
 
-// firstLine is the first line of a cell's source worth showing: the first
+// codeLine is the first line of a cell's source worth showing: the first
 // that is not blank or a comment (else the first comment), shortened.
-func firstLine(src string, max int) string {
+func codeLine(src string, max int) string {
 	comment := ""
 	for _, l := range strings.Split(src, "\n") {
 		switch l = strings.TrimSpace(l); {
@@ -90,20 +84,8 @@ func firstLine(src string, max int) string {
 				comment = l
 			}
 		default:
-			return shorten(l, max)
+			return notebook.Shorten(l, max)
 		}
 	}
-	return shorten(comment, max)
-}
-
-// shorten cuts s to at most max runes, marking the cut with an ellipsis.
-func shorten(s string, max int) string {
-	r := []rune(s)
-	if max <= 0 || len(r) <= max {
-		return s
-	}
-	if max == 1 {
-		return "…"
-	}
-	return string(r[:max-1]) + "…"
+	return notebook.Shorten(comment, max)
 }

@@ -101,25 +101,24 @@ func (w *watcher) poll(ctx context.Context) (*jobs.Status, error) {
 		w.attempts++
 	}
 	w.disp.update(st)
-	for {
-		page, err := w.svc.Logs(ctx, jobs.LogsRequest{JobID: w.id, Cursor: w.cursor, Limit: jobs.MaxLogLines})
-		if err != nil {
+	req := jobs.LogsRequest{JobID: w.id, Cursor: w.cursor, Limit: jobs.MaxLogLines}
+	page, err := readLogs(ctx, w.svc, &req, func(page jobs.Logs) error {
+		w.disp.lines(page.Lines)
+		return nil
+	})
+	w.cursor = req.Cursor
+	if err != nil {
+		return nil, err
+	}
+	if !page.Done {
+		return nil, nil
+	}
+	if !st.Ended() {
+		if st, err = w.svc.Status(ctx, w.id); err != nil {
 			return nil, err
 		}
-		w.disp.lines(page.Lines)
-		w.cursor = page.NextCursor
-		if page.Done {
-			if !st.Ended() {
-				if st, err = w.svc.Status(ctx, w.id); err != nil {
-					return nil, err
-				}
-			}
-			return &st, nil
-		}
-		if len(page.Lines) < jobs.MaxLogLines {
-			return nil, nil
-		}
 	}
+	return &st, nil
 }
 
 // interrupted handles Ctrl-C (or SIGTERM) while watching: cancel the job,

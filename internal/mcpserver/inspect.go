@@ -44,7 +44,7 @@ func (t *tools) inspect(_ context.Context, _ mcp.CallToolRequest, args InspectNo
 		if p.InferredType != "" && p.InferredType != "None" {
 			b.WriteString(": " + p.InferredType)
 		}
-		b.WriteString(" = " + cut(p.Default, 200))
+		b.WriteString(" = " + notebook.Shorten(p.Default, 200))
 		if p.Help != "" {
 			b.WriteString("  # " + p.Help)
 		}

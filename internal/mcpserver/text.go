@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"millrace/internal/jobs"
+	"millrace/internal/notebook"
 	"millrace/workflows"
 )
 
@@ -23,7 +23,7 @@ func statusLine(st jobs.Status) string {
 		}
 	case workflows.StatusRunning:
 		b.WriteString(" " + st.Progress.String())
-		if src := firstLine(st.Progress.CurrentSource, 60); src != "" && st.Progress.CurrentCell > 0 {
+		if src := notebook.FirstLine(st.Progress.CurrentSource, 60); src != "" && st.Progress.CurrentCell > 0 {
 			b.WriteString(": " + src)
 		}
 		fmt.Fprintf(&b, " (attempt %d/%d, %s)", st.Attempt, st.MaxAttempts, seconds(st.Duration))
@@ -44,9 +44,9 @@ func statusLine(st jobs.Status) string {
 		if e := st.Error; e != nil {
 			switch {
 			case e.EName != "" && e.CellIndex != nil:
-				fmt.Fprintf(&b, ": cell %d raised %s: %s", *e.CellIndex, e.EName, firstLine(e.EValue, 200))
+				fmt.Fprintf(&b, ": cell %d raised %s: %s", *e.CellIndex, e.EName, notebook.FirstLine(e.EValue, 200))
 			case e.Message != "":
-				b.WriteString(": " + firstLine(e.Message, 200))
+				b.WriteString(": " + notebook.FirstLine(e.Message, 200))
 			}
 		}
 	}
@@ -75,7 +75,7 @@ func statusText(st jobs.Status) string {
 	if len(st.Attempts) > 1 {
 		b.WriteString("\nattempts:")
 		for _, a := range st.Attempts {
-			fmt.Fprintf(&b, "\n  %d: %s: %s", a.Attempt, a.Outcome, firstLine(a.Message, 160))
+			fmt.Fprintf(&b, "\n  %d: %s: %s", a.Attempt, a.Outcome, notebook.FirstLine(a.Message, 160))
 		}
 	}
 	for _, w := range st.Warnings {
@@ -88,24 +88,6 @@ func statusText(st jobs.Status) string {
 		b.WriteString("\nstill running: call get_job_status again later, get_job_logs for its output, cancel_job to stop it")
 	}
 	return b.String()
-}
-
-// firstLine is s's first non-empty line, cut to max runes.
-func firstLine(s string, max int) string {
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			return cut(l, max)
-		}
-	}
-	return ""
-}
-
-// cut keeps the first max runes of s, marking the cut with "…".
-func cut(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	return string([]rune(s)[:max-1]) + "…"
 }
 
 // seconds renders a duration in seconds the way people read it: 850ms,

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 )
 
 // Progress is how far an executing notebook has got, read from the output
@@ -142,7 +140,7 @@ func readCellProgress(s *jsonStream, p *Progress) error {
 	case StatusRunning:
 		if p.Current < 0 {
 			p.Current = p.CellsTotal
-			p.CurrentSource = firstLine(string(source), maxCurrentSource)
+			p.CurrentSource = FirstLine(string(source), maxCurrentSource)
 		}
 	}
 	p.CellsTotal++
@@ -201,21 +199,4 @@ func readSourcePrefix(s *jsonStream) ([]byte, error) {
 		return err
 	})
 	return src, err
-}
-
-// firstLine returns the first line of src that is not blank, trimmed and
-// cut to max runes with an ellipsis.
-func firstLine(src string, max int) string {
-	for line := range strings.SplitSeq(src, "\n") {
-		line = strings.TrimSpace(strings.ToValidUTF8(line, ""))
-		if line == "" {
-			continue
-		}
-		if utf8.RuneCountInString(line) > max {
-			r := []rune(line)
-			line = string(r[:max-1]) + "…"
-		}
-		return line
-	}
-	return ""
 }

@@ -35,7 +35,7 @@ func progressOf(nb *Notebook) Progress {
 		case StatusRunning:
 			if p.Current < 0 {
 				p.Current = p.CellsTotal
-				p.CurrentSource = firstLine(c.Source, maxCurrentSource)
+				p.CurrentSource = FirstLine(c.Source, maxCurrentSource)
 			}
 		}
 		p.CellsTotal++
