@@ -356,25 +356,13 @@ func TestExtraRunsWaitInTheQueue(t *testing.T) {
 	}
 }
 
-// startWorkerProcess runs the worker binary on the test's task queue and
-// data dir; the channel yields its exit.
+// startWorkerProcess builds the worker binary and runs it on the test's
+// task queue and data dir; the channel yields its exit.
 func startWorkerProcess(t testing.TB, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
 	t.Helper()
 	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
-		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error"}, extra...)
-	worker := exec.Command(bin, args...)
-	worker.Stderr = os.Stderr
-	if err := worker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The exit is sent once, then the channel is closed, so the cleanup's
-	// wait never blocks on a value a test has already taken.
-	exited := make(chan error, 1)
-	go func() { exited <- worker.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = worker.Process.Kill(); <-exited })
-	return worker, exited
+	return server.StartWorkerProcess(t, bin, cfg, extra...)
 }

@@ -3,14 +3,11 @@ package reliability_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"millrace/internal/config"
 	"millrace/internal/jobs"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -53,7 +50,7 @@ func killOnce(t *testing.T, sc *scenario, bin string) (time.Duration, bool) {
 	testenv.CopyFile(t, "testdata/slow.ipynb", root)
 	cfg := server.Config(t)
 	svc := server.Service(t, cfg, root)
-	worker, exited := startWorkerProcess(t, bin, cfg)
+	worker, exited := server.StartWorkerProcess(t, bin, cfg)
 	env, kv := marker()
 	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: root + "/slow.ipynb", Env: env,
 		Parameters: slowParams(30, 0.2), HeartbeatTimeout: killHeartbeatTimeout})
@@ -103,21 +100,4 @@ func killOnce(t *testing.T, sc *scenario, bin string) (time.Duration, bool) {
 		ok = false
 	}
 	return took, ok
-}
-
-// startWorkerProcess runs the worker binary on cfg's task queue and data
-// dir; the channel yields its exit.
-func startWorkerProcess(t *testing.T, bin string, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
-	t.Helper()
-	args := append([]string{"--temporal-address", server.Address, "--task-queue", cfg.TaskQueue,
-		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error"}, extra...)
-	worker := exec.Command(bin, args...)
-	worker.Stderr = os.Stderr
-	if err := worker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- worker.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = worker.Process.Kill(); <-exited })
-	return worker, exited
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"millrace/internal/config"
 	"os"
 	"os/exec"
 	"regexp"
@@ -95,4 +96,24 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// StartWorkerProcess runs the worker binary bin on s, on cfg's task queue
+// and data dir, with the bundled runner and extra flags; the channel
+// yields its exit once, then is closed. The test's cleanup kills it.
+func (s *Server) StartWorkerProcess(t testing.TB, bin string, cfg *config.Config, extra ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	args := append([]string{"--temporal-address", s.Address, "--task-queue", cfg.TaskQueue,
+		"--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error"}, extra...)
+	worker := exec.Command(bin, args...)
+	worker.Stderr = os.Stderr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The exit is sent once, then the channel is closed, so the cleanup's
+	// wait never blocks on a value a test has already taken.
+	exited := make(chan error, 1)
+	go func() { exited <- worker.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = worker.Process.Kill(); <-exited })
+	return worker, exited
 }
