@@ -3,7 +3,6 @@ package testenv
 import (
 	"bytes"
 	"fmt"
-	"millrace/internal/config"
 	"os"
 	"os/exec"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"millrace/internal/config"
 )
 
 // MainWithBinary is Main for a package that tests a binary: it builds pkg
