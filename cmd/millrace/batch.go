@@ -124,24 +124,20 @@ func runRerun(ctx context.Context, c *cli, cmd command, args []string) error {
 	f := newFlags(c, cmd)
 	detach := f.Bool("detach", false, "print the id and return at once")
 	asJSON := f.Bool("json", false, "print JSON instead of text")
-	cfg := f.withConfig()
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	svc, done, err := c.connect(ctx, cmd, cfg)
+	f.withConfig()
+	id, svc, done, err := f.parseJob(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if jobs.IsBatchID(pos[0]) {
-		started, err := svc.RerunBatch(ctx, pos[0])
+	if jobs.IsBatchID(id) {
+		started, err := svc.RerunBatch(ctx, id)
 		if err != nil {
 			return err
 		}
 		return c.followBatch(ctx, svc, started, *detach, *asJSON)
 	}
-	started, err := svc.RerunRun(ctx, pos[0])
+	started, err := svc.RerunRun(ctx, id)
 	if err != nil {
 		return err
 	}

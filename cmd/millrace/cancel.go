@@ -20,12 +20,8 @@ func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
 	f := newFlags(c, cmd)
 	reason := f.String("reason", "", "why, recorded with the cancellation")
 	asJSON := f.withJSON()
-	cfg := f.withConfig()
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	svc, done, err := c.connect(ctx, cmd, cfg)
+	f.withConfig()
+	id, svc, done, err := f.parseJob(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -33,8 +29,8 @@ func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
 	if *reason == "" {
 		*reason = "cancelled with millrace cancel"
 	}
-	if jobs.IsBatchID(pos[0]) {
-		st, err := svc.CancelBatch(ctx, pos[0], *reason)
+	if jobs.IsBatchID(id) {
+		st, err := svc.CancelBatch(ctx, id, *reason)
 		if err != nil {
 			return err
 		}
@@ -44,7 +40,7 @@ func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
 		_ = c.batchSummary(st, false) // CANCELED is what was asked: exit 0
 		return nil
 	}
-	st, err := svc.Cancel(ctx, pos[0], *reason)
+	st, err := svc.Cancel(ctx, id, *reason)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"millrace/internal/config"
+	"millrace/internal/jobs"
 )
 
 // flagSet is a command's flags: its own, and (for commands that reach
@@ -213,4 +215,17 @@ func (c *choiceFlag) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("%q: use %s", s, strings.Join(c.choices, ", "))
+}
+
+// parseJob parses args of a command that takes one job id and connects with
+// the shared flags (withConfig first); done closes the connection.
+func (f *flagSet) parseJob(ctx context.Context, args []string) (id string, svc *jobs.Service, done func(), err error) {
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if svc, done, err = f.c.connect(ctx, f.cmd, f.cfg); err != nil {
+		return "", nil, nil, err
+	}
+	return pos[0], svc, done, nil
 }

@@ -29,17 +29,13 @@ func runOutput(ctx context.Context, c *cli, cmd command, args []string) error {
 	to := f.Int("to", 0, "show the code cells before this `index` (default: to the end)")
 	maxChars := f.Int("max-chars", jobs.DefaultOutputChars, "at most `n` characters of text per cell")
 	asJSON := f.withJSON()
-	cfg := f.withConfig()
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	svc, done, err := c.connect(ctx, cmd, cfg)
+	f.withConfig()
+	id, svc, done, err := f.parseJob(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer done()
-	out, err := svc.Output(ctx, jobs.OutputRequest{JobID: pos[0], CellFrom: *from, CellTo: *to, MaxChars: *maxChars})
+	out, err := svc.Output(ctx, jobs.OutputRequest{JobID: id, CellFrom: *from, CellTo: *to, MaxChars: *maxChars})
 	if err != nil {
 		return err
 	}

@@ -23,18 +23,14 @@ func statusCommand() command {
 func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 	f := newFlags(c, cmd)
 	asJSON := f.withJSON()
-	cfg := f.withConfig()
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	svc, done, err := c.connect(ctx, cmd, cfg)
+	f.withConfig()
+	id, svc, done, err := f.parseJob(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if strings.HasPrefix(pos[0], workflows.BatchIDPrefix) {
-		bst, err := svc.BatchStatus(ctx, pos[0])
+	if strings.HasPrefix(id, workflows.BatchIDPrefix) {
+		bst, err := svc.BatchStatus(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -43,7 +39,7 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 		_ = c.batchSummary(bst, *asJSON)
 		return nil
 	}
-	st, err := svc.Status(ctx, pos[0])
+	st, err := svc.Status(ctx, id)
 	if err != nil {
 		return err
 	}
