@@ -8,9 +8,10 @@ package benchreport
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 	"time"
+
+	"millrace/internal/mdreport"
 )
 
 // Report is one run of the suite.
@@ -61,20 +62,8 @@ const (
 	EndMarker   = "<!-- bench:end -->"
 )
 
-// WriteSection replaces the text between the markers of the file at path
-// with section. The file must already hold both markers, so that nothing
-// else in it is ever overwritten.
+// WriteSection replaces the table between the markers of BENCHMARKS.md
+// (the file at path) with section.
 func WriteSection(path, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	text := string(old)
-	i := strings.Index(text, BeginMarker)
-	j := strings.Index(text, EndMarker)
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %q ... %q section: add both lines where the table goes", path, BeginMarker, EndMarker)
-	}
-	updated := text[:i+len(BeginMarker)] + "\n" + section + "\n" + text[j:]
-	return os.WriteFile(path, []byte(updated), 0o644)
+	return mdreport.WriteSection(path, BeginMarker, EndMarker, section)
 }

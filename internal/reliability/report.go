@@ -10,8 +10,9 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
+
+	"millrace/internal/mdreport"
 )
 
 // Row is one scenario's figures.
@@ -32,38 +33,23 @@ type Row struct {
 
 // Report collects rows from concurrent scenarios.
 type Report struct {
-	mu   sync.Mutex
-	rows []Row
-}
-
-// Add records a scenario's row.
-func (r *Report) Add(row Row) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rows = append(r.rows, row)
+	mdreport.Rows[Row]
 }
 
 // Markdown renders the rows as a Markdown table, in the order they were
 // added.
 func (r *Report) Markdown() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var b strings.Builder
 	b.WriteString("| scenario | runs | succeeded as expected | lost | orphaned processes | notes |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---|\n")
-	for _, row := range r.rows {
+	for _, row := range r.All() {
 		if row.Skipped != "" {
-			fmt.Fprintf(&b, "| %s | - | - | - | - | not run: %s |\n", row.Scenario, cell(row.Skipped))
+			fmt.Fprintf(&b, "| %s | - | - | - | - | not run: %s |\n", row.Scenario, mdreport.Cell(row.Skipped))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", row.Scenario, row.Runs, row.AsExpected, row.Lost, row.Orphans, cell(row.Notes))
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", row.Scenario, row.Runs, row.AsExpected, row.Lost, row.Orphans, mdreport.Cell(row.Notes))
 	}
 	return b.String()
-}
-
-// cell keeps a note on one table line.
-func cell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", "; ").Replace(strings.TrimSpace(s))
 }
 
 // Machine describes the computer the suite ran on, for RELIABILITY.md.

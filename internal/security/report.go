@@ -6,12 +6,11 @@
 package security
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
-	"sync"
+
+	"millrace/internal/mdreport"
 )
 
 // Row is one attack and what came of it.
@@ -27,35 +26,20 @@ type Row struct {
 
 // Report collects rows from concurrent tests.
 type Report struct {
-	mu   sync.Mutex
-	rows []Row
-}
-
-// Add records a row.
-func (r *Report) Add(row Row) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rows = append(r.rows, row)
+	mdreport.Rows[Row]
 }
 
 // Markdown renders the rows as a Markdown table, sorted by test name so
 // that the published table does not change with test scheduling.
 func (r *Report) Markdown() string {
-	r.mu.Lock()
-	rows := append([]Row(nil), r.rows...)
-	r.mu.Unlock()
+	rows := r.All()
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Test < rows[j].Test })
 	var b strings.Builder
 	b.WriteString("| attack | test | result |\n|---|---|---|\n")
 	for _, row := range rows {
-		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", cell(row.Attack), row.Test, cell(row.Result))
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", mdreport.Cell(row.Attack), row.Test, mdreport.Cell(row.Result))
 	}
 	return b.String()
-}
-
-// cell keeps text on one table line.
-func cell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", "; ").Replace(strings.TrimSpace(s))
 }
 
 // The table in SECURITY.md stands between these two lines.
@@ -66,20 +50,5 @@ const (
 
 // WriteInto replaces the table between the markers of the file at path.
 func (r *Report) WriteInto(path string) error {
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(doc, []byte(BeginMarker))
-	j := bytes.Index(doc, []byte(EndMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %q ... %q section", path, BeginMarker, EndMarker)
-	}
-	var out bytes.Buffer
-	out.Write(doc[:i+len(BeginMarker)])
-	out.WriteString("\n\n")
-	out.WriteString(r.Markdown())
-	out.WriteString("\n")
-	out.Write(doc[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
+	return mdreport.WriteSection(path, BeginMarker, EndMarker, "\n"+r.Markdown())
 }
