@@ -146,19 +146,6 @@ func (p *peer) initialize(version string) map[string]any {
 	return res
 }
 
-func (p *peer) notifications(method string) []map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []map[string]any
-	for _, raw := range p.notes {
-		var n map[string]any
-		if json.Unmarshal(raw, &n) == nil && n["method"] == method {
-			out = append(out, n["params"].(map[string]any))
-		}
-	}
-	return out
-}
-
 // modernMeta is a 2026-07-28 request's _meta, with the tasks extension when asked.
 func modernMeta(withTasks bool) map[string]any {
 	caps := map[string]any{}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -57,11 +56,6 @@ func (r *receiver) got() []received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]received(nil), r.requests...)
-}
-
-func (r *receiver) host() string {
-	u, _ := url.Parse(r.URL)
-	return u.Host
 }
 
 // notifySetup is a worker and service that allow the receivers' host and

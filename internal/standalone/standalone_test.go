@@ -53,7 +53,12 @@ func TestFreshCloneRunsItsNotebookTests(t *testing.T) {
 		t.Fatalf("the clone's parent holds %v (%v), want only repo", entries, err)
 	}
 
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts its own GOROOT/bin first on the test's PATH, so this is
+	// the go command that runs the test.
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command on PATH: %v", err)
+	}
 	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 	// The warm caches, so nothing is downloaded or rebuilt needlessly.
 	for _, name := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "GOTOOLCHAIN"} {
