@@ -125,7 +125,7 @@ func (s *Service) List(ctx context.Context, req ListRequest) (List, error) {
 // openStatus tells PENDING from RUNNING for an open job: only its pending
 // activity knows.
 func (s *Service) openStatus(ctx context.Context, jobID string) string {
-	desc, err := s.Client.DescribeWorkflowExecution(ctx, jobID, "")
+	desc, err := s.describe(ctx, jobID)
 	if err != nil {
 		return workflows.StatusRunning
 	}

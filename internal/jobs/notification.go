@@ -36,7 +36,7 @@ func (s *Service) notification(ctx context.Context, id, url string, ended bool) 
 	}
 	shown := notify.Redact(url)
 	n := &workflows.Notification{URL: shown, Status: workflows.NotifyPending}
-	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := s.describe(ctx, id)
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):

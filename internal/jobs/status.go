@@ -9,6 +9,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"millrace/internal/logstore"
@@ -99,7 +100,7 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 	if err := checkJobID(jobID); err != nil {
 		return Status{}, err
 	}
-	desc, err := s.Client.DescribeWorkflowExecution(ctx, jobID, "")
+	desc, err := s.describe(ctx, jobID)
 	if err != nil {
 		return Status{}, s.notFound(jobID, err)
 	}
@@ -277,4 +278,15 @@ func checkJobID(id string) error {
 		return userErrorf("%q is not a job id: job ids look like %s<uuid> (as start_notebook returns them)", id, workflows.RunIDPrefix)
 	}
 	return nil
+}
+
+// describe is the workflow execution of id as the server holds it: its
+// status, pending activity with its last heartbeat, memo and search
+// attributes, payloads still encoded (s.dc() decodes them).
+func (s *Service) describe(ctx context.Context, id string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	d, err := s.Client.DescribeWorkflow(ctx, id, "")
+	if err != nil {
+		return nil, err
+	}
+	return d.RawResponse, nil
 }

@@ -133,7 +133,7 @@ func BenchmarkToolLatency(b *testing.B) {
 	// the workflow's description from the server, called directly.
 	b.Run("describe", func(b *testing.B) {
 		measure(b, func(_, i int) error {
-			_, err := e.svc.Client.DescribeWorkflowExecution(context.Background(), busy[i%len(busy)], "")
+			_, err := e.svc.Client.DescribeWorkflow(context.Background(), busy[i%len(busy)], "")
 			return err
 		})
 	})

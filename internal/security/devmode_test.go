@@ -195,7 +195,7 @@ func devServiceCrossOrigin(t *testing.T, d *devService) {
 			t.Errorf("port %d accepted the POST: %s %s", p, resp.Status, b)
 		}
 	}
-	_, err := d.client.DescribeWorkflowExecution(context.Background(), "nb-x", "")
+	_, err := d.client.DescribeWorkflow(context.Background(), "nb-x", "")
 	var notFound *serviceerror.NotFound
 	if !errors.As(err, &notFound) {
 		t.Errorf("workflow nb-x: %v, want NotFound", err)
@@ -368,11 +368,11 @@ func startRun(t *testing.T, d *devService, name string) string {
 func checkUntouched(t *testing.T, d *devService, victim string, before []string) {
 	t.Helper()
 	d.checkNothingStarted(t, before)
-	desc, err := d.client.DescribeWorkflowExecution(context.Background(), victim, "")
+	desc, err := d.client.DescribeWorkflow(context.Background(), victim, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := desc.GetWorkflowExecutionInfo().GetStatus().String(); s != "Running" && s != "Completed" {
+	if s := desc.RawResponse.GetWorkflowExecutionInfo().GetStatus().String(); s != "Running" && s != "Completed" {
 		t.Errorf("the victim run is %s", s)
 	}
 	if err := d.client.CancelWorkflow(context.Background(), victim, ""); err != nil {
