@@ -8,11 +8,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-)
 
-// ErrBatchFailed is the failure type of a batch with a node that did not
-// succeed.
-const ErrBatchFailed = "BatchFailed"
+	"millrace/internal/failure"
+)
 
 // Batch runs a DAG of notebooks: each node is a child NotebookRun (so it is
 // an ordinary job too), started as soon as its dependencies have succeeded,
@@ -43,7 +41,7 @@ func Batch(ctx workflow.Context, in BatchInput) (BatchState, error) {
 	case StatusCanceled:
 		return b.state, temporal.NewCanceledError(b.state)
 	}
-	return b.state, temporal.NewNonRetryableApplicationError(b.summary(), ErrBatchFailed, nil, b.state)
+	return b.state, temporal.NewNonRetryableApplicationError(b.summary(), string(failure.TypeBatchFailed), nil, b.state)
 }
 
 type batchRun struct {
@@ -232,11 +230,11 @@ func childOutcome(err error, res *RunResult) (string, *RunError) {
 	case errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(res) == nil && res.Status != "":
 		return res.Status, res.Error
 	case errors.As(err, &canceled):
-		return StatusCanceled, &RunError{Type: "Canceled", Message: "the run was canceled"}
+		return StatusCanceled, &RunError{Type: failure.TypeCanceled, Message: "the run was canceled"}
 	case temporal.IsTerminatedError(err):
-		return StatusCanceled, &RunError{Type: "Terminated", Message: "the run was terminated"}
+		return StatusCanceled, &RunError{Type: failure.TypeTerminated, Message: "the run was terminated"}
 	}
-	return StatusFailed, &RunError{Type: "Unknown", Message: err.Error()}
+	return StatusFailed, &RunError{Type: failure.TypeUnknown, Message: err.Error()}
 }
 
 // finish sets the batch's own status.
