@@ -194,7 +194,7 @@ func TestRunCancelStopsEveryProcess(t *testing.T) {
 	t.Logf("cancel to CANCELED: %s", time.Since(began).Round(time.Millisecond))
 	assertNoProcesses(t, kv)
 	replayHistory(t, run.JobID, "notebook_run_canceled.json")
-	// Cancelling an ended job is a clear error.
+	// Canceling an ended job is a clear error.
 	if _, err := svc.Cancel(context.Background(), run.JobID, ""); !jobs.IsUserError(err) || !strings.Contains(err.Error(), "already ended") {
 		t.Fatalf("second cancel: %v, want an 'already ended' user error", err)
 	}

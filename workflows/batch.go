@@ -16,7 +16,7 @@ import (
 // an ordinary job too), started as soon as its dependencies have succeeded,
 // at most MaxParallel at once. A failed node's dependents are SKIPPED while
 // independent branches go on; with FailFast everything running is
-// cancelled. Cancelling the batch cancels every running child and waits for
+// canceled. Canceling the batch cancels every running child and waits for
 // it: the children own processes, and the batch must not end before they
 // are gone.
 func Batch(ctx workflow.Context, in BatchInput) (BatchState, error) {
@@ -53,7 +53,7 @@ type batchRun struct {
 	sel       workflow.Selector
 	children  workflow.Context
 	cancelAll workflow.CancelFunc
-	stopping  bool // fail_fast tripped or the batch was cancelled
+	stopping  bool // fail_fast tripped or the batch was canceled
 	canceled  bool
 	pending   []pendingChild // running children, in start order
 }
@@ -98,7 +98,7 @@ func (b *batchRun) run() {
 }
 
 // stop cancels every running child; canceled says the batch itself was
-// cancelled (rather than fail_fast).
+// canceled (rather than fail_fast).
 func (b *batchRun) stop(canceled bool) {
 	if b.stopping && (!canceled || b.canceled) {
 		return

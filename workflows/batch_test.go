@@ -64,7 +64,7 @@ func node(id string, deps ...string) BatchNode {
 }
 
 // batchEnv mocks the node activity: each node runs for d, and the nodes
-// named in fail fail with a cell error; "slow" nodes run until cancelled.
+// named in fail fail with a cell error; "slow" nodes run until canceled.
 func batchEnv(t *testing.T, tl *timeline, d time.Duration, fail ...string) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	env := newEnv(t)

@@ -31,7 +31,7 @@ func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
 	}
 	defer done()
 	if *reason == "" {
-		*reason = "cancelled with millrace cancel"
+		*reason = "canceled with millrace cancel"
 	}
 	if jobs.IsBatchID(pos[0]) {
 		st, err := svc.CancelBatch(ctx, pos[0], *reason)
