@@ -40,7 +40,7 @@ func (ad *admitted) Close() {
 }
 
 // refusal is a workflow input the worker will not run. It fails the run
-// with ErrBadInput, which no retry can fix.
+// with failure.TypeBadInput, which no retry can fix.
 type refusal struct{ msg string }
 
 func (r *refusal) Error() string { return "refused by the worker: " + r.msg }

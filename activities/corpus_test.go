@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
 	"millrace/internal/testenv"
@@ -136,7 +137,7 @@ func TestPapermillCorpus(t *testing.T) {
 		{name: "keyboard_interrupt_timeout", req: jobs.StartRequest{Path: "keyboard_interrupt.ipynb", TimeoutSeconds: 3}, status: workflows.StatusTimedOut},
 		{name: "test_autosave_missing_kernel", req: jobs.StartRequest{Path: "test_autosave.ipynb"}, status: workflows.StatusFailed,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
-				if st.Error.Type != workflows.ErrNoSuchKernel || !strings.Contains(st.Error.Message, "python") || !strings.Contains(st.Error.Message, "python3") || st.Attempt != 1 {
+				if st.Error.Type != failure.TypeNoSuchKernel || !strings.Contains(st.Error.Message, "python") || !strings.Contains(st.Error.Message, "python3") || st.Attempt != 1 {
 					t.Fatalf("got %+v on attempt %d, want a non-retried NoSuchKernel naming python and the available python3", st.Error, st.Attempt)
 				}
 				if st.Progress.CellsDone != 0 {
@@ -153,7 +154,7 @@ func TestPapermillCorpus(t *testing.T) {
 			}},
 		{name: "notimplemented_translator", req: jobs.StartRequest{Path: "notimplemented_translator.ipynb", Parameters: map[string]any{"msg": "x"}}, status: workflows.StatusFailed,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
-				if st.Error.Type != workflows.ErrNoTranslator && st.Error.Type != workflows.ErrNoSuchKernel || st.Attempt != 1 {
+				if st.Error.Type != failure.TypeNoTranslator && st.Error.Type != failure.TypeNoSuchKernel || st.Attempt != 1 {
 					t.Fatalf("got %+v on attempt %d, want a non-retried translator or kernel error", st.Error, st.Attempt)
 				}
 			}},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"millrace/internal/executor"
+	"millrace/internal/failure"
 	"millrace/internal/limits"
 	"millrace/workflows"
 )
@@ -45,9 +46,9 @@ func (a *Activities) confine(in workflows.RunInput, marker string, log *slog.Log
 // cgroup that could not be created is the worker's trouble (retried).
 func (a *Activities) confineFailure(dir string, res *workflows.AttemptResult, err error) error {
 	if errors.Is(err, limits.ErrUnsupported) {
-		return a.end(dir, res, workflows.ErrBadInput, err.Error(), nil, true)
+		return a.end(dir, res, failure.TypeBadInput, err.Error(), nil, true)
 	}
-	return a.end(dir, res, workflows.ErrExecutorExited, "cannot set up the run's resource limits: "+err.Error(), nil, false)
+	return a.end(dir, res, failure.TypeExecutorExited, "cannot set up the run's resource limits: "+err.Error(), nil, false)
 }
 
 // confiner is grp as an executor.Confiner, nil when there are no limits (a
@@ -104,30 +105,30 @@ func memoryOutcome(limit int64, mech string, oomKills int64, out *executor.Outco
 	}
 	var what string
 	switch {
-	case oomKills > 0 && out.Kind == executor.KindKernelDied:
+	case oomKills > 0 && out.Kind == failure.KindKernelDied:
 		what = "the kernel was killed while running cell " + cell
-	case oomKills > 0 && out.Kind == executor.KindKernelStartFailed:
+	case oomKills > 0 && out.Kind == failure.KindKernelStartFailed:
 		what = "the kernel was killed while it started"
-	case oomKills > 0 && out.Kind == executor.KindCellError:
+	case oomKills > 0 && out.Kind == failure.KindCellError:
 		what = fmt.Sprintf("a process was killed while cell %s ran, which then raised %s", cell, ename)
 	case oomKills > 0 && out.CellsExecuted > 0:
 		what = fmt.Sprintf("the executor was killed after %d of %d cells", out.CellsExecuted, out.CellsTotal)
 	case oomKills > 0:
 		what = "the executor was killed before it ran any cell"
-	case mech == limits.Rlimit && out.Kind == executor.KindCellError && ename == "MemoryError":
+	case mech == limits.Rlimit && out.Kind == failure.KindCellError && ename == "MemoryError":
 		what = "cell " + cell + " raised MemoryError; the limit applies to each process through RLIMIT_DATA"
 	default:
-		if mech == limits.Rlimit && (out.Kind == executor.KindKernelDied || out.Kind == executor.KindKernelStartFailed) {
+		if mech == limits.Rlimit && (out.Kind == failure.KindKernelDied || out.Kind == failure.KindKernelStartFailed) {
 			out.Message += fmt.Sprintf(" (the run's memory limit of %s is enforced per process by RLIMIT_DATA, which counts reserved thread stacks too: a kernel needs about 150 MiB of it to start, and some libraries abort instead of raising MemoryError)", limits.FormatSize(limit))
 		}
 		return
 	}
-	out.Kind = executor.KindMemoryLimit
+	out.Kind = failure.KindMemoryLimit
 	out.Message = fmt.Sprintf("the run exceeded its memory limit of %s (%s)", limits.FormatSize(limit), what)
 	if out.Cell != nil && ename == "DeadKernelError" {
 		// The runner's DeadKernelError says only that the kernel is gone;
 		// a person reading the cell's error must see why.
-		out.Cell.EName = workflows.ErrMemoryLimit
+		out.Cell.EName = string(failure.TypeMemoryLimit)
 		out.Cell.EValue = fmt.Sprintf("the kernel was killed: the run went past its memory limit of %s", limits.FormatSize(limit))
 	}
 }

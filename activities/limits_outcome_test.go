@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"millrace/internal/executor"
+	"millrace/internal/executor/runner"
+	"millrace/internal/failure"
 	"millrace/internal/limits"
 	"millrace/internal/notebook"
 	"millrace/workflows"
@@ -16,33 +18,34 @@ import (
 func TestMemoryOutcome(t *testing.T) {
 	const mib150 = 150 << 20
 	died := func() executor.Outcome {
-		return executor.Outcome{Kind: executor.KindKernelDied, Message: "the kernel died while cell 3 was running", Cell: &notebook.CellFailure{Index: 3, EName: "DeadKernelError"}}
+		return executor.Outcome{Result: runner.Result{Kind: failure.KindKernelDied, Message: "the kernel died while cell 3 was running", Cell: &notebook.CellFailure{Index: 3, EName: "DeadKernelError"}}}
 	}
-	memErr := executor.Outcome{Kind: executor.KindCellError, Message: "cell 2 raised MemoryError", Cell: &notebook.CellFailure{Index: 2, EName: "MemoryError"}}
+	memErr := executor.Outcome{Result: runner.Result{Kind: failure.KindCellError, Message: "cell 2 raised MemoryError", Cell: &notebook.CellFailure{Index: 2, EName: "MemoryError"}}}
 	cases := []struct {
-		name      string
-		limit     int64
-		mech      string
-		kills     int64
-		out       executor.Outcome
-		kind, msg string // msg: a substring of the new message
+		name  string
+		limit int64
+		mech  string
+		kills int64
+		out   executor.Outcome
+		kind  failure.Kind
+		msg   string // msg: a substring of the new message
 	}{
-		{"cgroup kill of the kernel", mib150, limits.Cgroup1, 1, died(), executor.KindMemoryLimit,
+		{"cgroup kill of the kernel", mib150, limits.Cgroup1, 1, died(), failure.KindMemoryLimit,
 			"the run exceeded its memory limit of 150 MiB (the kernel was killed while running cell 3)"},
-		{"cgroup v2 the same", mib150, limits.Cgroup2, 2, died(), executor.KindMemoryLimit, "the kernel was killed while running cell 3"},
-		{"the runner killed at start", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindExited, Message: "the executor was killed by signal 9"}, executor.KindMemoryLimit,
+		{"cgroup v2 the same", mib150, limits.Cgroup2, 2, died(), failure.KindMemoryLimit, "the kernel was killed while running cell 3"},
+		{"the runner killed at start", mib150, limits.Cgroup1, 1, executor.Outcome{Result: runner.Result{Kind: failure.KindExited, Message: "the executor was killed by signal 9"}}, failure.KindMemoryLimit,
 			"(the executor was killed before it ran any cell)"},
-		{"the runner killed later", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindExited, CellsExecuted: 2, CellsTotal: 5}, executor.KindMemoryLimit,
+		{"the runner killed later", mib150, limits.Cgroup1, 1, executor.Outcome{Result: runner.Result{Kind: failure.KindExited, CellsExecuted: 2, CellsTotal: 5}}, failure.KindMemoryLimit,
 			"(the executor was killed after 2 of 5 cells)"},
-		{"a cell's subprocess killed", mib150, limits.Cgroup1, 1, executor.Outcome{Kind: executor.KindCellError, Cell: &notebook.CellFailure{Index: 4, EName: "CalledProcessError"}}, executor.KindMemoryLimit,
+		{"a cell's subprocess killed", mib150, limits.Cgroup1, 1, executor.Outcome{Result: runner.Result{Kind: failure.KindCellError, Cell: &notebook.CellFailure{Index: 4, EName: "CalledProcessError"}}}, failure.KindMemoryLimit,
 			"a process was killed while cell 4 ran, which then raised CalledProcessError"},
-		{"kernel killed at start", mib150, limits.Cgroup2, 1, executor.Outcome{Kind: executor.KindKernelStartFailed}, executor.KindMemoryLimit, "killed while it started"},
-		{"a dead kernel without an OOM kill is not blamed on memory", mib150, limits.Cgroup1, 0, died(), executor.KindKernelDied, "the kernel died while cell 3 was running"},
-		{"no limit, no change", 0, limits.Cgroup1, 1, died(), executor.KindKernelDied, "the kernel died while cell 3 was running"},
-		{"rlimit MemoryError", mib150, limits.Rlimit, 0, memErr, executor.KindMemoryLimit,
+		{"kernel killed at start", mib150, limits.Cgroup2, 1, executor.Outcome{Result: runner.Result{Kind: failure.KindKernelStartFailed}}, failure.KindMemoryLimit, "killed while it started"},
+		{"a dead kernel without an OOM kill is not blamed on memory", mib150, limits.Cgroup1, 0, died(), failure.KindKernelDied, "the kernel died while cell 3 was running"},
+		{"no limit, no change", 0, limits.Cgroup1, 1, died(), failure.KindKernelDied, "the kernel died while cell 3 was running"},
+		{"rlimit MemoryError", mib150, limits.Rlimit, 0, memErr, failure.KindMemoryLimit,
 			"the run exceeded its memory limit of 150 MiB (cell 2 raised MemoryError; the limit applies to each process through RLIMIT_DATA)"},
-		{"MemoryError under a cgroup is the notebook's own", mib150, limits.Cgroup1, 0, memErr, executor.KindCellError, "cell 2 raised MemoryError"},
-		{"rlimit dead kernel gets a hint, stays retryable", mib150, limits.Rlimit, 0, died(), executor.KindKernelDied, "enforced per process by RLIMIT_DATA"},
+		{"MemoryError under a cgroup is the notebook's own", mib150, limits.Cgroup1, 0, memErr, failure.KindCellError, "cell 2 raised MemoryError"},
+		{"rlimit dead kernel gets a hint, stays retryable", mib150, limits.Rlimit, 0, died(), failure.KindKernelDied, "enforced per process by RLIMIT_DATA"},
 	}
 	for _, c := range cases {
 		out := c.out
@@ -53,16 +56,13 @@ func TestMemoryOutcome(t *testing.T) {
 	}
 	out := died()
 	memoryOutcome(mib150, limits.Cgroup1, 1, &out)
-	if out.Cell.EName != workflows.ErrMemoryLimit || !strings.Contains(out.Cell.EValue, "memory limit of 150 MiB") {
+	if out.Cell.EName != string(failure.TypeMemoryLimit) || !strings.Contains(out.Cell.EValue, "memory limit of 150 MiB") {
 		t.Errorf("the killed cell's error %s: %s, want it to name the memory limit, not a bare dead kernel", out.Cell.EName, out.Cell.EValue)
 	}
-	ok := executor.Outcome{Kind: executor.KindOK}
+	ok := executor.Outcome{Result: runner.Result{Kind: failure.KindOK}}
 	memoryOutcome(mib150, limits.Cgroup1, 1, &ok)
-	if ok.Kind != executor.KindOK || len(ok.Warnings) != 1 || !strings.Contains(ok.Warnings[0], "yet the notebook ran to its end") {
+	if ok.Kind != failure.KindOK || len(ok.Warnings) != 1 || !strings.Contains(ok.Warnings[0], "yet the notebook ran to its end") {
 		t.Errorf("a run that succeeded despite an OOM kill: %+v, want success with a warning", ok)
-	}
-	if typ, nonRetryable := failureType(executor.KindMemoryLimit); typ != workflows.ErrMemoryLimit || !nonRetryable {
-		t.Errorf("failureType(memory_limit) = %s, %v; want %s, non-retryable", typ, nonRetryable, workflows.ErrMemoryLimit)
 	}
 }
 

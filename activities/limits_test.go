@@ -14,6 +14,7 @@ import (
 	"millrace/activities"
 	"millrace/internal/config"
 	"millrace/internal/executor"
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/limits"
 	"millrace/internal/nbworker"
@@ -49,19 +50,19 @@ func TestMemoryLimitExceededFailsWithItsReason(t *testing.T) {
 	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}, MemoryLimit: "150MiB"}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	mech := limits.Detected().Memory
-	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrMemoryLimit {
-		t.Fatalf("got %s %+v, want FAILED with %s", st.Status, st.Error, workflows.ErrMemoryLimit)
+	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeMemoryLimit {
+		t.Fatalf("got %s %+v, want FAILED with %s", st.Status, st.Error, failure.TypeMemoryLimit)
 	}
 	t.Logf("memory limit enforced by %s: %s", mech, st.Error.Message)
 	if want := memoryReason(mech, "150 MiB"); !strings.HasPrefix(st.Error.Message, want) {
 		t.Fatalf("message %q, want it to start %q", st.Error.Message, want)
 	}
-	wantEName := map[bool]string{true: "MemoryError", false: workflows.ErrMemoryLimit}[mech == limits.Rlimit]
+	wantEName := map[bool]string{true: "MemoryError", false: string(failure.TypeMemoryLimit)}[mech == limits.Rlimit]
 	if st.Error.CellIndex == nil || *st.Error.CellIndex != 2 || st.Error.EName != wantEName {
 		t.Fatalf("failing cell %v with %s, want 2 (the allocation) with %s", st.Error.CellIndex, st.Error.EName, wantEName)
 	}
-	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != executor.KindMemoryLimit {
-		t.Fatalf("attempt %d, attempts %+v: want one attempt ended %s, not retried", st.Attempt, st.Attempts, executor.KindMemoryLimit)
+	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != string(failure.KindMemoryLimit) {
+		t.Fatalf("attempt %d, attempts %+v: want one attempt ended %s, not retried", st.Attempt, st.Attempts, failure.KindMemoryLimit)
 	}
 	logs := logText(t, svc, id)
 	if !strings.Contains(logs, "before the allocation") || strings.Contains(logs, "allocated") {
@@ -99,7 +100,7 @@ func TestCPULimitIsTheKernelsCgroupQuota(t *testing.T) {
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if limits.Detected().CPU == "" {
 		// This worker cannot enforce a CPU limit: it must refuse, once.
-		if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrBadInput ||
+		if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeBadInput ||
 			!strings.Contains(st.Error.Message, "cpu_limit 0.5: cannot be enforced on this worker") || st.Attempt != 1 {
 			t.Fatalf("got %s attempt %d %+v, want one FAILED attempt refusing the cpu_limit", st.Status, st.Attempt, st.Error)
 		}
@@ -199,8 +200,8 @@ func TestRlimitWorker(t *testing.T) {
 
 	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}, MemoryLimit: "250MiB"}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
-	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrMemoryLimit || st.Attempt != 1 {
-		t.Fatalf("got %s attempt %d %+v, want one FAILED attempt, %s", st.Status, st.Attempt, st.Error, workflows.ErrMemoryLimit)
+	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeMemoryLimit || st.Attempt != 1 {
+		t.Fatalf("got %s attempt %d %+v, want one FAILED attempt, %s", st.Status, st.Attempt, st.Error, failure.TypeMemoryLimit)
 	}
 	if want := memoryReason(limits.Rlimit, "250 MiB"); !strings.HasPrefix(st.Error.Message, want) {
 		t.Fatalf("message %q, want it to start %q", st.Error.Message, want)
@@ -209,7 +210,7 @@ func TestRlimitWorker(t *testing.T) {
 
 	id = start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 1}, CPULimit: 1.5}).JobID
 	st = waitEnd(t, svc, id, time.Minute)
-	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrBadInput || st.Attempt != 1 ||
+	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeBadInput || st.Attempt != 1 ||
 		!strings.Contains(st.Error.Message, "cpu_limit 1.5: cannot be enforced on this worker") || !strings.Contains(st.Error.Message, "no cgroup v1 hierarchy") {
 		t.Fatalf("got %s attempt %d %+v, want one FAILED attempt refusing the cpu_limit with the reason", st.Status, st.Attempt, st.Error)
 	}

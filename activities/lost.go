@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"millrace/internal/executor"
+	"millrace/internal/failure"
 	"millrace/internal/rundir"
 	"millrace/workflows"
 )
@@ -42,7 +43,7 @@ func (a *Activities) closeLostAttempts(ctx context.Context, jobID string, attemp
 		if killed > 0 {
 			msg += fmt.Sprintf(" and killed %d leftover process(es)", killed)
 		}
-		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: time.Now(), Outcome: "lost", Message: msg, Retried: true})
+		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: time.Now(), Outcome: string(failure.KindLost), Message: msg, Retried: true})
 		a.logger().Warn("earlier attempt was lost", "job", jobID, "attempt", n, "detail", msg)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"millrace/internal/failure"
 	"millrace/internal/notify"
 	"millrace/workflows"
 )
@@ -28,7 +29,7 @@ func (a *Activities) DeliverNotification(ctx context.Context, in workflows.Notif
 	}
 	body, err := json.Marshal(in.Payload)
 	if err != nil {
-		return workflows.NotifyAttempt{}, temporal.NewNonRetryableApplicationError("encode the webhook: "+err.Error(), workflows.ErrNotifyRejected, err, attempt)
+		return workflows.NotifyAttempt{}, temporal.NewNonRetryableApplicationError("encode the webhook: "+err.Error(), string(failure.TypeNotifyRejected), err, attempt)
 	}
 	code, err := notify.Post(ctx, notify.NewClient(a.NotifyNetworks), notify.Delivery{
 		URL: in.URL, Body: body, Secret: []byte(a.NotifySecret), ID: in.Payload.DeliveryID, Event: in.Payload.Event,
@@ -36,7 +37,7 @@ func (a *Activities) DeliverNotification(ctx context.Context, in workflows.Notif
 	var rejected *notify.RejectedError
 	switch {
 	case errors.As(err, &rejected):
-		return workflows.NotifyAttempt{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrNotifyRejected, nil, attempt)
+		return workflows.NotifyAttempt{}, temporal.NewNonRetryableApplicationError(err.Error(), string(failure.TypeNotifyRejected), nil, attempt)
 	case err != nil:
 		a.logger().Warn("webhook delivery failed; it will be retried", "url", notify.Redact(in.URL), "job_id", in.Payload.JobID, "attempt", attempt, "error", err)
 		return workflows.NotifyAttempt{}, temporal.NewApplicationError(err.Error(), "NotifyFailed", attempt)

@@ -9,6 +9,7 @@ import (
 
 	"millrace/internal/executor"
 	"millrace/internal/executor/runner"
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/runenv"
 	"millrace/internal/testenv"
@@ -57,11 +58,11 @@ func TestPapermillExecutorPath(t *testing.T) {
 		t.Fatal("cell output missing from the logs")
 	}
 	st = waitEnd(t, svc, bad.JobID, 2*time.Minute)
-	if e := st.Error; st.Status != workflows.StatusFailed || e == nil || e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || st.Attempt != 1 {
+	if e := st.Error; st.Status != workflows.StatusFailed || e == nil || e.Type != failure.TypeCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || st.Attempt != 1 {
 		t.Fatalf("got %s attempt %d %+v, want a non-retried AssertionError in cell 4", st.Status, st.Attempt, st.Error)
 	}
 	st = waitEnd(t, svc, dies.JobID, 2*time.Minute)
-	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 || st.Attempts[0].Outcome != executor.KindKernelDied {
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 || st.Attempts[0].Outcome != string(failure.KindKernelDied) {
 		t.Fatalf("got %s attempt %d %+v, want SUCCEEDED on attempt 2 after kernel_died", st.Status, st.Attempt, st.Attempts)
 	}
 }

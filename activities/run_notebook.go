@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"millrace/internal/executor"
+	"millrace/internal/failure"
 	"millrace/internal/filemode"
 	"millrace/internal/limits"
 	"millrace/internal/logstore"
@@ -35,7 +36,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	res := workflows.AttemptResult{Attempt: n, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: time.Now()}
 	// The id names folders under the data dir: checked before anything.
 	if err := checkJobID(jobID); err != nil {
-		return res, a.fail(&res, workflows.ErrBadInput, err.Error(), nil, true)
+		return res, a.fail(&res, failure.TypeBadInput, err.Error(), nil, true)
 	}
 
 	// Heartbeat from the first moment: sweeping a lost attempt's leftovers,
@@ -47,10 +48,10 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	a.closeLostAttempts(ctx, jobID, n)
 	dir := rundir.AttemptDir(a.DataDir, jobID, n)
 	if err := os.MkdirAll(dir, filemode.Dir); err != nil {
-		return res, a.fail(&res, workflows.ErrStorage, fmt.Sprintf("cannot create the run's directory: %v", err), nil, true)
+		return res, a.fail(&res, failure.TypeStorage, fmt.Sprintf("cannot create the run's directory: %v", err), nil, true)
 	}
 	if err := checkInput(in); err != nil {
-		return res, a.end(dir, &res, workflows.ErrBadInput, err.Error(), nil, true)
+		return res, a.end(dir, &res, failure.TypeBadInput, err.Error(), nil, true)
 	}
 	if res.OutputPath == "" {
 		res.OutputPath = rundir.DefaultOutput(a.DataDir, jobID)
@@ -66,12 +67,12 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	if p := strings.TrimSpace(string(in.Parameters)); p != "" && p != "null" && p != "{}" {
 		spec.ParamsFile = filepath.Join(dir, rundir.ParamsFile)
 		if err := os.WriteFile(spec.ParamsFile, in.Parameters, filemode.File); err != nil {
-			return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot write the parameters file: %v", err), nil, true)
+			return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the parameters file: %v", err), nil, true)
 		}
 	}
 	logw, err := logstore.Create(dir)
 	if err != nil {
-		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot open the run's log: %v", err), nil, true)
+		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot open the run's log: %v", err), nil, true)
 	}
 	defer logw.Close()
 	defer countAttempt(ctx, logw, &res)()
@@ -83,9 +84,9 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		var r *refusal
 		if errors.As(err, &r) {
 			log.Warn("input refused", "reason", r.msg)
-			return res, a.end(dir, &res, workflows.ErrBadInput, err.Error(), nil, true)
+			return res, a.end(dir, &res, failure.TypeBadInput, err.Error(), nil, true)
 		}
-		return res, a.end(dir, &res, workflows.ErrStorage, err.Error(), nil, true)
+		return res, a.end(dir, &res, failure.TypeStorage, err.Error(), nil, true)
 	}
 	defer ad.Close()
 	launch := spec
@@ -109,7 +110,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	}
 	if err != nil {
 		a.release(grp, log)
-		return res, a.end(dir, &res, workflows.ErrExecutorExited, err.Error(), nil, true)
+		return res, a.end(dir, &res, failure.TypeExecutorExited, err.Error(), nil, true)
 	}
 	log.Info("executor started", "pid", proc.Pid(), "executor", a.Executor.Name, "notebook", in.Notebook)
 
@@ -134,14 +135,14 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	res.EndedAt = time.Now()
 
 	if storageErr != nil {
-		return res, a.end(dir, &res, workflows.ErrStorage, fmt.Sprintf("cannot write the run's log, so the run was stopped: %v", storageErr), nil, true)
+		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the run's log, so the run was stopped: %v", storageErr), nil, true)
 	}
 	if ctx.Err() != nil {
-		outcome, msg := "canceled", "the run was canceled"
+		outcome, msg := failure.KindCanceled, "the run was canceled"
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			outcome, msg = "timed_out", "the run exceeded its timeout"
+			outcome, msg = failure.KindTimedOut, "the run exceeded its timeout"
 		}
-		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: outcome, Message: msg})
+		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(outcome), Message: msg})
 		log.Info("attempt stopped", "reason", outcome)
 		return res, ctx.Err()
 	}
@@ -156,17 +157,17 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	activity.RecordHeartbeat(ctx, progress.final(out, logw))
 	if out.Succeeded() {
 		code := 0
-		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: executor.KindOK, Message: "the notebook ran to its end", ExitCode: &code})
+		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(failure.KindOK), Message: "the notebook ran to its end", ExitCode: &code})
 		log.Info("attempt succeeded", "cells", out.CellsExecuted)
 		return res, nil
 	}
-	errType, nonRetryable := failureType(out.Kind)
-	retried := !nonRetryable && n < maxAttempts(in) && (errType != workflows.ErrCellError || in.RetryOnError)
+	errType, nonRetryable := out.Kind.Type()
+	retried := !nonRetryable && n < maxAttempts(in) && (errType != failure.TypeCellError || in.RetryOnError)
 	msg := out.Message
 	if msg == "" {
-		msg = out.Kind
+		msg = string(out.Kind)
 	}
-	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: out.Kind, Message: msg, ExitCode: &out.ExitCode, Retried: retried})
+	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(out.Kind), Message: msg, ExitCode: &out.ExitCode, Retried: retried})
 	log.Info("attempt failed", "kind", out.Kind, "exit", out.ExitCode, "retried", retried)
 	return res, a.fail(&res, errType, msg, out.Cell, nonRetryable)
 }
@@ -271,36 +272,12 @@ func (a *Activities) outcome(code int, spec executor.Spec, jobID string) executo
 		out.CellsTotal = nb.CodeCells()
 		in, _ := notebook.Load(spec.Input)
 		out.CellsExecuted, out.Cell = failedCell(nb, in)
-		if c := out.Cell; c != nil && (out.Kind == executor.KindExited && code == 1 || out.Kind == executor.KindCellError) {
-			out.Kind = executor.KindCellError
+		if c := out.Cell; c != nil && (out.Kind == failure.KindExited && code == 1 || out.Kind == failure.KindCellError) {
+			out.Kind = failure.KindCellError
 			out.Message = fmt.Sprintf("cell %d raised %s: %s", c.Index, c.EName, c.EValue)
 		}
 	}
 	return out
-}
-
-// failureType maps an outcome kind to a failure type, and says whether no
-// retry could ever help.
-func failureType(kind string) (string, bool) {
-	switch kind {
-	case executor.KindCellError:
-		return workflows.ErrCellError, false // the retry policy decides (RetryOnError)
-	case executor.KindCellTimeout:
-		return workflows.ErrCellTimeout, true
-	case executor.KindKernelDied:
-		return workflows.ErrKernelDied, false
-	case executor.KindKernelStartFailed:
-		return workflows.ErrKernelStartFailed, false
-	case executor.KindNoSuchKernel:
-		return workflows.ErrNoSuchKernel, true
-	case executor.KindNoTranslator:
-		return workflows.ErrNoTranslator, true
-	case executor.KindBadNotebook:
-		return workflows.ErrBadInput, true
-	case executor.KindMemoryLimit:
-		return workflows.ErrMemoryLimit, true
-	}
-	return workflows.ErrExecutorExited, false
 }
 
 func maxAttempts(in workflows.RunInput) int {
@@ -312,20 +289,20 @@ func maxAttempts(in workflows.RunInput) int {
 
 // end records an attempt that failed before the executor ran, and returns
 // its failure.
-func (a *Activities) end(dir string, res *workflows.AttemptResult, errType, msg string, cell *notebook.CellFailure, nonRetryable bool) error {
+func (a *Activities) end(dir string, res *workflows.AttemptResult, errType failure.Type, msg string, cell *notebook.CellFailure, nonRetryable bool) error {
 	res.EndedAt = time.Now()
-	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: res.Attempt, EndedAt: res.EndedAt, Outcome: errType, Message: msg})
+	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: res.Attempt, EndedAt: res.EndedAt, Outcome: string(errType), Message: msg})
 	return a.fail(res, errType, msg, cell, nonRetryable)
 }
 
 // fail builds the attempt's failure, carrying the attempt's result as
 // details so the workflow can report cells, kernel and the failing cell.
-func (a *Activities) fail(res *workflows.AttemptResult, errType, msg string, cell *notebook.CellFailure, nonRetryable bool) error {
+func (a *Activities) fail(res *workflows.AttemptResult, errType failure.Type, msg string, cell *notebook.CellFailure, nonRetryable bool) error {
 	if res.EndedAt.IsZero() {
 		res.EndedAt = time.Now()
 	}
 	res.Error = &workflows.RunError{Type: errType, Message: msg, Cell: cell}
-	return temporal.NewApplicationErrorWithOptions(msg, errType, temporal.ApplicationErrorOptions{
+	return temporal.NewApplicationErrorWithOptions(msg, string(errType), temporal.ApplicationErrorOptions{
 		NonRetryable: nonRetryable,
 		Details:      []any{*res},
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"millrace/internal/config"
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
 	"millrace/internal/testenv"
@@ -157,10 +158,10 @@ func TestRunCellErrorIsReportedNotRetried(t *testing.T) {
 		t.Fatalf("got %s %+v, want FAILED", st.Status, st.Error)
 	}
 	e := st.Error
-	if e.Type != workflows.ErrCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || len(e.Traceback) == 0 {
+	if e.Type != failure.TypeCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || len(e.Traceback) == 0 {
 		t.Fatalf("got %+v, want a NotebookCellError: AssertionError in cell 4 with a traceback", e)
 	}
-	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != "cell_error" {
+	if st.Attempt != 1 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != string(failure.KindCellError) {
 		t.Fatalf("got attempt %d, attempts %+v: a cell error must not be retried", st.Attempt, st.Attempts)
 	}
 	if !strings.Contains(logText(t, svc, run.JobID), "first cell ran") {
@@ -193,7 +194,7 @@ func TestRunCancelStopsEveryProcess(t *testing.T) {
 	t.Logf("cancel to CANCELED: %s", time.Since(began).Round(time.Millisecond))
 	assertNoProcesses(t, kv)
 	replayHistory(t, run.JobID, "notebook_run_canceled.json")
-	// Cancelling an ended job is a clear error.
+	// Canceling an ended job is a clear error.
 	if _, err := svc.Cancel(context.Background(), run.JobID, ""); !jobs.IsUserError(err) || !strings.Contains(err.Error(), "already ended") {
 		t.Fatalf("second cancel: %v, want an 'already ended' user error", err)
 	}
@@ -219,8 +220,8 @@ func TestRunCellTimeoutIsTimedOut(t *testing.T) {
 	env, kv := marker()
 	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, CellTimeoutSeconds: 2})
 	st := waitEnd(t, svc, run.JobID, time.Minute)
-	if st.Status != workflows.StatusTimedOut || st.Error == nil || st.Error.Type != workflows.ErrCellTimeout {
-		t.Fatalf("got %s %+v, want TIMED_OUT by %s", st.Status, st.Error, workflows.ErrCellTimeout)
+	if st.Status != workflows.StatusTimedOut || st.Error == nil || st.Error.Type != failure.TypeCellTimeout {
+		t.Fatalf("got %s %+v, want TIMED_OUT by %s", st.Status, st.Error, failure.TypeCellTimeout)
 	}
 	assertNoProcesses(t, kv)
 }
@@ -234,7 +235,7 @@ func TestRunDeadKernelIsRetried(t *testing.T) {
 	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
 		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
 	}
-	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != "kernel_died" || st.Attempts[1].Outcome != "ok" {
+	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != string(failure.KindKernelDied) || st.Attempts[1].Outcome != string(failure.KindOK) {
 		t.Fatalf("attempts %+v, want kernel_died then ok", st.Attempts)
 	}
 	replayHistory(t, run.JobID, "notebook_run_retried.json")
@@ -271,7 +272,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
 		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
 	}
-	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != "lost" {
+	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != string(failure.KindLost) {
 		t.Fatalf("attempts %+v, want the first recorded as lost", st.Attempts)
 	}
 	logs := logText(t, svc, run.JobID)

@@ -8,17 +8,15 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-)
 
-// ErrBatchFailed is the failure type of a batch with a node that did not
-// succeed.
-const ErrBatchFailed = "BatchFailed"
+	"millrace/internal/failure"
+)
 
 // Batch runs a DAG of notebooks: each node is a child NotebookRun (so it is
 // an ordinary job too), started as soon as its dependencies have succeeded,
 // at most MaxParallel at once. A failed node's dependents are SKIPPED while
 // independent branches go on; with FailFast everything running is
-// cancelled. Cancelling the batch cancels every running child and waits for
+// canceled. Canceling the batch cancels every running child and waits for
 // it: the children own processes, and the batch must not end before they
 // are gone.
 func Batch(ctx workflow.Context, in BatchInput) (BatchState, error) {
@@ -43,7 +41,7 @@ func Batch(ctx workflow.Context, in BatchInput) (BatchState, error) {
 	case StatusCanceled:
 		return b.state, temporal.NewCanceledError(b.state)
 	}
-	return b.state, temporal.NewNonRetryableApplicationError(b.summary(), ErrBatchFailed, nil, b.state)
+	return b.state, temporal.NewNonRetryableApplicationError(b.summary(), string(failure.TypeBatchFailed), nil, b.state)
 }
 
 type batchRun struct {
@@ -55,7 +53,7 @@ type batchRun struct {
 	sel       workflow.Selector
 	children  workflow.Context
 	cancelAll workflow.CancelFunc
-	stopping  bool // fail_fast tripped or the batch was cancelled
+	stopping  bool // fail_fast tripped or the batch was canceled
 	canceled  bool
 	pending   []pendingChild // running children, in start order
 }
@@ -100,7 +98,7 @@ func (b *batchRun) run() {
 }
 
 // stop cancels every running child; canceled says the batch itself was
-// cancelled (rather than fail_fast).
+// canceled (rather than fail_fast).
 func (b *batchRun) stop(canceled bool) {
 	if b.stopping && (!canceled || b.canceled) {
 		return
@@ -232,11 +230,11 @@ func childOutcome(err error, res *RunResult) (string, *RunError) {
 	case errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(res) == nil && res.Status != "":
 		return res.Status, res.Error
 	case errors.As(err, &canceled):
-		return StatusCanceled, &RunError{Type: "Canceled", Message: "the run was canceled"}
+		return StatusCanceled, &RunError{Type: failure.TypeCanceled, Message: "the run was canceled"}
 	case temporal.IsTerminatedError(err):
-		return StatusCanceled, &RunError{Type: "Terminated", Message: "the run was terminated"}
+		return StatusCanceled, &RunError{Type: failure.TypeTerminated, Message: "the run was terminated"}
 	}
-	return StatusFailed, &RunError{Type: "Unknown", Message: err.Error()}
+	return StatusFailed, &RunError{Type: failure.TypeUnknown, Message: err.Error()}
 }
 
 // finish sets the batch's own status.

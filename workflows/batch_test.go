@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"millrace/internal/failure"
 )
 
 // timeline records when mocked node activities start and end.
@@ -41,7 +43,7 @@ func (tl *timeline) run(ctx context.Context, in RunInput, d time.Duration, fail 
 		return AttemptResult{}, err
 	}
 	if fail {
-		return AttemptResult{}, attemptErr(ErrCellError, "boom", 1, false)
+		return AttemptResult{}, attemptErr(failure.TypeCellError, "boom", 1, false)
 	}
 	return AttemptResult{Attempt: 1, CellsExecuted: 1, CellsTotal: 1}, nil
 }
@@ -62,7 +64,7 @@ func node(id string, deps ...string) BatchNode {
 }
 
 // batchEnv mocks the node activity: each node runs for d, and the nodes
-// named in fail fail with a cell error; "slow" nodes run until cancelled.
+// named in fail fail with a cell error; "slow" nodes run until canceled.
 func batchEnv(t *testing.T, tl *timeline, d time.Duration, fail ...string) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	env := newEnv(t)

@@ -76,28 +76,6 @@ const (
 	StatusTimedOut  = "TIMED_OUT"
 )
 
-// Failure types: the application error types the activity and workflows
-// return. Clients and the retry policy match on them.
-const (
-	ErrCellError         = "NotebookCellError"
-	ErrCellTimeout       = "CellTimeout"
-	ErrKernelDied        = "KernelDied"
-	ErrKernelStartFailed = "KernelStartFailed"
-	ErrNoSuchKernel      = "NoSuchKernel"
-	ErrNoTranslator      = "NoTranslator"
-	ErrBadInput          = "BadInput"
-	ErrExecutorExited    = "ExecutorExited"
-	ErrStorage           = "StorageError"
-	// ErrMemoryLimit: the runner or its kernel exceeded the run's
-	// memory_limit and was killed. Not retried: the next attempt would
-	// need the same memory.
-	ErrMemoryLimit = "MemoryLimitExceeded"
-
-	// Workflow-level failures of NotebookRun.
-	ErrRunFailed   = "RunFailed"
-	ErrRunTimedOut = "RunTimedOut"
-)
-
 // PriorityNames maps the priority names that requests use to keys.
 var PriorityNames = map[string]int{"high": PriorityHigh, "normal": PriorityNormal, "low": PriorityLow}
 

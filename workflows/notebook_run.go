@@ -8,6 +8,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"millrace/internal/failure"
 )
 
 // Search attribute keys, typed for upserts and queries.
@@ -25,7 +27,10 @@ var (
 
 // nonRetryable lists the failure types no retry can fix. A cell error joins
 // them unless the caller asked for retries on error.
-var nonRetryable = []string{ErrCellTimeout, ErrNoSuchKernel, ErrNoTranslator, ErrBadInput, ErrStorage, ErrMemoryLimit}
+var nonRetryable = []string{
+	string(failure.TypeCellTimeout), string(failure.TypeNoSuchKernel), string(failure.TypeNoTranslator),
+	string(failure.TypeBadInput), string(failure.TypeStorage), string(failure.TypeMemoryLimit),
+}
 
 // ActivityOptions returns the options of a run's activity. The run timeout is
 // the activity's ScheduleToClose timeout, so it spans every attempt and the
@@ -45,7 +50,7 @@ func ActivityOptions(in RunInput) workflow.ActivityOptions {
 	}
 	types := nonRetryable
 	if !in.RetryOnError {
-		types = append(types[:len(types):len(types)], ErrCellError)
+		types = append(types[:len(types):len(types)], string(failure.TypeCellError))
 	}
 	return workflow.ActivityOptions{
 		ScheduleToCloseTimeout: timeout,
@@ -98,9 +103,9 @@ func NotebookRun(ctx workflow.Context, in RunInput) (RunResult, error) {
 	case StatusCanceled:
 		return result, temporal.NewCanceledError(result)
 	case StatusTimedOut:
-		return result, temporal.NewNonRetryableApplicationError(result.Error.Message, ErrRunTimedOut, nil, result)
+		return result, temporal.NewNonRetryableApplicationError(result.Error.Message, string(failure.TypeRunTimedOut), nil, result)
 	default:
-		return result, temporal.NewNonRetryableApplicationError(result.Error.Message, ErrRunFailed, nil, result)
+		return result, temporal.NewNonRetryableApplicationError(result.Error.Message, string(failure.TypeRunFailed), nil, result)
 	}
 }
 
@@ -140,20 +145,20 @@ func classify(err error, attempt *AttemptResult) (string, *RunError) {
 	}
 	switch {
 	case temporal.IsCanceledError(err):
-		return StatusCanceled, &RunError{Type: "Canceled", Message: "the run was canceled"}
+		return StatusCanceled, &RunError{Type: failure.TypeCanceled, Message: "the run was canceled"}
 	case appErr != nil && attempt.Error != nil:
 		status := StatusFailed
-		if appErr.Type() == ErrCellTimeout {
+		if failure.Type(appErr.Type()) == failure.TypeCellTimeout {
 			status = StatusTimedOut
 		}
 		return status, attempt.Error
 	case appErr != nil:
-		return StatusFailed, &RunError{Type: appErr.Type(), Message: appErr.Message()}
+		return StatusFailed, &RunError{Type: failure.Type(appErr.Type()), Message: appErr.Message()}
 	case timeoutErr != nil && timeoutErr.TimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT:
-		return StatusFailed, &RunError{Type: "WorkerLost", Message: fmt.Sprintf(
+		return StatusFailed, &RunError{Type: failure.TypeWorkerLost, Message: fmt.Sprintf(
 			"the worker running attempt %d stopped heartbeating and no attempts are left", max(attempt.Attempt, 1))}
 	case timeoutErr != nil:
-		return StatusTimedOut, &RunError{Type: "Timeout", Message: "the run exceeded its timeout"}
+		return StatusTimedOut, &RunError{Type: failure.TypeTimeout, Message: "the run exceeded its timeout"}
 	}
-	return StatusFailed, &RunError{Type: "Unknown", Message: err.Error()}
+	return StatusFailed, &RunError{Type: failure.TypeUnknown, Message: err.Error()}
 }

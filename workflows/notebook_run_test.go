@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"millrace/internal/failure"
 	"millrace/internal/notebook"
 )
 
@@ -27,10 +28,10 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
-func attemptErr(typ, msg string, attempt int, nonRetryable bool) error {
+func attemptErr(typ failure.Type, msg string, attempt int, nonRetryable bool) error {
 	res := AttemptResult{Attempt: attempt, Executor: "millrace-runner", CellsExecuted: 1, CellsTotal: 3,
 		Error: &RunError{Type: typ, Message: msg, Cell: &notebook.CellFailure{Index: 2, EName: "ValueError", EValue: "boom"}}}
-	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: []any{res}})
+	return temporal.NewApplicationErrorWithOptions(msg, string(typ), temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: []any{res}})
 }
 
 func runResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) (RunResult, error) {
@@ -82,12 +83,12 @@ func TestNotebookRunSucceeds(t *testing.T) {
 func TestNotebookRunCellErrorIsNotRetried(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).
-		Return(AttemptResult{}, attemptErr(ErrCellError, "ValueError: boom", 1, false)).Once()
+		Return(AttemptResult{}, attemptErr(failure.TypeCellError, "ValueError: boom", 1, false)).Once()
 	env.ExecuteWorkflow(NotebookRun, input)
 	res, err := runResult(t, env)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != ErrRunFailed {
-		t.Fatalf("got error %v, want %s", err, ErrRunFailed)
+	if !errors.As(err, &appErr) || failure.Type(appErr.Type()) != failure.TypeRunFailed {
+		t.Fatalf("got error %v, want %s", err, failure.TypeRunFailed)
 	}
 	if res.Status != StatusFailed || res.Error == nil || res.Error.Cell == nil || res.Error.Cell.EName != "ValueError" || res.Attempts != 1 {
 		t.Fatalf("got %+v, want FAILED with the cell's ValueError after 1 attempt", res)
@@ -100,7 +101,7 @@ func TestNotebookRunRetriesCellErrorWhenAsked(t *testing.T) {
 	in := input
 	in.RetryOnError, in.MaxAttempts = true, 2
 	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).
-		Return(AttemptResult{}, attemptErr(ErrCellError, "ValueError: boom", 1, false)).Times(2)
+		Return(AttemptResult{}, attemptErr(failure.TypeCellError, "ValueError: boom", 1, false)).Times(2)
 	env.ExecuteWorkflow(NotebookRun, in)
 	if res, _ := runResult(t, env); res.Status != StatusFailed {
 		t.Fatalf("got %s, want FAILED", res.Status)
@@ -111,7 +112,7 @@ func TestNotebookRunRetriesCellErrorWhenAsked(t *testing.T) {
 func TestNotebookRunRetriesDeadKernel(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).
-		Return(AttemptResult{}, attemptErr(ErrKernelDied, "the kernel died", 1, false)).Once()
+		Return(AttemptResult{}, attemptErr(failure.TypeKernelDied, "the kernel died", 1, false)).Once()
 	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).
 		Return(AttemptResult{Attempt: 2, CellsExecuted: 3, CellsTotal: 3}, nil).Once()
 	env.ExecuteWorkflow(NotebookRun, input)
@@ -124,11 +125,11 @@ func TestNotebookRunRetriesDeadKernel(t *testing.T) {
 func TestNotebookRunGivesUpAfterMaxAttempts(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).
-		Return(AttemptResult{}, attemptErr(ErrKernelDied, "the kernel died", 3, false))
+		Return(AttemptResult{}, attemptErr(failure.TypeKernelDied, "the kernel died", 3, false))
 	env.ExecuteWorkflow(NotebookRun, input)
 	res, _ := runResult(t, env)
-	if res.Status != StatusFailed || res.Error.Type != ErrKernelDied {
-		t.Fatalf("got %+v, want FAILED with %s", res, ErrKernelDied)
+	if res.Status != StatusFailed || res.Error.Type != failure.TypeKernelDied {
+		t.Fatalf("got %+v, want FAILED with %s", res, failure.TypeKernelDied)
 	}
 	env.AssertNumberOfCalls(t, RunNotebookActivity, DefaultMaxAttempts)
 }
@@ -136,11 +137,11 @@ func TestNotebookRunGivesUpAfterMaxAttempts(t *testing.T) {
 func TestNotebookRunCellTimeoutIsTimedOut(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).
-		Return(AttemptResult{}, attemptErr(ErrCellTimeout, "a cell ran longer than 2s", 1, true)).Once()
+		Return(AttemptResult{}, attemptErr(failure.TypeCellTimeout, "a cell ran longer than 2s", 1, true)).Once()
 	env.ExecuteWorkflow(NotebookRun, input)
 	res, err := runResult(t, env)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != ErrRunTimedOut || res.Status != StatusTimedOut {
+	if !errors.As(err, &appErr) || failure.Type(appErr.Type()) != failure.TypeRunTimedOut || res.Status != StatusTimedOut {
 		t.Fatalf("got %+v %v, want TIMED_OUT", res, err)
 	}
 }
@@ -172,7 +173,7 @@ func TestNotebookRunTimeout(t *testing.T) {
 	env.ExecuteWorkflow(NotebookRun, in)
 	res, err := runResult(t, env)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != ErrRunTimedOut || res.Status != StatusTimedOut {
+	if !errors.As(err, &appErr) || failure.Type(appErr.Type()) != failure.TypeRunTimedOut || res.Status != StatusTimedOut {
 		t.Fatalf("got %+v %v, want TIMED_OUT", res, err)
 	}
 }
@@ -190,11 +191,11 @@ func TestActivityOptions(t *testing.T) {
 		}
 		return false
 	}
-	if !has(o.RetryPolicy.NonRetryableErrorTypes, ErrCellError) {
+	if !has(o.RetryPolicy.NonRetryableErrorTypes, string(failure.TypeCellError)) {
 		t.Fatal("cell errors retried by default")
 	}
 	o = ActivityOptions(RunInput{RetryOnError: true, MaxAttempts: 5, Timeout: time.Hour})
-	if has(o.RetryPolicy.NonRetryableErrorTypes, ErrCellError) || o.RetryPolicy.MaximumAttempts != 5 || o.ScheduleToCloseTimeout != time.Hour {
+	if has(o.RetryPolicy.NonRetryableErrorTypes, string(failure.TypeCellError)) || o.RetryPolicy.MaximumAttempts != 5 || o.ScheduleToCloseTimeout != time.Hour {
 		t.Fatalf("with retry_on_error: got %+v", o.RetryPolicy)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"millrace/internal/failure"
 )
 
 // NotifyWorkflow delivers one completion webhook. A run or batch with a
@@ -27,10 +29,6 @@ const (
 	NotifyWindow     = 24 * time.Hour
 	NotifyMaxBackoff = 10 * time.Minute
 )
-
-// ErrNotifyRejected is the failure type of a delivery the receiver refused
-// (a 4xx answer other than 408 and 429): retrying cannot change its mind.
-const ErrNotifyRejected = "NotifyRejected"
 
 // NotifyID is the notification workflow id of a job.
 func NotifyID(jobID string, round int) string {
@@ -61,11 +59,11 @@ type NotifyPayload struct {
 
 // NotifyError summarizes why a run did not succeed.
 type NotifyError struct {
-	Type      string `json:"type"`
-	Message   string `json:"message"`
-	CellIndex *int   `json:"cell_index,omitempty"`
-	EName     string `json:"ename,omitempty"`
-	EValue    string `json:"evalue,omitempty"`
+	Type      failure.Type `json:"type"`
+	Message   string       `json:"message"`
+	CellIndex *int         `json:"cell_index,omitempty"`
+	EName     string       `json:"ename,omitempty"`
+	EValue    string       `json:"evalue,omitempty"`
 }
 
 // NotifyNode is a batch node in a webhook.
@@ -117,7 +115,7 @@ func Notify(ctx workflow.Context, in NotifyInput) (Notification, error) {
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        NotifyMaxBackoff,
-			NonRetryableErrorTypes: []string{ErrNotifyRejected},
+			NonRetryableErrorTypes: []string{string(failure.TypeNotifyRejected)},
 		},
 	})
 	var got NotifyAttempt

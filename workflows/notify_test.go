@@ -10,6 +10,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"millrace/internal/failure"
 )
 
 func notifyActivity(ctx context.Context, in NotifyInput) (NotifyAttempt, error) {
@@ -48,7 +50,7 @@ func TestNotifyRetriesUntilDelivered(t *testing.T) {
 func TestNotifyRejectedIsRecorded(t *testing.T) {
 	env := newNotifyEnv(t)
 	env.OnActivity(NotifyActivity, mock.Anything, mock.Anything).Return(NotifyAttempt{},
-		temporal.NewNonRetryableApplicationError("the receiver answered 404 Not Found", ErrNotifyRejected, nil, 1)).Once()
+		temporal.NewNonRetryableApplicationError("the receiver answered 404 Not Found", string(failure.TypeNotifyRejected), nil, 1)).Once()
 	env.ExecuteWorkflow(Notify, NotifyInput{URL: "http://hooks.test/x"})
 	var n Notification
 	if err := env.GetWorkflowResult(&n); err != nil {
@@ -64,7 +66,7 @@ func TestNotifyRejectedIsRecorded(t *testing.T) {
 // outcome; the run's own result is unchanged.
 func TestNotebookRunStartsNotify(t *testing.T) {
 	env := newNotifyEnv(t)
-	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).Return(AttemptResult{}, attemptErr(ErrCellError, "cell 2 raised ValueError", 1, true))
+	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).Return(AttemptResult{}, attemptErr(failure.TypeCellError, "cell 2 raised ValueError", 1, true))
 	var got NotifyInput
 	env.OnWorkflow(NotifyWorkflow, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in NotifyInput) (Notification, error) {
 		got = in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"millrace/internal/failure"
 	"millrace/internal/notebook"
 )
 
@@ -73,7 +74,7 @@ const (
 
 // RunError says why a run did not succeed.
 type RunError struct {
-	Type    string                `json:"type"` // one of the Err* failure types
+	Type    failure.Type          `json:"type"`
 	Message string                `json:"message"`
 	Cell    *notebook.CellFailure `json:"cell,omitempty"`
 }

@@ -242,7 +242,7 @@ func exercise(t *testing.T, c *client.Client, progress *progressLog) {
 	if st.Status != workflows.StatusCanceled {
 		t.Fatalf("after cancel: %+v", st)
 	}
-	testenv.Eventually(t, 15*time.Second, "no process of the cancelled run", func() bool { return len(testenv.ProcessesWithEnv(marker)) == 0 })
+	testenv.Eventually(t, 15*time.Second, "no process of the canceled run", func() bool { return len(testenv.ProcessesWithEnv(marker)) == 0 })
 	if again := call[jobs.Status](t, c, "cancel_job", map[string]any{"job_id": long.JobID}, nil); again.Status != workflows.StatusCanceled {
 		t.Fatalf("second cancel: %+v", again)
 	}

@@ -113,7 +113,7 @@ func rerunCommand() command {
 		args:    "ID [flags]",
 		summary: "run a job again: a batch reruns only the nodes that did not succeed",
 		help: `A batch id reruns the finished batch under the same id, running only the
-nodes that failed, were skipped, cancelled or timed out, and reusing the
+nodes that failed, were skipped, canceled or timed out, and reusing the
 outputs of those that succeeded. A run id starts the same notebook with the
 same input again, as a new job.`,
 		run: runRerun,

@@ -27,7 +27,7 @@ func runCancel(ctx context.Context, c *cli, cmd command, args []string) error {
 	}
 	defer done()
 	if *reason == "" {
-		*reason = "cancelled with millrace cancel"
+		*reason = "canceled with millrace cancel"
 	}
 	if jobs.IsBatchID(id) {
 		st, err := svc.CancelBatch(ctx, id, *reason)

@@ -58,7 +58,7 @@ need; millrace dev stop stops it.
 Read commands take --json for scripts. Colours show only on a terminal, and
 never when NO_COLOR is set.
 
-%s 0 success; 1 the run failed, was cancelled or timed out (or
+%s 0 success; 1 the run failed, was canceled or timed out (or
 something broke); 2 bad usage or input.
 
 %s %s

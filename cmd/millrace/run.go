@@ -17,7 +17,7 @@ func runCommand() command {
 		help: `Starts NOTEBOOK as a durable job and follows it: a live progress bar (cell k/n,
 elapsed time, the cell running) with the run's output lines above it, or plain
 lines when the output is not a terminal. The exit status is 0 when the run
-succeeds and 1 when it fails, is cancelled or times out; a failure prints the
+succeeds and 1 when it fails, is canceled or times out; a failure prints the
 failing cell, the error and an excerpt of its traceback.
 
 Parameters are typed as papermill types them: -p n=5 is an int, -p lr=0.1 a

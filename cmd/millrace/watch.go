@@ -150,10 +150,10 @@ func (c *cli) interrupted(ctx context.Context, w *watcher, opt watchOptions) err
 		fmt.Fprintf(c.stderr, "detached: job %s keeps running\n  follow it:  millrace logs -f %s\n  status:     millrace status %s\n  cancel it:  millrace cancel %s\n", w.id, w.id, w.id, w.id)
 		return nil
 	}
-	fmt.Fprintf(c.stderr, "cancelling job %s ...\n", w.id)
+	fmt.Fprintf(c.stderr, "canceling job %s ...\n", w.id)
 	cctx, cancel := context.WithTimeout(bg, cancelDeadline)
 	defer cancel()
-	st, err := w.svc.Cancel(cctx, w.id, "cancelled from the millrace CLI (interrupted)")
+	st, err := w.svc.Cancel(cctx, w.id, "canceled from the millrace CLI (interrupted)")
 	switch {
 	case err != nil && !jobs.IsUserError(err):
 		return err
@@ -163,7 +163,7 @@ func (c *cli) interrupted(ctx context.Context, w *watcher, opt watchOptions) err
 		fmt.Fprintf(c.stderr, "cancel requested, but job %s is still stopping: see millrace status %s\n", w.id, w.id)
 		return &exitError{code: exitFailed, err: errors.New("job still stopping")}
 	}
-	return c.summary(st, opt) // cancelled, or it had ended already
+	return c.summary(st, opt) // canceled, or it had ended already
 }
 
 // ask asks on the terminal whether to cancel or detach. A second Ctrl-C

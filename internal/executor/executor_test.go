@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"millrace/internal/failure"
 )
 
 func TestResolve(t *testing.T) {
@@ -101,15 +103,15 @@ func TestFromExit(t *testing.T) {
 	cases := []struct {
 		code int
 		tail []string
-		kind string
+		kind failure.Kind
 	}{
-		{0, nil, KindOK},
-		{138, nil, KindKernelDied},
-		{1, []string{"jupyter_client.kernelspec.NoSuchKernel: No such kernel named python"}, KindNoSuchKernel},
-		{1, []string{"PapermillException: No parameter translator functions specified for kernel 'r'"}, KindNoTranslator},
-		{1, []string{"papermill.exceptions.PapermillExecutionError: ..."}, KindCellError},
-		{137, nil, KindExited},
-		{3, nil, KindExited},
+		{0, nil, failure.KindOK},
+		{138, nil, failure.KindKernelDied},
+		{1, []string{"jupyter_client.kernelspec.NoSuchKernel: No such kernel named python"}, failure.KindNoSuchKernel},
+		{1, []string{"PapermillException: No parameter translator functions specified for kernel 'r'"}, failure.KindNoTranslator},
+		{1, []string{"papermill.exceptions.PapermillExecutionError: ..."}, failure.KindCellError},
+		{137, nil, failure.KindExited},
+		{3, nil, failure.KindExited},
 	}
 	for _, c := range cases {
 		if got := FromExit(c.code, c.tail); got.Kind != c.kind {

@@ -9,9 +9,9 @@ import (
 // it answers with the status it has.
 const cancelWait = 15 * time.Second
 
-// Cancel asks a running job to stop: its workflow is cancelled, its activity
+// Cancel asks a running job to stop: its workflow is canceled, its activity
 // stops the process tree (SIGTERM, grace, SIGKILL), and the job ends
-// CANCELED. Cancelling an ended job is an error; cancelling twice is not.
+// CANCELED. Canceling an ended job is an error; canceling twice is not.
 func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, error) {
 	st, err := s.Status(ctx, jobID)
 	if err != nil {

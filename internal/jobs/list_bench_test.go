@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
 	"millrace/internal/paths"
@@ -317,7 +318,7 @@ func standIn(ctx context.Context, in workflows.RunInput) (workflows.AttemptResul
 	if filepath.Base(in.Notebook) != "fail.ipynb" {
 		return res, nil
 	}
-	res.Error = &workflows.RunError{Type: workflows.ErrCellError, Message: "cell 0 raised ValueError: bench"}
-	return res, temporal.NewApplicationErrorWithOptions(res.Error.Message, workflows.ErrCellError,
+	res.Error = &workflows.RunError{Type: failure.TypeCellError, Message: "cell 0 raised ValueError: bench"}
+	return res, temporal.NewApplicationErrorWithOptions(res.Error.Message, string(failure.TypeCellError),
 		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
 }

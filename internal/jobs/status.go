@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"millrace/internal/failure"
 	"millrace/internal/logstore"
 	"millrace/internal/rundir"
 	"millrace/workflows"
@@ -39,9 +40,9 @@ func (p Progress) String() string {
 
 // Failure describes why a run failed, with a traceback excerpt.
 type Failure struct {
-	Type      string `json:"type"`
-	Message   string `json:"message"`
-	CellIndex *int   `json:"cell_index,omitempty"` // in the input notebook
+	Type      failure.Type `json:"type"`
+	Message   string       `json:"message"`
+	CellIndex *int         `json:"cell_index,omitempty"` // in the input notebook
 	// OutputCellIndex is the cell's index in the output notebook, which
 	// has the injected parameters cell and papermill's error markers.
 	OutputCellIndex *int     `json:"output_cell_index,omitempty"`
@@ -184,10 +185,10 @@ func (s *Service) closedStatus(ctx context.Context, st *Status, exec enumspb.Wor
 		}
 	case errors.As(err, &terminated):
 		res.Status = workflows.StatusCanceled
-		res.Error = &workflows.RunError{Type: "Terminated", Message: "the run was terminated (by an operator, outside millrace); its processes were stopped when its worker noticed"}
+		res.Error = &workflows.RunError{Type: failure.TypeTerminated, Message: "the run was terminated (by an operator, outside millrace); its processes were stopped when its worker noticed"}
 	case exec == enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
 		res.Status = workflows.StatusTimedOut
-		res.Error = &workflows.RunError{Type: "Timeout", Message: "the workflow execution timed out"}
+		res.Error = &workflows.RunError{Type: failure.TypeTimeout, Message: "the workflow execution timed out"}
 	default:
 		return fmt.Errorf("read result of %s: %w", st.JobID, err)
 	}

@@ -15,7 +15,7 @@ import (
 // service serves the CLI and every MCP server, each with its own --roots),
 // so each shows only the jobs whose files lie inside its own roots. A job
 // outside them is answered exactly as an unknown id: not listed, not read,
-// not rerun, not cancelled, and nothing in the answer tells it exists.
+// not rerun, not canceled, and nothing in the answer tells it exists.
 //
 // The rule reads the job's scope (workflows.PathScope, in its search
 // attributes): the folders of its notebook, its output and its working

@@ -24,7 +24,7 @@ func (t *tools) cancelJob() server.ServerTool {
 
 A batch id cancels the batch: every running node is stopped the same way and waiting nodes are SKIPPED; the answer is the batch's overall status (get_batch_status has the nodes).
 
-Cancelling a job that already ended SUCCEEDED, FAILED or TIMED_OUT is an error (there is nothing to stop); cancelling a job that is already CANCELED is harmless and returns its status.`),
+Canceling a job that already ended SUCCEEDED, FAILED or TIMED_OUT is an error (there is nothing to stop); canceling a job that is already CANCELED is harmless and returns its status.`),
 		inputSchema[CancelJobArgs](nil),
 		mcp.WithOutputSchema[jobs.Status](),
 		annotations("Cancel a job", false, true, true),

@@ -328,7 +328,7 @@ func waitNotWatched(t *testing.T, jobID string) {
 
 // TestJobResourcesSubscribeReadAndEnd follows a job the way mcp-go's own
 // client does (protocol 2026-07-28): subscribe to its three resources, read
-// them, see the status change when the job is cancelled, and the watcher
+// them, see the status change when the job is canceled, and the watcher
 // gone once the job has ended.
 func TestJobResourcesSubscribeReadAndEnd(t *testing.T) {
 	t.Parallel()
@@ -450,7 +450,7 @@ func TestResourceProgressIsRateBounded(t *testing.T) {
 
 // TestResourceSubscriptionTransports subscribes to one job from sessions
 // on every transport and both protocol versions: all share one watcher,
-// all are notified when the job is cancelled and read the new status
+// all are notified when the job is canceled and read the new status
 // through their own transport. Stateless HTTP has no stream to notify
 // on, and says so.
 func TestResourceSubscriptionTransports(t *testing.T) {

@@ -280,7 +280,7 @@ func TestRunSucceedsAndEveryToolReadsIt(t *testing.T) {
 		t.Errorf("list text %q", text)
 	}
 
-	// A finished job cannot be cancelled, and says so.
+	// A finished job cannot be canceled, and says so.
 	if msg := callError(t, e.client, "cancel_job", map[string]any{"job_id": started.JobID}); !strings.Contains(msg, "already ended SUCCEEDED") {
 		t.Errorf("cancel of a finished job: %q", msg)
 	}
@@ -396,7 +396,7 @@ func TestWaitReturnsWhileRunningAndCancel(t *testing.T) {
 		t.Fatalf("after cancel: %+v, %q", st, text)
 	}
 	testenv.Eventually(t, 15*time.Second, "no process of the run left", func() bool { return len(processesOf(res.JobID)) == 0 })
-	// Cancelling again is harmless.
+	// Canceling again is harmless.
 	st, text = call[jobs.Status](t, e.client, "cancel_job", map[string]any{"job_id": res.JobID})
 	if st.Status != workflows.StatusCanceled || !strings.Contains(text, "already canceled") {
 		t.Fatalf("second cancel: %+v, %q", st, text)

@@ -55,7 +55,7 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 		MaxHeartbeatThrottleInterval:       HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval:   HeartbeatThrottle,
 		// On stop, running attempts get this long before their context is
-		// cancelled; they then stop their process tree and are retried on
+		// canceled; they then stop their process tree and are retried on
 		// another worker.
 		WorkerStopTimeout: 2 * grace,
 	})

@@ -207,7 +207,7 @@ func connectionError(err error) string {
 	case errors.As(err, &op) && op.Op == "dial":
 		return "could not connect: " + op.Err.Error()
 	case errors.Is(err, context.Canceled):
-		return "cancelled"
+		return "canceled"
 	}
 	return "the connection failed before a complete HTTP answer"
 }

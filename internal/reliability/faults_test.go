@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -26,10 +27,10 @@ func TestTimeouts(t *testing.T) {
 	for _, c := range []struct {
 		what string
 		req  jobs.StartRequest
-		typ  string
+		typ  failure.Type
 	}{
 		{"run timeout 6 s", jobs.StartRequest{Path: nb, Parameters: slowParams(400, 0.25), TimeoutSeconds: 6}, ""},
-		{"cell timeout 3 s", jobs.StartRequest{Path: nb, Parameters: slowParams(400, 0.25), CellTimeoutSeconds: 3}, workflows.ErrCellTimeout},
+		{"cell timeout 3 s", jobs.StartRequest{Path: nb, Parameters: slowParams(400, 0.25), CellTimeoutSeconds: 3}, failure.TypeCellTimeout},
 	} {
 		env, kv := marker()
 		c.req.Env = env
@@ -78,8 +79,8 @@ func TestKernelDiesEveryTime(t *testing.T) {
 		sc.lost()
 		t.Fatalf("still %s", st.Status)
 	}
-	if st.Status != workflows.StatusFailed || st.Attempt != st.MaxAttempts || st.Error == nil || st.Error.Type != workflows.ErrKernelDied || len(st.Attempts) != st.MaxAttempts {
-		t.Fatalf("got %s attempt %d/%d %+v attempts %+v, want FAILED by %s after every attempt", st.Status, st.Attempt, st.MaxAttempts, st.Error, st.Attempts, workflows.ErrKernelDied)
+	if st.Status != workflows.StatusFailed || st.Attempt != st.MaxAttempts || st.Error == nil || st.Error.Type != failure.TypeKernelDied || len(st.Attempts) != st.MaxAttempts {
+		t.Fatalf("got %s attempt %d/%d %+v attempts %+v, want FAILED by %s after every attempt", st.Status, st.Attempt, st.MaxAttempts, st.Error, st.Attempts, failure.TypeKernelDied)
 	}
 	sc.ok()
 	sc.note("FAILED after %d/%d attempts in %.0fs: %s: %s", st.Attempt, st.MaxAttempts, st.Duration, st.Error.Type, firstLine(st.Error.Message))

@@ -49,7 +49,7 @@ const (
 type AttemptEnd struct {
 	Attempt  int       `json:"attempt"`
 	EndedAt  time.Time `json:"ended_at"`
-	Outcome  string    `json:"outcome"` // an executor kind, or "lost", "canceled", "timed_out"
+	Outcome  string    `json:"outcome"` // a failure.Kind, or the failure.Type of an attempt that failed before its executor ran
 	Message  string    `json:"message"`
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Retried  bool      `json:"retried"`

@@ -92,13 +92,13 @@ time.sleep(300)`)
 		t.Fatalf("the detached process has an environment (%q): the marker sweep could find it", env)
 	}
 
-	cancelled := time.Now()
+	canceled := time.Now()
 	st, err := svc.Cancel(ctx, started.JobID, "attack test")
 	if err != nil || st.Status != workflows.StatusCanceled {
 		t.Fatalf("cancel: %s %v", st.Status, err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the detached process to be killed", func() bool { return !cgroupAlive(pid) })
-	gone := time.Since(cancelled)
+	gone := time.Since(canceled)
 	testenv.Eventually(t, 10*time.Second, "the run's cgroups to be removed", func() bool { return len(cgroupsLeft(started.JobID)) == 0 })
 	o.saw("the detached process, in the run's cgroup, was gone %.1f s after the cancel was requested; the run's cgroups were removed", gone.Seconds())
 }

@@ -237,7 +237,7 @@ func devServiceForgedToken(t *testing.T, d *devService) {
 		t.Errorf("cancel: %v, want PermissionDenied", err)
 	}
 	checkUntouched(t, d, victim, before)
-	o.saw("start, list and cancel: PermissionDenied; no workflow started, the run not cancelled")
+	o.saw("start, list and cancel: PermissionDenied; no workflow started, the run not canceled")
 }
 
 func devServiceOtherUser(t *testing.T, d *devService) {
@@ -301,7 +301,7 @@ func devServiceOtherUser(t *testing.T, d *devService) {
 	if _, err := os.Stat(mark); err == nil {
 		t.Errorf("the attacker's notebook ran: %s exists", mark)
 	}
-	o.saw("%s; no workflow started, the run not cancelled", strings.Join(saw, "; "))
+	o.saw("%s; no workflow started, the run not canceled", strings.Join(saw, "; "))
 }
 
 func devServiceFiles(t *testing.T, d *devService) {
@@ -364,7 +364,7 @@ func startRun(t *testing.T, d *devService, name string) string {
 }
 
 // checkUntouched checks, as the owner, that no workflow was added and the
-// victim run was not cancelled.
+// victim run was not canceled.
 func checkUntouched(t *testing.T, d *devService, victim string, before []string) {
 	t.Helper()
 	d.checkNothingStarted(t, before)

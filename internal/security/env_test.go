@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -125,7 +126,7 @@ func TestEnvLoaderAndServiceNamesRefused(t *testing.T) {
 		t.Error("a refused run executed its notebook")
 	}
 	if len(refusals) > 0 {
-		o.saw("8 env names refused at start, no workflow started; %d forged inputs failed %s at the worker, e.g. %q", len(refusals), workflows.ErrBadInput, refusals[0])
+		o.saw("8 env names refused at start, no workflow started; %d forged inputs failed %s at the worker, e.g. %q", len(refusals), failure.TypeBadInput, refusals[0])
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	tclient "go.temporal.io/sdk/client"
 
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
 	"millrace/internal/testenv"
@@ -208,7 +209,7 @@ func TestRootsFolderSwappedWhilePending(t *testing.T) {
 	server.StartWorker(t, cfg)
 	for _, id := range []string{byOutput.JobID, byCwd.JobID} {
 		st := waitEnded(t, svc, id)
-		if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != workflows.ErrBadInput || !strings.Contains(st.Error.Message, "symlink") {
+		if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeBadInput || !strings.Contains(st.Error.Message, "symlink") {
 			t.Errorf("run %s: %s %+v; want FAILED BadInput naming the symlink", id, st.Status, st.Error)
 		}
 		if st.Error != nil && strings.Contains(st.Error.Message, outside) {
@@ -220,7 +221,7 @@ func TestRootsFolderSwappedWhilePending(t *testing.T) {
 		t.Errorf("files written outside the roots: %v", entries)
 	}
 	st, _ := svc.Status(ctx, byOutput.JobID)
-	o.saw("both runs FAILED %s (%q); nothing written outside", workflows.ErrBadInput, st.Error.Message)
+	o.saw("both runs FAILED %s (%q); nothing written outside", failure.TypeBadInput, st.Error.Message)
 }
 
 // TestRootsOutputSwappedForSymlinkAfterEnd: once a run has succeeded, its
@@ -369,7 +370,7 @@ func TestRootsWorkerRefusesForgedInputs(t *testing.T) {
 		}
 	}
 	if len(msgs) > 0 {
-		o.saw("%d forged runs failed %s before any executor started, e.g. %q", len(msgs), workflows.ErrBadInput, msgs[0])
+		o.saw("%d forged runs failed %s before any executor started, e.g. %q", len(msgs), failure.TypeBadInput, msgs[0])
 	}
 }
 

@@ -17,7 +17,7 @@ messages go to stderr, prefixed with "[millrace-runner]".
 
 Exit codes: 0 ok, 1 cell error or cell timeout, 3 the notebook cannot run as
 asked (bad notebook, no such kernel, no parameter translator), 4 the kernel did
-not start, 5 internal error, 138 the kernel died, 130/143 cancelled by
+not start, 5 internal error, 138 the kernel died, 130/143 canceled by
 SIGINT/SIGTERM. --result-file receives a JSON summary on every path.
 
 Needs Python 3 with nbclient, nbformat, jupyter_client and ipykernel (Debian:
@@ -41,13 +41,29 @@ import traceback
 
 VERSION = "millrace-runner 1"
 
+# Exit codes and result kinds: millrace's Go code declares the same values
+# (runner.Exit*, failure.Kind*, listed in runner.Kinds), and a Go test holds
+# the two lists equal both ways. A new kind goes in both, named KIND_<VALUE>.
 EXIT_OK = 0
 EXIT_CELL_FAILED = 1
 EXIT_SETUP = 3
 EXIT_KERNEL_START = 4
 EXIT_INTERNAL = 5
 EXIT_KERNEL_DIED = 138
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+EXIT_SIGNAL = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
+
+KIND_OK = "ok"
+KIND_CELL_ERROR = "cell_error"
+KIND_CELL_TIMEOUT = "cell_timeout"
+KIND_KERNEL_DIED = "kernel_died"
+KIND_KERNEL_START_FAILED = "kernel_start_failed"
+KIND_NO_SUCH_KERNEL = "no_such_kernel"
+KIND_NO_TRANSLATOR = "no_translator"
+KIND_BAD_NOTEBOOK = "bad_notebook"
+KIND_CANCELED = "canceled"
+KIND_INTERNAL = "internal"
 
 # papermill's error marker cells (papermill/execute.py), kept byte for byte.
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
@@ -132,7 +148,7 @@ class RunFailure(Exception):
         self.message = message
 
 
-class Cancelled(Exception):
+class Canceled(Exception):
     """Raised at a phase boundary once a signal has been received."""
 
 
@@ -290,7 +306,7 @@ class Run:
         self.ipc_dir = None  # the kernel's sockets
         self.result = {
             "status": "failed",
-            "kind": "internal",
+            "kind": KIND_INTERNAL,
             "message": "",
             "kernel_name": "",
             "kernel_defaulted": False,
@@ -323,18 +339,18 @@ class Run:
                 os.killpg(self.kernel_pgid, signal.SIGKILL)
             except OSError:
                 pass
-        self.result.update(status="failed", kind="cancelled")
+        self.result.update(status="failed", kind=KIND_CANCELED)
         if not self.result["message"]:
-            self.result["message"] = "cancelled by %s" % signal.Signals(self.signal).name
+            self.result["message"] = "canceled by %s" % signal.Signals(self.signal).name
         try:
             self.write_result()
         except Exception:
             pass
-        os._exit(EXIT_SIGNAL.get(self.signal, 143))
+        os._exit(EXIT_SIGNAL.get(self.signal, EXIT_SIGTERM))
 
-    def check_cancelled(self):
+    def check_canceled(self):
         if self.signal is not None:
-            raise Cancelled()
+            raise Canceled()
 
     # -- notebook ------------------------------------------------------------
 
@@ -363,7 +379,7 @@ class Run:
                 cell.setdefault("source", "")
         except Exception as e:
             raise RunFailure(
-                "bad_notebook", EXIT_SETUP, "cannot read notebook %s: %s" % (path, e)
+                KIND_BAD_NOTEBOOK, EXIT_SETUP, "cannot read notebook %s: %s" % (path, e)
             )
         # papermill's remove_error_markers: drop markers left by earlier runs. A
         # failing cell is still reported by its index in the file as written.
@@ -383,11 +399,11 @@ class Run:
                     value = json.load(f)
             except Exception as e:
                 raise RunFailure(
-                    "internal", EXIT_INTERNAL, "cannot read parameters file %s: %s" % (path, e)
+                    KIND_INTERNAL, EXIT_INTERNAL, "cannot read parameters file %s: %s" % (path, e)
                 )
             if not isinstance(value, dict):
                 raise RunFailure(
-                    "internal",
+                    KIND_INTERNAL,
                     EXIT_INTERNAL,
                     "parameters file %s must hold a JSON object (name -> value)" % path,
                 )
@@ -520,7 +536,7 @@ class Run:
         from jupyter_client.kernelspec import KernelSpecManager
 
         self.load()
-        self.check_cancelled()
+        self.check_canceled()
         params = self.load_parameters()
 
         specs = KernelSpecManager().find_kernel_specs()
@@ -529,7 +545,7 @@ class Run:
 
         if params and find_translator(kernel_name, language) is None:
             raise RunFailure(
-                "no_translator",
+                KIND_NO_TRANSLATOR,
                 EXIT_SETUP,
                 "no parameter translator for kernel '%s' (language '%s'); the bundled runner "
                 "translates parameters for Python kernels only (papermill translates more)"
@@ -544,26 +560,26 @@ class Run:
             self.save()
         except OSError as e:
             raise RunFailure(
-                "internal", EXIT_INTERNAL, "cannot write output notebook %s: %s" % (self.args.output, e)
+                KIND_INTERNAL, EXIT_INTERNAL, "cannot write output notebook %s: %s" % (self.args.output, e)
             )
 
         if not spec_dir:
             raise RunFailure(
-                "no_such_kernel",
+                KIND_NO_SUCH_KERNEL,
                 EXIT_SETUP,
                 "no such kernel '%s'; available kernels: %s"
                 % (kernel_name, ", ".join(sorted(specs)) or "(none)"),
             )
-        self.check_cancelled()
+        self.check_canceled()
         await self.start_kernel(kernel_name)
-        self.check_cancelled()
+        self.check_canceled()
         await self.execute_cells()
 
     async def start_kernel(self, kernel_name):
         cwd = self.args.cwd or os.path.dirname(os.path.abspath(self.args.input))
         if not os.path.isdir(cwd):
             raise RunFailure(
-                "kernel_start_failed",
+                KIND_KERNEL_START_FAILED,
                 EXIT_KERNEL_START,
                 "working directory %s is not a directory" % cwd,
             )
@@ -608,7 +624,7 @@ class Run:
             if self.signal is not None:
                 raise
             raise RunFailure(
-                "kernel_start_failed",
+                KIND_KERNEL_START_FAILED,
                 EXIT_KERNEL_START,
                 "kernel '%s' failed to start: %s: %s" % (kernel_name, type(e).__name__, e),
             )
@@ -624,7 +640,7 @@ class Run:
 
         client = self.client
         for index, cell in enumerate(self.nb.cells):
-            self.check_cancelled()
+            self.check_canceled()
             if cell.cell_type != "code":
                 self.cell_start(cell)
                 self.cell_end(cell)
@@ -636,7 +652,7 @@ class Run:
                 await client.async_execute_cell(cell, index)
             except CellExecutionError as ex:
                 if self.signal is not None:
-                    raise Cancelled()
+                    raise Canceled()
                 err = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
                 if err is not None:
                     ename, evalue, tb = err.get("ename", ""), err.get("evalue", ""), err.get("traceback", [])
@@ -725,16 +741,16 @@ class Run:
             name = signal.Signals(self.signal).name
             running = self.current_index
             where = self._input_index_text(running)
-            self.fail_running_cell("Cancelled", "cancelled by %s" % name)
-            res["kind"] = "cancelled"
-            res["message"] = "cancelled by %s" % name + (
+            self.fail_running_cell("Canceled", "canceled by %s" % name)
+            res["kind"] = KIND_CANCELED
+            res["message"] = "canceled by %s" % name + (
                 " while cell %s was running" % where if running is not None else ""
             )
-            return EXIT_SIGNAL.get(self.signal, 143), True
+            return EXIT_SIGNAL.get(self.signal, EXIT_SIGTERM), True
         if exc is None:
             if self.failed_cell is not None:
                 _, info = self.failed_cell
-                res["kind"] = "cell_error"
+                res["kind"] = KIND_CELL_ERROR
                 res["cell"] = info
                 res["message"] = "cell %s raised %s" % (
                     info["index"] if info["index"] is not None else "(injected parameters)",
@@ -742,7 +758,7 @@ class Run:
                 ) + (": " + info["evalue"] if info["evalue"] else "")
                 return EXIT_CELL_FAILED, False
             res["status"] = "succeeded"
-            res["kind"] = "ok"
+            res["kind"] = KIND_OK
             res["message"] = (
                 "stopped early by SystemExit; remaining cells not run" if self.stopped_by_exit else "completed"
             )
@@ -754,7 +770,7 @@ class Run:
         if isinstance(exc, CellTimeoutError):
             running = self.current_index
             self.fail_running_cell("CellTimeoutError", str(exc).strip())
-            res["kind"] = "cell_timeout"
+            res["kind"] = KIND_CELL_TIMEOUT
             res["message"] = "cell %s timed out after %ss" % (
                 self._input_index_text(running),
                 _fmt_seconds(self.args.execution_timeout),
@@ -763,10 +779,10 @@ class Run:
         if isinstance(exc, DeadKernelError):
             running = self.current_index
             self.fail_running_cell("DeadKernelError", "Kernel died")
-            res["kind"] = "kernel_died"
+            res["kind"] = KIND_KERNEL_DIED
             res["message"] = "the kernel died while cell %s was running" % self._input_index_text(running)
             return EXIT_KERNEL_DIED, True
-        res["kind"] = "internal"
+        res["kind"] = KIND_INTERNAL
         res["message"] = "%s: %s" % (type(exc).__name__, exc)
         sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         sys.stderr.flush()
@@ -833,7 +849,7 @@ async def main_async(args):
     code, kill_now = EXIT_INTERNAL, True
     try:
         code, kill_now = run.classify(exc)
-        if run.failed_cell is not None and run.result["kind"] == "cell_error":
+        if run.failed_cell is not None and run.result["kind"] == KIND_CELL_ERROR:
             run.insert_error_markers()
             cell = run.failed_cell[0]
             run.result["cell"]["output_index"] = next(
@@ -845,14 +861,14 @@ async def main_async(args):
     except Exception as e:
         say("finishing the output notebook failed: %s: %s" % (type(e).__name__, e))
         traceback.print_exc()
-        run.result["kind"] = "internal"
+        run.result["kind"] = KIND_INTERNAL
         run.result["status"] = "failed"
         run.result["message"] = "finishing the output notebook: %s: %s" % (type(e).__name__, e)
         code, kill_now = EXIT_INTERNAL, True
     finally:
         await run.shutdown_kernel(now=kill_now or run.signal is not None)
 
-    if run.result["kind"] != "ok":
+    if run.result["kind"] != KIND_OK:
         run.result["status"] = "failed"
         say("run failed (%s): %s" % (run.result["kind"], run.result["message"]))
     run.write_result()
@@ -932,7 +948,7 @@ def main(argv=None):
         if args.result_file:
             try:
                 write_atomic(args.result_file, json.dumps({
-                    "status": "failed", "kind": "internal", "message": "missing dependency: %s" % e,
+                    "status": "failed", "kind": KIND_INTERNAL, "message": "missing dependency: %s" % e,
                     "kernel_name": "", "kernel_defaulted": False, "language": "",
                     "cells_total": 0, "cells_executed": 0, "warnings": [],
                     "available_kernels": [], "cell": None,

@@ -14,7 +14,17 @@
 // parsing logs.
 package runner
 
-import _ "embed"
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"millrace/internal/failure"
+	"millrace/internal/notebook"
+)
 
 // Script is the runner's source, embedded so that a worker needs nothing
 // installed by hand besides the Python packages: write it to a file and run it
@@ -28,7 +38,8 @@ var Script []byte
 // earlier on PATH (pyenv, a virtualenv) usually lacks nbclient.
 const DefaultPython = "/usr/bin/python3"
 
-// Exit codes of the runner. Cell errors and dead kernels match papermill's.
+// Exit codes of the runner, EXIT_* in the script. Cell errors and dead
+// kernels match papermill's, so the executor reads papermill's exits with them.
 const (
 	ExitOK          = 0
 	ExitCellFailed  = 1   // a cell raised, or a cell passed --execution-timeout
@@ -36,54 +47,58 @@ const (
 	ExitKernelStart = 4   // the kernel did not start (or not within --start-timeout)
 	ExitInternal    = 5   // a bug or an unusable argument; see stderr
 	ExitKernelDied  = 138 // papermill's code for a dead kernel
-	ExitSIGINT      = 130
-	ExitSIGTERM     = 143
+	ExitSIGINT      = 130 // canceled by SIGINT
+	ExitSIGTERM     = 143 // canceled by SIGTERM
 )
 
-// Kind says how a run ended; it is Result.Kind.
-type Kind string
-
-// The kinds a runner reports. Only KindOK is a success.
-const (
-	KindOK                Kind = "ok"
-	KindCellError         Kind = "cell_error"
-	KindCellTimeout       Kind = "cell_timeout"
-	KindKernelDied        Kind = "kernel_died"
-	KindKernelStartFailed Kind = "kernel_start_failed"
-	KindNoSuchKernel      Kind = "no_such_kernel"
-	KindNoTranslator      Kind = "no_translator"
-	KindBadNotebook       Kind = "bad_notebook"
-	KindCancelled         Kind = "cancelled"
-	KindInternal          Kind = "internal"
-)
+// Kinds are the failure kinds the runner writes to its result file; the
+// script declares each as KIND_<VALUE>, and a test holds the two lists equal
+// both ways. ReadResult refuses any other kind, so a runner and a worker that
+// disagree show up as an unreadable result, not as a misfiled failure.
+func Kinds() []failure.Kind {
+	return []failure.Kind{
+		failure.KindOK, failure.KindCellError, failure.KindCellTimeout, failure.KindKernelDied,
+		failure.KindKernelStartFailed, failure.KindNoSuchKernel, failure.KindNoTranslator,
+		failure.KindBadNotebook, failure.KindCanceled, failure.KindInternal,
+	}
+}
 
 // Result is the JSON the runner writes to --result-file, so that a failed run
 // can be reported (and classified for retries) from facts, not log scraping.
+// It is the one Go model of that file: the executor reads it, and the
+// runner's tests check it.
 type Result struct {
-	Status           string     `json:"status"` // "succeeded" or "failed"
-	Kind             Kind       `json:"kind"`
-	Message          string     `json:"message"`
-	KernelName       string     `json:"kernel_name"`
-	KernelDefaulted  bool       `json:"kernel_defaulted"` // the notebook named no kernel; python3 was used
-	Language         string     `json:"language"`
-	CellsTotal       int        `json:"cells_total"`    // code cells, the injected one included
-	CellsExecuted    int        `json:"cells_executed"` // code cells that finished or failed
-	Warnings         []string   `json:"warnings"`
-	AvailableKernels []string   `json:"available_kernels"`
-	Cell             *CellError `json:"cell"` // the cell that failed, timed out or was interrupted
+	Status           string       `json:"status"` // "succeeded" or "failed"
+	Kind             failure.Kind `json:"kind"`
+	Message          string       `json:"message"`
+	KernelName       string       `json:"kernel_name"`
+	KernelDefaulted  bool         `json:"kernel_defaulted"` // the notebook named no kernel; python3 was used
+	Language         string       `json:"language"`
+	CellsTotal       int          `json:"cells_total"`    // code cells, the injected one included
+	CellsExecuted    int          `json:"cells_executed"` // code cells that finished or failed
+	Warnings         []string     `json:"warnings,omitempty"`
+	AvailableKernels []string     `json:"available_kernels,omitempty"`
+	// Cell is the cell the run stopped at: it failed, timed out or was
+	// interrupted. The file gives a null index for the injected parameters
+	// cell, which reads as 0 here; Message names that cell as such.
+	Cell *notebook.CellFailure `json:"cell,omitempty"`
 }
 
-// CellError describes the cell a run stopped at.
-type CellError struct {
-	// Index is the cell's position in the input notebook file as the user wrote
-	// it; nil when the failing cell is the injected-parameters cell.
-	Index *int `json:"index"`
-	// OutputIndex is the cell's position in the output notebook, which has the
-	// injected cell and papermill's error marker cells.
-	OutputIndex    int      `json:"output_index"`
-	ExecutionCount *int     `json:"execution_count"`
-	SourceExcerpt  string   `json:"source_excerpt"`
-	Ename          string   `json:"ename"`
-	Evalue         string   `json:"evalue"`
-	Traceback      []string `json:"traceback"` // ANSI colour codes stripped
+// ReadResult reads a result file. ok is false when there is none: the
+// runner died before it could write one.
+func ReadResult(path string) (res Result, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("read runner result: %w", err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return Result{}, false, fmt.Errorf("read runner result %s: %w", path, err)
+	}
+	if !slices.Contains(Kinds(), res.Kind) {
+		return Result{}, false, fmt.Errorf("read runner result %s: unknown kind %q", path, res.Kind)
+	}
+	return res, true, nil
 }

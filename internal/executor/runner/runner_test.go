@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"millrace/internal/failure"
 )
 
 const runTimeout = 2 * time.Minute
@@ -74,7 +76,7 @@ type outcome struct {
 	stdout   string
 	stderr   string // with combined, everything is here
 	result   Result
-	nb       notebook
+	nb       outputNB
 	output   string // output notebook path
 	elapsed  time.Duration
 	hasNB    bool
@@ -146,12 +148,12 @@ func exitCode(t *testing.T, err error, o *outcome) int {
 
 func (o *outcome) load(t *testing.T, resultFile string) {
 	t.Helper()
-	if b, err := os.ReadFile(resultFile); err == nil {
-		if err := json.Unmarshal(b, &o.result); err != nil {
-			t.Fatalf("result file: %v\n%s", err, b)
-		}
-		o.resultOK = true
+	res, ok, err := ReadResult(resultFile)
+	if err != nil {
+		b, _ := os.ReadFile(resultFile)
+		t.Fatalf("result file: %v\n%s", err, b)
 	}
+	o.result, o.resultOK = res, ok
 	if nb, err := readNotebook(o.output); err == nil {
 		o.nb, o.hasNB = nb, true
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -159,8 +161,8 @@ func (o *outcome) load(t *testing.T, resultFile string) {
 	}
 }
 
-// notebook is the part of an output notebook the tests look at.
-type notebook struct {
+// outputNB is the part of an output notebook the tests look at.
+type outputNB struct {
 	Metadata struct {
 		Papermill struct {
 			Parameters map[string]any `json:"parameters"`
@@ -210,8 +212,8 @@ func (m *multiline) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func readNotebook(path string) (notebook, error) {
-	var nb notebook
+func readNotebook(path string) (outputNB, error) {
+	var nb outputNB
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nb, err
@@ -219,7 +221,7 @@ func readNotebook(path string) (notebook, error) {
 	return nb, json.Unmarshal(b, &nb)
 }
 
-func (nb notebook) statuses() []string {
+func (nb outputNB) statuses() []string {
 	var s []string
 	for _, c := range nb.Cells {
 		s = append(s, c.Metadata.Papermill.Status)
@@ -227,13 +229,13 @@ func (nb notebook) statuses() []string {
 	return s
 }
 
-func wantExit(t *testing.T, o *outcome, code int, kind Kind) {
+func wantExit(t *testing.T, o *outcome, code int, kind failure.Kind) {
 	t.Helper()
 	if o.exit != code || o.result.Kind != kind {
 		t.Fatalf("got exit %d kind %q, want exit %d kind %q\n%s", o.exit, o.result.Kind, code, kind, o)
 	}
 	wantStatus := "failed"
-	if kind == KindOK {
+	if kind == failure.KindOK {
 		wantStatus = "succeeded"
 	}
 	if o.result.Status != wantStatus {
@@ -322,7 +324,7 @@ func TestSimpleExecuteParameters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			o := run(t, invocation{notebook: testdata(t, "greeting.ipynb"), params: map[string]any{"greeting": tc.msg}})
-			wantExit(t, o, ExitOK, KindOK)
+			wantExit(t, o, ExitOK, failure.KindOK)
 			wantLines(t, o.stdout, tc.msg)
 			cells := o.nb.Cells
 			if len(cells) != 4 || !cells[0].tagged("parameters") || !cells[1].tagged("injected-parameters") {
@@ -350,7 +352,7 @@ func TestSimpleExecuteParameters(t *testing.T) {
 func TestNoParametersCellInjectsFirst(t *testing.T) {
 	t.Parallel()
 	o := run(t, invocation{notebook: testdata(t, "untagged.ipynb"), params: map[string]any{"greeting": "Hello"}})
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 	// The notebook's own `greeting = None` runs after the injected cell, as with papermill.
 	wantLines(t, o.stdout, "None")
 	if len(o.nb.Cells) != 3 || !o.nb.Cells[0].tagged("injected-parameters") {
@@ -379,7 +381,7 @@ func TestParametersArePrinted(t *testing.T) {
 		t.Run(tc.notebook, func(t *testing.T) {
 			t.Parallel()
 			o := run(t, invocation{notebook: testdata(t, tc.notebook), params: tc.params})
-			wantExit(t, o, ExitOK, KindOK)
+			wantExit(t, o, ExitOK, failure.KindOK)
 			if tc.line != "" {
 				wantLines(t, o.stdout, tc.line)
 			}
@@ -418,7 +420,7 @@ func TestTypedParametersRoundTrip(t *testing.T) {
 		codeCell(fmt.Sprintf("import json\nfor name in %s:\n    print(name, json.dumps(globals()[name], ensure_ascii=False))", pyList(names))),
 	)
 	o := run(t, invocation{notebook: nbPath, params: params})
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 
 	got := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(o.stdout), "\n") {
@@ -484,7 +486,7 @@ func pyList(names []string) string {
 func TestNotebookNodeIO(t *testing.T) {
 	t.Parallel()
 	o := run(t, invocation{notebook: testdata(t, "hello.ipynb")})
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 	wantLines(t, o.stdout, "Hello from millrace")
 	if o.nb.Metadata.Papermill.Parameters == nil || len(o.nb.Metadata.Papermill.Parameters) != 0 {
 		t.Errorf("metadata.papermill.parameters: got %v, want {}", o.nb.Metadata.Papermill.Parameters)
@@ -494,7 +496,7 @@ func TestNotebookNodeIO(t *testing.T) {
 func TestNoKernelspecUsesDefaultKernel(t *testing.T) {
 	t.Parallel()
 	o := run(t, invocation{notebook: testdata(t, "no_kernelspec.ipynb")})
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 	if !o.result.KernelDefaulted || o.result.KernelName != "python3" {
 		t.Errorf("got kernel %q defaulted %v, want python3 defaulted", o.result.KernelName, o.result.KernelDefaulted)
 	}
@@ -510,7 +512,7 @@ func TestWorkingDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := run(t, invocation{notebook: testdata(t, "needs_cwd_file.ipynb"), args: []string{"--cwd", dir}})
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -527,7 +529,7 @@ func TestKernelOnUnixSockets(t *testing.T) {
 	nbPath := filepath.Join(t.TempDir(), "transport.ipynb")
 	writeNotebook(t, nbPath, codeCell("import json, ipykernel\ninfo = json.loads(ipykernel.get_connection_info())\nprint('TRANSPORT', info['transport'], info['ip'])"))
 	o := run(t, invocation{notebook: nbPath, env: []string{"TMPDIR=" + tmp}})
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 	f := strings.Fields(o.stdout)
 	if len(f) != 3 || f[0] != "TRANSPORT" || f[1] != "ipc" || !strings.HasPrefix(f[2], filepath.Join(tmp, "millrace-kernel-")) {
 		t.Fatalf("the kernel printed %q, want TRANSPORT ipc %s/millrace-kernel-.../k", o.stdout, tmp)
@@ -543,7 +545,7 @@ func TestSystemExitIsSuccess(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			o := run(t, invocation{notebook: testdata(t, name)})
-			wantExit(t, o, ExitOK, KindOK)
+			wantExit(t, o, ExitOK, failure.KindOK)
 			if strings.Contains(o.stdout, "after the exit") {
 				t.Errorf("the cell after the exit ran:\n%s", o.stdout)
 			}
@@ -601,16 +603,16 @@ func TestCellErrors(t *testing.T) {
 		t.Run(tc.notebook, func(t *testing.T) {
 			t.Parallel()
 			o := run(t, invocation{notebook: testdata(t, tc.notebook), combined: tc.combined})
-			wantExit(t, o, ExitCellFailed, KindCellError)
+			wantExit(t, o, ExitCellFailed, failure.KindCellError)
 			c := o.result.Cell
-			if c == nil || c.Index == nil {
-				t.Fatalf("result has no failing cell index: %+v", o.result)
+			if c == nil {
+				t.Fatalf("result has no failing cell: %+v", o.result)
 			}
-			if *c.Index != tc.index || c.Ename != tc.ename {
-				t.Errorf("got cell %d %s, want cell %d %s", *c.Index, c.Ename, tc.index, tc.ename)
+			if c.Index != tc.index || c.EName != tc.ename || !strings.HasPrefix(o.result.Message, fmt.Sprintf("cell %d raised", tc.index)) {
+				t.Errorf("got cell %d %s (%q), want cell %d %s", c.Index, c.EName, o.result.Message, tc.index, tc.ename)
 			}
-			if tc.evalue != "" && c.Evalue != tc.evalue {
-				t.Errorf("got evalue %q, want %q", c.Evalue, tc.evalue)
+			if tc.evalue != "" && c.EValue != tc.evalue {
+				t.Errorf("got evalue %q, want %q", c.EValue, tc.evalue)
 			}
 			for _, line := range c.Traceback {
 				if strings.Contains(line, "\x1b[") {
@@ -663,7 +665,7 @@ func wantErrorMarkers(t *testing.T, o *outcome) {
 func TestMissingKernel(t *testing.T) {
 	t.Parallel()
 	o := run(t, invocation{notebook: testdata(t, "unknown_kernel.ipynb")})
-	wantExit(t, o, ExitSetup, KindNoSuchKernel)
+	wantExit(t, o, ExitSetup, failure.KindNoSuchKernel)
 	if !strings.Contains(o.result.Message, "'millrace-no-such-kernel'") || !strings.Contains(o.result.Message, "python3") {
 		t.Errorf("message should name the missing kernel and the available ones: %q", o.result.Message)
 	}
@@ -678,7 +680,7 @@ func TestMissingKernel(t *testing.T) {
 func TestNoTranslatorForR(t *testing.T) {
 	t.Parallel()
 	o := run(t, invocation{notebook: testdata(t, "r_kernel.ipynb"), params: map[string]any{"greeting": "x"}})
-	wantExit(t, o, ExitSetup, KindNoTranslator)
+	wantExit(t, o, ExitSetup, failure.KindNoTranslator)
 	if !strings.Contains(o.result.Message, "no parameter translator for kernel 'ir' (language 'R')") {
 		t.Errorf("message: %q", o.result.Message)
 	}
@@ -694,7 +696,7 @@ func TestBadNotebook(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := run(t, invocation{notebook: path})
-	wantExit(t, o, ExitSetup, KindBadNotebook)
+	wantExit(t, o, ExitSetup, failure.KindBadNotebook)
 	if !o.resultOK {
 		t.Fatal("no result file")
 	}
@@ -730,7 +732,7 @@ func TestAutosaveLiveOutput(t *testing.T) {
 	o := &outcome{stdout: strings.Join(lines, "\n"), stderr: stderr.String(), output: output}
 	o.exit = exitCode(t, err, o)
 	o.load(t, resultFile)
-	wantExit(t, o, ExitOK, KindOK)
+	wantExit(t, o, ExitOK, failure.KindOK)
 	var want []string
 	for i := range 25 {
 		want = append(want, strconv.Itoa(i))
@@ -816,14 +818,14 @@ func TestSignalCancelsRun(t *testing.T) {
 			o := &outcome{stdout: stdout.String(), stderr: stderr.String(), output: output}
 			o.exit = exitCode(t, err, o)
 			o.load(t, resultFile)
-			wantExit(t, o, tc.exit, KindCancelled)
+			wantExit(t, o, tc.exit, failure.KindCanceled)
 			t.Logf("stopped %v after %v", tc.sig, took)
 			wantNoMarkedProcesses(t, marker)
 			if got := o.nb.statuses(); !slices.Equal(got, []string{"failed"}) {
 				t.Errorf("cell statuses: got %v, want [failed]", got)
 			}
-			if c := o.result.Cell; c == nil || c.Index == nil || *c.Index != 0 {
-				t.Errorf("result cell: got %+v, want index 0", c)
+			if c := o.result.Cell; c == nil || c.Index != 0 || !strings.Contains(o.result.Message, "while cell 0 was running") {
+				t.Errorf("result cell: got %+v (%q), want index 0", c, o.result.Message)
 			}
 		})
 	}
@@ -837,14 +839,14 @@ func TestExecutionTimeout(t *testing.T) {
 		args:     []string{"--execution-timeout", "2"},
 		env:      []string{markerVar + "=" + marker},
 	})
-	wantExit(t, o, ExitCellFailed, KindCellTimeout)
+	wantExit(t, o, ExitCellFailed, failure.KindCellTimeout)
 	wantNoMarkedProcesses(t, marker)
 	// Kernel start plus the 2 s limit plus shutdown; far from sleep(60).
 	if o.elapsed > 30*time.Second {
 		t.Errorf("took %v", o.elapsed)
 	}
-	if c := o.result.Cell; c == nil || c.Index == nil || *c.Index != 0 {
-		t.Errorf("result cell: got %+v, want index 0", c)
+	if c := o.result.Cell; c == nil || c.Index != 0 || !strings.HasPrefix(o.result.Message, "cell 0 timed out") {
+		t.Errorf("result cell: got %+v (%q), want index 0", c, o.result.Message)
 	}
 	if got := o.nb.statuses(); !slices.Equal(got, []string{"failed"}) {
 		t.Errorf("cell statuses: got %v, want [failed]", got)
@@ -861,10 +863,10 @@ func TestKernelDied(t *testing.T) {
 		codeCell("print('after')"),
 	)
 	o := run(t, invocation{notebook: path, env: []string{markerVar + "=" + marker}})
-	wantExit(t, o, ExitKernelDied, KindKernelDied)
+	wantExit(t, o, ExitKernelDied, failure.KindKernelDied)
 	wantLines(t, o.stdout, "before")
-	if c := o.result.Cell; c == nil || c.Index == nil || *c.Index != 1 {
-		t.Errorf("result cell: got %+v, want index 1", c)
+	if c := o.result.Cell; c == nil || c.Index != 1 || !strings.Contains(o.result.Message, "while cell 1 was running") {
+		t.Errorf("result cell: got %+v (%q), want index 1", c, o.result.Message)
 	}
 	if got, want := o.nb.statuses(), []string{"completed", "failed", "pending"}; !slices.Equal(got, want) {
 		t.Errorf("cell statuses: got %v, want %v", got, want)
@@ -899,7 +901,7 @@ func TestKernelStartFailed(t *testing.T) {
 				args:     []string{"-k", kernel, "--start-timeout", "2"},
 				env:      []string{"JUPYTER_PATH=" + jupyterPath, markerVar + "=" + marker},
 			})
-			wantExit(t, o, ExitKernelStart, KindKernelStartFailed)
+			wantExit(t, o, ExitKernelStart, failure.KindKernelStartFailed)
 			if !strings.Contains(o.result.Message, kernel) {
 				t.Errorf("message does not name the kernel: %q", o.result.Message)
 			}
