@@ -36,10 +36,16 @@ var workflowSDK = []string{
 	"go.temporal.io/api/enums/v1",
 }
 
-// workflowInternal are the millrace packages workflow code may import. The
-// notebook package is there for its types only (a cell's failure, as the
-// activity reports it): workflow code calls none of its functions.
-var workflowInternal = set("internal/notebook")
+// workflowInternal are the millrace packages workflow code may import.
+// The failure vocabulary is held to the same rule as workflow code itself
+// (workflowPure). The notebook package is there for its types only (a
+// cell's failure, as the activity reports it): workflow code calls none of
+// its functions.
+var workflowInternal = set("internal/notebook", "internal/failure")
+
+// workflowPure are packages that workflow code uses in full: they follow
+// the workflow import rule themselves.
+var workflowPure = set("internal/failure")
 
 // runsCode are the packages that start processes and run notebooks: only a
 // worker may reach them. The client side (jobs, mcpserver) never does, so an
@@ -85,8 +91,8 @@ func Check(pkgs []Package) []string {
 			case strings.HasPrefix(imp, "go.temporal.io/") && !temporalUsers[p.Path] && !under(p.Path, temporalUsers):
 				fail("%s imports %s: it is a Temporal-free package (ARCHITECTURE.md lists the packages that may use Temporal)", p.Path, imp)
 			}
-			if p.Path == "workflows" && !workflowSafe(imp) {
-				fail("workflows imports %s: workflow code must be deterministic and may import only %s, %s and millrace/%s", imp, keys(workflowStd), strings.Join(workflowSDK, ", "), keys(workflowInternal))
+			if (p.Path == "workflows" || workflowPure[p.Path]) && !workflowSafe(imp) {
+				fail("%s imports %s: workflow code must be deterministic and may import only %s, %s and millrace/%s", p.Path, imp, keys(workflowStd), strings.Join(workflowSDK, ", "), keys(workflowInternal))
 			}
 		}
 		if clientSide[p.Path] {

@@ -26,6 +26,7 @@ func TestRulesCatchBadImports(t *testing.T) {
 	}{
 		{"workflows", "workflows", "os/exec", "workflows imports os/exec: workflow code must be deterministic"},
 		{"workflows", "workflows", "millrace/internal/jobs", "workflows imports millrace/internal/jobs: workflow code must be deterministic"},
+		{"internal/failure", "failure", "os", "internal/failure imports os: workflow code must be deterministic"},
 		{"internal/notebook", "notebook", "go.temporal.io/sdk/client", "internal/notebook imports go.temporal.io/sdk/client: it is a Temporal-free package"},
 		{"internal/mcpserver", "mcpserver", "millrace/internal/nbworker", "internal/mcpserver reaches internal/nbworker: the client side starts and reads jobs but never runs code"},
 		{"internal/rundir", "rundir", "millrace/internal/executor", "internal/jobs reaches internal/executor"},
