@@ -9,7 +9,10 @@ user_expressions, for example
     __import__("millrace_checkpoint").save("/run/ckpt/cell-3.ckpt", 3)
 
 Every function returns a Summary: a dict whose repr is its JSON, so the
-text/plain of a user expression is the JSON itself.
+text/plain of a user expression is the JSON itself. A failure raises
+CheckpointError with an actionable message; it is never raised from inside an
+except block, because IPython (8.5) cannot format a chained exception of a user
+expression and then sends no execute_reply at all.
 
 save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE)
     pickles the user namespace with dill: variables, and functions, classes
@@ -309,6 +312,7 @@ def _write_checkpoint(job, probe):
         _dump(payload(), w)
         return w
 
+    whole = None
     if probe == "always":
         bad = _probe(values)
         for name in bad:
@@ -316,7 +320,11 @@ def _write_checkpoint(job, probe):
         skipped.update(bad)
     try:
         w = _atomic(job["path"], fill)
-    except Exception as whole:
+    except Exception as e:
+        whole, w = e, None
+    if w is None:
+        # Outside the except block, so that a later error carries no chained
+        # context (IPython fails to format a chained user-expression error).
         bad = _probe(values)
         if not bad:
             raise CheckpointError("the namespace cannot be pickled, though each name can on its own: %s" % _reason(whole))
@@ -412,12 +420,24 @@ def _reap(block=False):
         else:
             why = "the checkpoint process exited with status %d and no result" % os.WEXITSTATUS(status)
         summary.update(state="failed", error=why)
+        _remove_temporaries(path)
         try:
             _write_sidecar(path, summary)
         except OSError:
             pass
     _finished[path] = summary
     return summary
+
+
+def _remove_temporaries(path):
+    """Remove the temporary files a killed child left (it had no chance to)."""
+    folder, base = os.path.split(path)
+    for name in os.listdir(folder):
+        if name.startswith("." + base + ".") and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def _read_sidecar(path):
@@ -564,11 +584,14 @@ def restore(path, expected_sha256):
         raise CheckpointError("expected_sha256 must be the 64 hex digits save reported, not %r" % (expected_sha256,))
     expected = expected_sha256.lower()
     path = os.path.abspath(path)
+    data, err = None, None
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise CheckpointError("cannot read checkpoint %s: %s" % (path, _reason(e)))
+        err = e
+    if err is not None:
+        raise CheckpointError("cannot read checkpoint %s: %s" % (path, _reason(err)))
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
         raise CheckpointError(
@@ -577,11 +600,14 @@ def restore(path, expected_sha256):
         )
     import dill
 
+    payload = None
     try:
         payload = dill.loads(data)
     except Exception as e:
-        raise CheckpointError("checkpoint %s does not load: %s" % (path, _reason(e)))
+        err = e
     del data
+    if err is not None:
+        raise CheckpointError("checkpoint %s does not load: %s" % (path, _reason(err)))
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError("%s is not a %s file" % (path, FORMAT))
     modules, failed = {}, {}

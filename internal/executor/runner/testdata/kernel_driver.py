@@ -30,7 +30,7 @@ import time
 
 from jupyter_client import KernelManager
 
-TIMEOUT = 600
+TIMEOUT = 300
 
 
 class Driver:
