@@ -425,6 +425,7 @@ def _reap(block=False):
             _write_sidecar(path, summary)
         except OSError:
             pass
+    summary["pause_seconds"] = job["summary"]["pause_seconds"]
     _finished[path] = summary
     return summary
 
@@ -551,12 +552,14 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
             pid = None
             use = "inline"
             job["summary"].update(mode="inline", fallback="fork failed: %s" % _reason(e))
+        if pid is not None:
+            # The child's sidecar gets its own reading, within microseconds
+            # of the kernel's, which poll and wait report.
+            job["summary"]["pause_seconds"] = round(time.monotonic() - t0, 6)
         if pid == 0:
             _run_child(job, probe, float(deadline))
         if pid is not None:
-            pause = round(time.monotonic() - t0, 6)
             job["pid"] = pid
-            job["summary"]["pause_seconds"] = pause
             job["values"] = None  # the child has its copy; do not keep the references
             _inflight = job
             _finished.pop(path, None)
