@@ -25,7 +25,7 @@ import (
 // benchSample is one save as measured.
 type benchSample struct {
 	callWall, pause, nextCell, total float64
-	size, childPrivate              int64
+	size, childPrivate               int64
 }
 
 func BenchmarkCheckpoint(b *testing.B) {

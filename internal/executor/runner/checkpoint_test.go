@@ -277,9 +277,16 @@ func TestCheckpointRestoresNamespaceInFreshKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	truncated := filepath.Join(dir, "truncated.ckpt")
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(truncated, data[:len(data)-1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	second := drive(t,
 		startKernel(),
 		ck("restore", pyStr(tampered), pyStr(in.SHA256)),
+		ck("restore", pyStr(truncated), pyStr(in.SHA256)),
 		ck("restore", pyStr(inline), "'not-a-hash'"),
 		ck("user_names"),
 		ck("restore", pyStr(inline), pyStr(in.SHA256)),
@@ -289,24 +296,25 @@ func TestCheckpointRestoresNamespaceInFreshKernel(t *testing.T) {
 		ck("restore", pyStr(fork), pyStr(fk.SHA256)),
 		nbCell(probeCell),
 	)
-	refused(t, second[1], "restore of a tampered file", "refusing to load it")
-	refused(t, second[2], "restore with a malformed hash", "64 hex digits")
-	if names := value[[]string](t, second[3], "user_names after refusals"); len(names) != 0 {
+	refused(t, second[1], "restore of a tampered file", "not the recorded "+in.SHA256)
+	refused(t, second[2], "restore of a truncated file", "is not a complete millrace-checkpoint/1 file")
+	refused(t, second[3], "restore with a malformed hash", "64 hex digits")
+	if names := value[[]string](t, second[4], "user_names after refusals"); len(names) != 0 {
 		t.Errorf("refused restores left names %v in the namespace", names)
 	}
-	rs := value[restoreSummary](t, second[4], "inline restore")
+	rs := value[restoreSummary](t, second[5], "inline restore")
 	if !reflect.DeepEqual(rs.Restored, wantSaved) || rs.Cell != 1 || len(rs.SkippedAtSave) != 2 ||
 		!reflect.DeepEqual(rs.Random, []string{"random", "numpy"}) {
 		t.Errorf("inline restore: %+v, want names %v, cell 1, two skipped, random and numpy states", rs, wantSaved)
 	}
-	if got := ok(t, second[5], "probe after inline restore"); got != want {
+	if got := ok(t, second[6], "probe after inline restore"); got != want {
 		t.Errorf("after the inline restore the probe printed\n%s want (the first kernel's)\n%s", got, want)
 	}
-	if got := ok(t, second[6], "skipped names"); got != "[]\n" {
+	if got := ok(t, second[7], "skipped names"); got != "[]\n" {
 		t.Errorf("names present after restore among the skipped ones: %s", got)
 	}
-	value[restoreSummary](t, second[8], "fork restore")
-	if got := ok(t, second[9], "probe after fork restore"); got != want {
+	value[restoreSummary](t, second[9], "fork restore")
+	if got := ok(t, second[10], "probe after fork restore"); got != want {
 		t.Errorf("after the fork restore the probe printed\n%s want (the first kernel's)\n%s", got, want)
 	}
 }
@@ -459,8 +467,8 @@ func TestCheckpointRestoreChangesNothingOnFailure(t *testing.T) {
 		ck("restore", pyStr(path), pyStr(s.SHA256)),
 		nbCell("print(keep, 'mod' in globals(), 'sys' in globals())"),
 	)
-	refused(t, second[2], "restore without the module", "cannot import (mod: import millrace_ckpt_mod: ModuleNotFoundError")
-	if got := ok(t, second[3], "namespace after the refused restore"); got != "before False False\n" {
+	refused(t, second[3], "restore without the module", "cannot import (mod: import millrace_ckpt_mod: ModuleNotFoundError")
+	if got := ok(t, second[4], "namespace after the refused restore"); got != "before False False\n" {
 		t.Errorf("after a refused restore the namespace printed %q, want it unchanged: before False False", got)
 	}
 }
