@@ -467,8 +467,8 @@ func TestCheckpointRestoreChangesNothingOnFailure(t *testing.T) {
 		ck("restore", pyStr(path), pyStr(s.SHA256)),
 		nbCell("print(keep, 'mod' in globals(), 'sys' in globals())"),
 	)
-	refused(t, second[3], "restore without the module", "cannot import (mod: import millrace_ckpt_mod: ModuleNotFoundError")
-	if got := ok(t, second[4], "namespace after the refused restore"); got != "before False False\n" {
+	refused(t, second[2], "restore without the module", "cannot import (mod: import millrace_ckpt_mod: ModuleNotFoundError")
+	if got := ok(t, second[3], "namespace after the refused restore"); got != "before False False\n" {
 		t.Errorf("after a refused restore the namespace printed %q, want it unchanged: before False False", got)
 	}
 }
