@@ -58,6 +58,7 @@ type ckptSummary struct {
 	Modules           map[string]string `json:"modules"`
 	Skipped           map[string]string `json:"skipped"`
 	Partial           bool              `json:"partial"`
+	Probe             string            `json:"probe"`
 	Error             string            `json:"error"`
 	InFlight          string            `json:"in_flight"`
 	ChildPrivateBytes int64             `json:"child_private_bytes"`
@@ -227,6 +228,9 @@ func TestCheckpointRestoresNamespaceInFreshKernel(t *testing.T) {
 	fk := value[ckptSummary](t, first[8], "fork wait")
 	want := ok(t, first[9], "probe in the first kernel")
 
+	if in.Probe != "on_failure" || started.Probe != "always" {
+		t.Errorf("probe %q then %q, want on_failure for the first save and always after a partial one", in.Probe, started.Probe)
+	}
 	if started.State != "writing" || started.Mode != "fork" {
 		t.Errorf("fork save returned state %q mode %q, want writing, fork", started.State, started.Mode)
 	}

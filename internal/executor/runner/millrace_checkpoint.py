@@ -47,6 +47,7 @@ It needs dill (Debian: python3-dill) and nothing else outside the stdlib.
 import gc
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -96,6 +97,7 @@ class Summary(dict):
 _baseline = {}
 _inflight = None
 _finished = {}
+_last_partial = False  # whether the last complete save skipped names
 
 
 def _shell():
@@ -497,7 +499,7 @@ def _run_child(job, probe, deadline):
 def _reap(block=False):
     """Collect the forked save if it ended (or kill it past its deadline) and
     return its final summary; None while it still runs."""
-    global _inflight
+    global _inflight, _last_partial
     job = _inflight
     if job is None:
         return None
@@ -529,6 +531,8 @@ def _reap(block=False):
             pass
     summary["pause_seconds"] = job["summary"]["pause_seconds"]
     _finished[path] = summary
+    if summary.get("state") == "complete":
+        _last_partial = bool(summary.get("partial"))
     return summary
 
 
@@ -582,7 +586,7 @@ def wait(path, timeout=None):
         pause = min(pause * 2, 0.05)
 
 
-def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="on_failure"):
+def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="auto"):
     """Checkpoint the user namespace to path (after cell index cell).
 
     mode: "inline", "fork" or "auto" (fork unless fork_unsafe_reason()).
@@ -590,20 +594,26 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
     state "busy" (nothing saved), "wait" waits for it first.
     deadline: seconds a forked save may take before it is killed.
     probe: "on_failure" pickles the whole namespace and, only if that fails,
-    each name alone to find the ones to skip; "always" probes first.
+    each name alone to find the ones to skip; "always" probes first; "auto"
+    probes first only when this kernel's previous save was partial (measured:
+    a clean namespace saves about twice as fast without probing, a partial
+    one about 30% faster with it, and a name that could not be pickled
+    usually still cannot).
 
     Returns a Summary: path, cell, mode, fallback (why fork was not used, or
     null), state ("complete", "writing", "busy"; a failure raises), pid (fork),
     pause_seconds (how long the kernel was held), and once complete
     size_bytes, sha256, total_seconds, saved, modules, skipped, partial."""
-    global _inflight
+    global _inflight, _last_partial
     t0 = time.monotonic()
     if mode not in ("auto", "inline", "fork"):
         raise CheckpointError("mode must be 'auto', 'inline' or 'fork', not %r" % (mode,))
     if if_busy not in ("skip", "wait"):
         raise CheckpointError("if_busy must be 'skip' or 'wait', not %r" % (if_busy,))
-    if probe not in ("on_failure", "always"):
-        raise CheckpointError("probe must be 'on_failure' or 'always', not %r" % (probe,))
+    if probe not in ("auto", "on_failure", "always"):
+        raise CheckpointError("probe must be 'auto', 'on_failure' or 'always', not %r" % (probe,))
+    if probe == "auto":
+        probe = "always" if _last_partial else "on_failure"
     if not isinstance(cell, int) or isinstance(cell, bool) or cell < 0:
         raise CheckpointError("cell must be a cell index (an int >= 0), not %r" % (cell,))
     if not isinstance(deadline, (int, float)) or not deadline > 0:
@@ -618,7 +628,10 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
             return Summary(path=path, cell=cell, state="busy", in_flight=_inflight["path"],
                            in_flight_cell=_inflight["cell"], pause_seconds=round(time.monotonic() - t0, 6))
         _reap(block=True)
-    import dill  # noqa: F401  (imported before fork, and its absence reported here)
+    if importlib.util.find_spec("dill") is None:
+        raise CheckpointError("dill is not installed for the kernel's Python (%s): apt-get install python3-dill, "
+                              "or pip install dill in the kernel's environment" % sys.executable)
+    import dill  # noqa: F401  (imported before the fork, not in the child)
 
     fallback = None
     use = mode
@@ -645,7 +658,8 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
         "values": values,
         "skipped": skipped,
         "random": _random_states(),
-        "summary": {"path": path, "cell": cell, "mode": use, "requested_mode": mode, "fallback": fallback},
+        "summary": {"path": path, "cell": cell, "mode": use, "requested_mode": mode, "fallback": fallback,
+                    "probe": probe},
     }
     if use == "fork":
         try:
@@ -673,6 +687,7 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
     summary["pause_seconds"] = summary["total_seconds"]
     _write_sidecar(path, summary)
     _finished[path] = summary
+    _last_partial = summary["partial"]
     return summary
 
 
