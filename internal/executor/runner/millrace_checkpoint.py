@@ -14,7 +14,7 @@ CheckpointError with an actionable message; it is never raised from inside an
 except block, because IPython (8.5) cannot format a chained exception of a user
 expression and then sends no execute_reply at all.
 
-save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE)
+save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="auto")
     pickles the user namespace with dill: variables, and functions, classes
     and lambdas defined in the notebook (by value); imported modules are
     recorded by name and re-imported on restore; the states of random, and of
