@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= /usr/bin/python3
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs lint test conformance security bench reliability demo clean
+.PHONY: all build devserver prereqs test-prereqs lint test conformance security bench reliability demo clean
 
 all: build
 
@@ -31,6 +31,15 @@ prereqs:
 	    echo "millrace needs python3 with nbclient and ipykernel: apt-get install python3-nbclient python3-ipykernel (as root), or point MILLRACE_PYTHON at a python that has them" >&2; exit 1; \
 	  fi; }
 
+# The kernel checkpoint tests also need dill and numpy.
+test-prereqs:
+	@$(PYTHON) -c 'import dill, numpy' 2>/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dill python3-numpy >/dev/null; \
+	  else \
+	    echo "the tests need python3 with dill and numpy: apt-get install python3-dill python3-numpy (as root), or pip install dill numpy" >&2; exit 1; \
+	  fi; }
+
 # go vet and staticcheck (a pinned version, built once into bin/). Tests
 # use deprecated MCP client options on purpose where they drive the legacy
 # protocol; those files say so in a lint:file-ignore line.
@@ -46,7 +55,7 @@ lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # The README's test command: unit and integration tests on the real
 # embedded server and real kernels, on the repository's own notebooks
 # (testdata/); it reads nothing outside the clone.
-test: prereqs devserver lint
+test: prereqs test-prereqs devserver lint
 	$(GO) test -count=1 -timeout 25m ./...
 	cd devserver && $(GO) test -count=1 -timeout 10m ./...
 
