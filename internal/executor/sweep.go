@@ -29,10 +29,14 @@ func Marked(marker string) []int {
 
 // KillMarked sends SIGKILL to every process carrying the marker, and to its
 // process group (a kernel leads a session of its own and may have children).
-func KillMarked(marker string) int {
+func KillMarked(marker string) int { return killMarked(marker, 0) }
+
+// killMarked is KillMarked sparing the process group spare from a group
+// kill: the watchdog's own, which it kills last.
+func killMarked(marker string, spare int) int {
 	pids := Marked(marker)
 	for _, pid := range pids {
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid && pgid != spare {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)

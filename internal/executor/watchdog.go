@@ -115,14 +115,15 @@ func runWatchdog(v string, pipe *os.File) int {
 		return 2
 	}
 	_, _ = io.Copy(io.Discard, pipe) // returns at EOF: the supervisor is gone
-	_ = syscall.Kill(-pgid, syscall.Signal(sig))
 	if syscall.Signal(sig) != syscall.SIGKILL {
+		_ = syscall.Kill(-pgid, syscall.Signal(sig))
 		// The leader, reparented, is reaped as soon as it exits.
 		for end := time.Now().Add(DefaultGrace); time.Now().Before(end) && syscall.Kill(pgid, 0) == nil; {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	KillMarked(f[2])
+	// The group's SIGKILL ends this process too: it comes last.
+	killMarked(f[2], pgid)
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	return 0
 }
