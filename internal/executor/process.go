@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	stopped  atomic.Bool // Stop has swept the marker
 }
 
 // Start runs args (program first, no shell) in dir with env, in a new process
@@ -227,6 +229,7 @@ func (p *Process) Stop(grace time.Duration) error {
 			err = kerr
 		}
 		KillMarked(p.marker)
+		p.stopped.Store(true)
 		p.watchdog.release()
 		select {
 		case <-p.done:
@@ -254,8 +257,14 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 // Cleanup kills whatever the run left behind after the executor exited by
 // itself (a kernel that outlived a crashed runner). Call it once the child is
 // done.
+//
+// After Stop, which swept the marker already, it only kills the group:
+// with the portable supervisor a sweep is a run of ps, which costs a
+// loaded host a few hundred milliseconds of a cancel.
 func (p *Process) Cleanup() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	KillMarked(p.marker)
+	if !p.stopped.Load() {
+		KillMarked(p.marker)
+	}
 	p.watchdog.release()
 }
