@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -112,7 +114,9 @@ func StartWith(l Launch) (*Process, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = l.Dir
-	cmd.Env = l.Env[:len(l.Env):len(l.Env)]
+	// A child never inherits watchdogEnv: this package's init would turn
+	// a Go program of ours into a watchdog instead of running it.
+	cmd.Env = slices.DeleteFunc(slices.Clone(l.Env), func(kv string) bool { return strings.HasPrefix(kv, watchdogEnv+"=") })
 	if l.Marker != "" {
 		cmd.Env = append(cmd.Env, MarkerEnv+"="+l.Marker)
 	}
