@@ -93,7 +93,7 @@ type Launch struct {
 func StartWith(l Launch) (*Process, error) {
 	args, c := l.Args, l.Confiner
 	if len(args) == 0 {
-		return nil, errors.New("start executor: empty command")
+		return nil, errors.New("start a child: empty command")
 	}
 	if err := portable.Err(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
@@ -104,13 +104,13 @@ func StartWith(l Launch) (*Process, error) {
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("start executor: %w", err)
+		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return nil, fmt.Errorf("start executor: %w", err)
+		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = l.Dir
@@ -147,12 +147,14 @@ func StartWith(l Launch) (*Process, error) {
 		if !native {
 			// Before the reap below: the child's group stays joinable
 			// even if it exits at once.
-			if p.watchdog, err = startWatchdog(cmd.Process.Pid, sig, l.Marker); err != nil {
+			dog, err := startWatchdog(cmd.Process.Pid, sig, l.Marker)
+			if err != nil {
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				_ = cmd.Wait()
 				started <- err
 				return
 			}
+			p.watchdog = dog
 		}
 		started <- nil
 		p.werr = cmd.Wait()
