@@ -48,7 +48,7 @@ test-portable: prereqs devserver
 	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 15m ./internal/portable/ ./internal/executor/ ./internal/reliability/
 	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 5m -run 'Portable|Unenforced|Rlimit|CPULimitRefused' ./internal/limits/
 	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 10m -run 'TestServer|TestRunSurvivesKillingEverything' ./internal/devmode/
-	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 10m -run 'TestMemoryLimit|TestLimitedRunCanceled|TestCPULimit|TestRlimitWorker|StopsEveryProcess|TestWorkerKilledMidRun|TestWorkerStopsGracefully' ./activities/
+	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 10m -run 'TestMemoryLimitExceeded|TestLimitedRunCanceled|TestCPULimit|TestRunCancelStopsEveryProcess|TestWorkerKilledMidRun' ./activities/
 
 # The attack suite: every attack of SECURITY.md's threat model tried on the
 # real binaries, server and kernels; it writes the table of SECURITY.md. Its
