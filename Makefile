@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= /usr/bin/python3
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test-prereqs lint test conformance security bench reliability demo clean
+.PHONY: all build devserver prereqs test-prereqs lint test test-portable conformance security bench reliability demo clean
 
 all: build
 
@@ -58,6 +58,17 @@ lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 test: prereqs test-prereqs devserver lint
 	$(GO) test -count=1 -timeout 25m ./...
 	cd devserver && $(GO) test -count=1 -timeout 10m ./...
+	$(MAKE) test-portable
+
+# The supervision, limits and dev-mode tests again with the portable
+# supervisor, which is what macOS runs (a watchdog process instead of
+# Pdeathsig, ps instead of /proc, rlimits and no cgroups): Linux CI
+# exercises it with MILLRACE_SUPERVISOR=portable. A few minutes.
+test-portable: prereqs devserver
+	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 15m ./internal/portable/ ./internal/executor/ ./internal/reliability/
+	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 5m -run 'Portable|Unenforced|Rlimit|CPULimitRefused' ./internal/limits/
+	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 10m -run 'TestServer|TestRunSurvivesKillingEverything' ./internal/devmode/
+	MILLRACE_SUPERVISOR=portable $(GO) test -count=1 -timeout 10m -run 'TestMemoryLimitExceeded|TestLimitedRunCanceled|TestCPULimit|TestRunCancelStopsEveryProcess|TestWorkerKilledMidRun' ./activities/
 
 # The attack suite: every attack of SECURITY.md's threat model tried on the
 # real binaries, server and kernels; it writes the table of SECURITY.md. Its

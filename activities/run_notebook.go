@@ -223,15 +223,23 @@ func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *lo
 		case <-proc.Done():
 			return nil
 		case <-ctx.Done():
-			proc.Stop(grace)
+			a.stop(proc, grace)
 			return nil
 		case <-tick.C:
 			if err := logw.Err(); err != nil {
-				proc.Stop(grace)
+				a.stop(proc, grace)
 				return err
 			}
 			heartbeat()
 		}
+	}
+}
+
+// stop stops the executor; one that would not die is the worker's trouble
+// to report, not the run's: its outcome still comes from its exit.
+func (a *Activities) stop(proc *executor.Process, grace time.Duration) {
+	if err := proc.Stop(grace); err != nil {
+		a.logger().Error("the executor could not be stopped", "err", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/devmode"
+	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
 	"millrace/internal/testenv"
@@ -213,12 +214,16 @@ func TestRunSurvivesKillingEverything(t *testing.T) {
 	}
 }
 
-// TestServerOutlivesRunThreads runs several notebooks on the dev service's
-// own worker and checks that its Temporal server is the same process
-// afterwards. The server has Pdeathsig, which the kernel fires when the
-// thread that forked it exits; every run retires the thread that started
-// it (it may have joined the run's cgroup), so a server forked from a
-// thread the scheduler later lent to a run was killed mid-service.
+// TestServerOutlivesRunThreads runs several notebooks, each with a memory
+// limit and some over it, on the dev service's own worker and checks that
+// its Temporal server is the same process afterwards. The server has
+// Pdeathsig (native Linux), which the kernel fires when the thread that
+// forked it exits; every run retires the thread that started it (it may
+// have joined the run's cgroup), so a server forked from a thread the
+// scheduler later lent to a run was killed mid-service. With the portable
+// supervisor the server's watchdog must stay quiet through the same runs.
+// The runs over their limit must fail for that reason, whichever
+// mechanism (cgroup or rlimit) enforced it.
 func TestServerOutlivesRunThreads(t *testing.T) {
 	dataDir := t.TempDir()
 	stopService(t, dataDir)
@@ -230,20 +235,34 @@ func TestServerOutlivesRunThreads(t *testing.T) {
 
 	dir := t.TempDir()
 	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "trivial.ipynb"), dir)
+	hog := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "memory_hog.ipynb"), dir)
 	svc := service(t, st, dir)
-	const runs = 8
+	const runs, hogs = 8, 2
 	ids := make([]string, 0, runs)
-	for range runs {
-		run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb})
+	for i := range runs {
+		req := jobs.StartRequest{Path: nb, MemoryLimit: "300MiB"}
+		if i < hogs {
+			req = jobs.StartRequest{Path: hog, MemoryLimit: "250MiB", Parameters: map[string]any{"mb": 600}}
+		}
+		run, err := svc.Start(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, run.JobID)
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		end, err := svc.WaitEnded(context.Background(), id, 3*time.Minute, nil)
-		if err != nil || end.Status != workflows.StatusSucceeded {
-			t.Fatalf("run %s: %s %v %+v", id, end.Status, err, end.Error)
+		if err != nil {
+			t.Fatalf("run %s: %v", id, err)
+		}
+		if i < hogs {
+			if end.Status != workflows.StatusFailed || end.Error == nil || end.Error.Type != failure.TypeMemoryLimit ||
+				!strings.HasPrefix(end.Error.Message, "the run exceeded its memory limit of 250 MiB") {
+				t.Fatalf("run %s over its memory limit: %s %+v, want FAILED with %s", id, end.Status, end.Error, failure.TypeMemoryLimit)
+			}
+			t.Logf("over its limit: %s", end.Error.Message)
+		} else if end.Status != workflows.StatusSucceeded {
+			t.Fatalf("run %s: %s %+v", id, end.Status, end.Error)
 		}
 	}
 	again, err := devmode.Status(dataDir)
@@ -253,4 +272,26 @@ func TestServerOutlivesRunThreads(t *testing.T) {
 	if again.ServerPID != st.ServerPID || !testenv.Alive(st.ServerPID) {
 		t.Fatalf("the Temporal server was pid %d before %d runs and is pid %d after (alive: %v)", st.ServerPID, runs, again.ServerPID, testenv.Alive(st.ServerPID))
 	}
+}
+
+// TestServerDiesWithItsService kills the dev service with SIGKILL, which
+// it cannot catch, and checks that its Temporal server goes too: through
+// Pdeathsig on native Linux, through its watchdog with the portable
+// supervisor (SIGTERM, then SIGKILL after the grace).
+func TestServerDiesWithItsService(t *testing.T) {
+	dataDir := t.TempDir()
+	stopService(t, dataDir)
+	w := startDevWorker(t, dataDir)
+	st := waitService(t, dataDir)
+	_ = w.Process.Kill()
+	_ = w.Wait()
+	if n := serverProcesses(st.DB); n != 1 {
+		t.Fatalf("%d Temporal servers on %s, want 1", n, st.DB)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the Temporal server to die with its service", func() bool {
+		return serverProcesses(st.DB) == 0 && !testenv.Alive(st.ServerPID)
+	})
 }

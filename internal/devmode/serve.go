@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"millrace/internal/config"
 	"millrace/internal/connect"
+	"millrace/internal/executor"
 	"millrace/internal/filemode"
 	"millrace/internal/nbworker"
 	"millrace/workflows"
@@ -139,13 +139,19 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		if c, err = waitReady(ctx, &config.Config{Address: addr, Namespace: cfg.Namespace, CodecKeyFile: cfg.CodecKeyFile}, server, logger, opts...); err == nil {
 			break
 		}
-		server.stop()
+		if serr := server.stop(); serr != nil {
+			logger.Warn("the Temporal dev server did not stop", "error", serr)
+		}
 		if try == 3 || !server.exited() {
 			return err
 		}
 		logger.Warn("the Temporal dev server exited while starting; starting it again", "error", err)
 	}
-	defer server.stop()
+	defer func() {
+		if err := server.stop(); err != nil {
+			logger.Warn("the Temporal dev server did not stop", "error", err)
+		}
+	}()
 	defer c.Close()
 	if err := connect.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
 		return err
@@ -162,7 +168,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	defer w.Stop()
 
 	st := State{
-		PID: os.Getpid(), ServerPID: server.cmd.Process.Pid, Address: addr, Namespace: cfg.Namespace,
+		PID: os.Getpid(), ServerPID: server.proc.Pid(), Address: addr, Namespace: cfg.Namespace,
 		TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, DB: db, LogFile: LogFile(cfg.DataDir),
 		Server: bin, StartedAt: started, ReadyIn: time.Since(started).Seconds(),
 	}
@@ -212,47 +218,56 @@ func portFree(p int) bool {
 
 // serverProc is the Temporal server child.
 type serverProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *executor.Process
+	done <-chan struct{}
 	tail *tailBuffer
-	err  error
 }
 
+// serverGrace is how long the server gets to release its database after
+// SIGTERM before SIGKILL (SQLite survives a SIGKILL too).
+const serverGrace = 15 * time.Second
+
+// startServer forks the server through the executor's supervisor, the one
+// place that forks children with the guarantee that they die with this
+// process (Pdeathsig from a thread that lives as long as the child, or the
+// portable watchdog). The server then gets SIGTERM, which lets it release
+// its database cleanly, and it never gets a terminal's signals (a process
+// group of its own). Its output goes to this process's stderr and a tail
+// kept for error messages.
 func startServer(args []string, logger *slog.Logger) (*serverProc, error) {
-	cmd := exec.Command(args[0], args[1:]...)
-	// The server dies with the service (SIGTERM lets it release its
-	// database cleanly), and never with a terminal's signals.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	p, err := executor.StartWith(executor.Launch{Args: args, Env: os.Environ(), DeathSignal: syscall.SIGTERM})
+	if err != nil {
+		return nil, fmt.Errorf("start Temporal dev server: %w", err)
+	}
 	tail := &tailBuffer{max: 8 << 10}
 	out := io.MultiWriter(os.Stderr, tail)
-	cmd.Stdout, cmd.Stderr = out, out
-	s := &serverProc{cmd: cmd, done: make(chan struct{}), tail: tail}
-	// Pdeathsig fires when the OS thread that forked the child exits, not
-	// the process. The worker in this process retires the threads that
-	// start runs (they may have joined a run's cgroup), and the scheduler
-	// could have run this fork on one of them: the server would then get
-	// SIGTERM in the middle of serving. So fork from a locked thread that
-	// stays alive until the server is reaped, as the executor does.
-	started := make(chan error, 1)
+	var pumps sync.WaitGroup
+	pumps.Add(2)
+	go func() { defer pumps.Done(); _, _ = io.Copy(out, p.Stdout) }()
+	go func() { defer pumps.Done(); _, _ = io.Copy(out, p.Stderr) }()
+	done := make(chan struct{})
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the server
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.err = cmd.Wait()
-		close(s.done)
+		<-p.Done()
+		// The tail is complete once both pipes reached EOF; a process the
+		// server left holding them must not hold up its exit's report.
+		waitBounded(&pumps, 2*time.Second)
+		close(done)
 	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start Temporal dev server %s: %w", args[0], err)
+	logger.Info("Temporal dev server started", "pid", p.Pid(), "watchdog_pid", p.WatchdogPid(), "args", strings.Join(args, " "))
+	return &serverProc{proc: p, done: done, tail: tail}, nil
+}
+
+func waitBounded(wg *sync.WaitGroup, bound time.Duration) {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(bound):
 	}
-	logger.Info("Temporal dev server started", "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
-	return s, nil
 }
 
 func (s *serverProc) exitDetail() string {
-	return fmt.Sprintf("%v; its last output:\n%s", s.err, s.tail.String())
+	return fmt.Sprintf("exit status %d; its last output:\n%s", s.proc.ExitCode(), s.tail.String())
 }
 
 func (s *serverProc) exited() bool {
@@ -264,14 +279,11 @@ func (s *serverProc) exited() bool {
 	}
 }
 
-func (s *serverProc) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+// stop ends the server: SIGTERM, up to serverGrace, then SIGKILL.
+func (s *serverProc) stop() error {
+	err := s.proc.Stop(serverGrace)
+	s.proc.Cleanup()
+	return err
 }
 
 // waitReady dials the server until it answers a health check.

@@ -82,7 +82,9 @@ time.sleep(600)`
 		t.Fatalf("%d marked processes, want the parent and its escaped child", n)
 	}
 	began := time.Now()
-	p.Stop(500 * time.Millisecond)
+	if err := p.Stop(500 * time.Millisecond); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
 	if code := p.ExitCode(); code != 128+int(syscall.SIGKILL) {
 		t.Fatalf("exit code %d, want %d (SIGKILL: it ignored SIGTERM)", code, 128+int(syscall.SIGKILL))
 	}
@@ -96,7 +98,9 @@ time.sleep(600)`
 	if m := Marked(marker); len(m) > 0 {
 		t.Fatalf("processes left after Stop: %v", m)
 	}
-	p.Stop(time.Second) // idempotent
+	if err := p.Stop(time.Second); err != nil { // idempotent
+		t.Fatalf("second Stop: %v", err)
+	}
 }
 
 func TestFromExit(t *testing.T) {

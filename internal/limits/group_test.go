@@ -1,3 +1,5 @@
+//go:build linux
+
 package limits_test
 
 import (
@@ -27,7 +29,7 @@ func startIn(t *testing.T, grp *limits.Group, prog string) (*executor.Process, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Stop(0) })
+	t.Cleanup(func() { _ = p.Stop(0) })
 	go func() { _, _ = bufio.NewReader(p.Stderr).WriteTo(os.Stderr) }()
 	line, _ := bufio.NewReader(p.Stdout).ReadString('\n')
 	return p, strings.TrimSpace(line)
@@ -202,7 +204,9 @@ func startDetached(t *testing.T, grp *limits.Group) int {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	<-p.Done()
-	p.Stop(time.Second)
+	if err := p.Stop(time.Second); err != nil {
+		t.Fatal(err)
+	}
 	p.Cleanup()
 	return pid
 }
