@@ -71,6 +71,9 @@ func (e Execution) Replay() error {
 
 // Type is the name of the workflow the execution is of.
 func (e Execution) Type() string {
+	if len(e.History.GetEvents()) == 0 {
+		return ""
+	}
 	return e.History.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
 }
 
