@@ -27,12 +27,73 @@ import (
 )
 
 // RunNotebook runs one attempt of a notebook run. It returns when the
-// executor has exited and every process it started is gone.
+// executor has exited and every process it started is gone. It runs in
+// three stages, each owning one part of the attempt: prepare (everything
+// before the executor), run (the executor's life) and conclude (what its
+// exit means). What a stage opens for a later one is closed by the
+// attempt's close, once all three are done.
 func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (workflows.AttemptResult, error) {
+	at := &attempt{in: in}
+	defer at.close()
+	res, err := a.prepare(ctx, at)
+	if err == nil {
+		res, err = a.run(ctx, at, res)
+	}
+	if err == nil {
+		res, err = a.conclude(ctx, at, res)
+	}
+	at.final = res
+	return res, err
+}
+
+// attempt is one attempt of a run as its stages hand it on.
+type attempt struct {
+	in    workflows.RunInput
+	jobID string
+	n     int
+	log   *slog.Logger
+	dir   string
+	// final is the attempt's result once its stages are done, for the
+	// closers that report on it (the attempt's metrics).
+	final workflows.AttemptResult
+	// closers undo what the stages opened (see close).
+	closers []func()
+	// Set by prepare.
+	spec    executor.Spec
+	launch  executor.Spec
+	logw    *logstore.Writer
+	ad      *admitted
+	startup func()
+	// Set by run.
+	proc      *executor.Process
+	progress  *progressReader
+	grp       *limits.Group
+	isolation string
+	oomKills  int64
+}
+
+// onClose has close call f, after the closers added later.
+func (at *attempt) onClose(f func()) { at.closers = append(at.closers, f) }
+
+// close runs the closers in reverse order, as deferred calls would.
+func (at *attempt) close() {
+	for i := len(at.closers) - 1; i >= 0; i-- {
+		at.closers[i]()
+	}
+}
+
+// prepare owns everything before the executor starts: the job id check,
+// the heartbeat while starting, the sweep of a lost attempt's leftovers,
+// the attempt's folder, the re-check of the input, the parameters file,
+// the log, and the admission of the files beneath the roots. A failure
+// here is recorded as the attempt's end and no executor runs.
+func (a *Activities) prepare(ctx context.Context, at *attempt) (workflows.AttemptResult, error) {
+	in := at.in
 	info := activity.GetInfo(ctx)
 	jobID := info.WorkflowExecution.ID
 	n := int(info.Attempt)
 	log := a.logger().With("job", jobID, "attempt", n)
+	at.jobID, at.n, at.log = jobID, n, log
 	res := workflows.AttemptResult{Attempt: n, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: time.Now()}
 	// The id names folders under the data dir: checked before anything.
 	if err := checkJobID(jobID); err != nil {
@@ -43,10 +104,11 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	// confining this one and starting Python can take seconds on a loaded
 	// host, and a short heartbeat timeout must not find this attempt lost
 	// too before its executor's first heartbeat.
-	startup := a.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt})
-	defer startup()
+	at.startup = a.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt})
+	at.onClose(at.startup)
 	a.closeLostAttempts(ctx, jobID, n)
 	dir := rundir.AttemptDir(a.DataDir, jobID, n)
+	at.dir = dir
 	if err := os.MkdirAll(dir, filemode.Dir); err != nil {
 		return res, a.fail(&res, failure.TypeStorage, fmt.Sprintf("cannot create the run's directory: %v", err), nil, true)
 	}
@@ -70,12 +132,14 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 			return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the parameters file: %v", err), nil, true)
 		}
 	}
+	at.spec = spec
 	logw, err := logstore.Create(dir)
 	if err != nil {
 		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot open the run's log: %v", err), nil, true)
 	}
-	defer logw.Close()
-	defer countAttempt(ctx, logw, &res)()
+	at.logw = logw
+	at.onClose(func() { logw.Close() })
+	at.onClose(countAttempt(ctx, logw, &at.final))
 
 	// Last check before the executor starts: a run may have waited in the
 	// queue for hours, time enough for its folders to be swapped.
@@ -88,10 +152,23 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		}
 		return res, a.end(dir, &res, failure.TypeStorage, err.Error(), nil, true)
 	}
-	defer ad.Close()
+	at.ad = ad
+	at.onClose(ad.Close)
 	launch := spec
 	launch.Output = ad.outputArg(spec.Output)
+	at.launch = launch
+	return res, nil
+}
 
+// run owns the executor's life: its confinement (a cgroup, with the run's
+// limits), its start, the copy of its output to the log, the heartbeats
+// of its progress, and its stop on cancel, timeout or a log that cannot be
+// written. It returns once the executor and every process it started are
+// gone and the cgroup is released; an error means the attempt ended here,
+// stopped, and conclude has nothing to read.
+func (a *Activities) run(ctx context.Context, at *attempt, res workflows.AttemptResult) (workflows.AttemptResult, error) {
+	in, jobID, n, log, dir := at.in, at.jobID, at.n, at.log, at.dir
+	spec, launch, logw, ad, startup := at.spec, at.launch, at.logw, at.ad, at.startup
 	marker := jobID + "." + strconv.Itoa(n)
 	grp, isolation, err := a.confine(in, marker, log)
 	if err != nil {
@@ -133,6 +210,7 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 	drain(&pumps, proc, 5*time.Second)
 	logw.Close()
 	res.EndedAt = time.Now()
+	at.proc, at.progress, at.grp, at.isolation, at.oomKills = proc, progress, grp, isolation, oomKills
 
 	if storageErr != nil {
 		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the run's log, so the run was stopped: %v", storageErr), nil, true)
@@ -146,7 +224,16 @@ func (a *Activities) RunNotebook(ctx context.Context, in workflows.RunInput) (wo
 		log.Info("attempt stopped", "reason", outcome)
 		return res, ctx.Err()
 	}
+	return res, nil
+}
 
+// conclude owns what the executor's exit means: the outcome (the runner's
+// result file, or the exit status, stderr and output notebook), the
+// memory limit's verdict, the last heartbeat, the attempt's end record,
+// and the result or the failure whose type the retry policy matches.
+func (a *Activities) conclude(ctx context.Context, at *attempt, res workflows.AttemptResult) (workflows.AttemptResult, error) {
+	in, jobID, n, log, dir := at.in, at.jobID, at.n, at.log, at.dir
+	spec, logw, proc, progress, grp, isolation, oomKills := at.spec, at.logw, at.proc, at.progress, at.grp, at.isolation, at.oomKills
 	out := a.outcome(proc.ExitCode(), spec, jobID)
 	limitOutcome(grp, oomKills, &out)
 	if isolation != "" {

@@ -140,7 +140,7 @@ func TestRunTypedParametersSucceeds(t *testing.T) {
 	if !strings.Contains(string(got), `"h":"héllo ✓"`) || !out.Cells[1].HasTag(notebook.TagInjectedParameters) {
 		t.Fatalf("output notebook: parameters %s, cell 1 tags %v", got, out.Cells[1].Tags)
 	}
-	replayHistory(t, run.JobID, "notebook_run_succeeded.json")
+	server.ReplayHistory(t, run.JobID, "notebook_run_succeeded")
 	// The run is listed with its label.
 	list, err := svc.List(context.Background(), jobs.ListRequest{Label: "typed"})
 	if err != nil || len(list.Jobs) != 1 || list.Jobs[0].JobID != run.JobID || list.Jobs[0].Status != workflows.StatusSucceeded {
@@ -170,7 +170,7 @@ func TestRunCellErrorIsReportedNotRetried(t *testing.T) {
 	if _, err := os.Stat(st.OutputPath); err != nil {
 		t.Fatalf("the output notebook of a failed run must be kept: %v", err)
 	}
-	replayHistory(t, run.JobID, "notebook_run_cell_error.json")
+	server.ReplayHistory(t, run.JobID, "notebook_run_cell_error")
 }
 
 func TestRunCancelStopsEveryProcess(t *testing.T) {
@@ -193,7 +193,7 @@ func TestRunCancelStopsEveryProcess(t *testing.T) {
 	}
 	t.Logf("cancel to CANCELED: %s", time.Since(began).Round(time.Millisecond))
 	assertNoProcesses(t, kv)
-	replayHistory(t, run.JobID, "notebook_run_canceled.json")
+	server.ReplayHistory(t, run.JobID, "notebook_run_canceled")
 	// Canceling an ended job is a clear error.
 	if _, err := svc.Cancel(context.Background(), run.JobID, ""); !jobs.IsUserError(err) || !strings.Contains(err.Error(), "already ended") {
 		t.Fatalf("second cancel: %v, want an 'already ended' user error", err)
@@ -238,7 +238,7 @@ func TestRunDeadKernelIsRetried(t *testing.T) {
 	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != string(failure.KindKernelDied) || st.Attempts[1].Outcome != string(failure.KindOK) {
 		t.Fatalf("attempts %+v, want kernel_died then ok", st.Attempts)
 	}
-	replayHistory(t, run.JobID, "notebook_run_retried.json")
+	server.ReplayHistory(t, run.JobID, "notebook_run_retried")
 	logs := logText(t, svc, run.JobID)
 	if !strings.Contains(logs, "flag exists: False") || !strings.Contains(logs, "flag exists: True") || !strings.Contains(logs, "survived") {
 		t.Fatalf("logs of both attempts must be readable in order:\n%s", logs)

@@ -1,7 +1,3 @@
-// Package workflows holds millrace's deterministic workflow code and the
-// names and types shared by everything that talks to those workflows. It
-// must not do I/O, read the clock or start goroutines except through the
-// workflow API.
 package workflows
 
 import "strings"

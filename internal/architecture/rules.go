@@ -12,14 +12,15 @@ const Module = "millrace"
 
 // temporalUsers are the only packages that may import go.temporal.io: the
 // workflow and activity code, the client side that talks to a server, the
-// worker host, and the test set-up. Every other package (a new one too) is
-// Temporal-free, so it can be tested and reused without a server. The codec
-// imports only the SDK's converter interfaces it implements.
+// worker host, the recorded histories' replayer, and the test set-up.
+// Every other package (a new one too) is Temporal-free, so it can be tested
+// and reused without a server. The codec imports only the SDK's converter
+// interfaces it implements.
 var temporalUsers = set(
 	"workflows", "activities",
 	"internal/codec", "internal/connect", "internal/devmode", "internal/jobs",
 	"internal/mcpserver", "internal/metrics", "internal/nbworker",
-	"internal/testenv", "cmd/millrace",
+	"internal/testenv", "internal/history", "cmd/millrace",
 )
 
 // workflowStd is the standard library that workflow code may use: nothing

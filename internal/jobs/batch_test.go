@@ -145,6 +145,7 @@ func TestBatchFailureSkipsDependentsThenRerun(t *testing.T) {
 		t.Fatalf("batch %s nodes %v", st.Status, got)
 	}
 	aRecord := readStage(t, dir, "a")
+	server.ReplayHistory(t, started.BatchID, "batch_node_failed")
 
 	// Rerun: the request is replayed as it was; the cause of the failure
 	// is fixed the way a user would, outside the batch.
@@ -165,6 +166,7 @@ func TestBatchFailureSkipsDependentsThenRerun(t *testing.T) {
 	if st2.Status != workflows.StatusSucceeded || got["mid"] != workflows.StatusSucceeded || got["last"] != workflows.StatusSucceeded {
 		t.Fatalf("rerun: %s %v", st2.Status, got)
 	}
+	server.ReplayHistory(t, started.BatchID, "batch_rerun")
 	if _, err := svc.RerunBatch(context.Background(), started.BatchID); !jobs.IsUserError(err) {
 		t.Fatalf("rerun of a batch where everything succeeded: %v, want a user error", err)
 	}
@@ -208,6 +210,7 @@ func TestBatchCancelLeavesNoProcess(t *testing.T) {
 			t.Fatalf("processes of %s left: %v", n.ID, procs)
 		}
 	}
+	server.ReplayHistory(t, started.BatchID, "batch_canceled")
 }
 
 func TestBatchValidation(t *testing.T) {

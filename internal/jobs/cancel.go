@@ -2,7 +2,11 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
 )
 
 // cancelWait is how long Cancel waits for the run to reach CANCELED before
@@ -24,4 +28,39 @@ func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, err
 		return Status{}, err
 	}
 	return s.WaitEnded(ctx, jobID, cancelWait, nil)
+}
+
+// CancelBatch cancels a running batch: every running node is cancelled and
+// its processes stopped before the batch ends CANCELED.
+func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (BatchStatus, error) {
+	st, err := s.BatchStatus(ctx, batchID)
+	if err != nil {
+		return BatchStatus{}, err
+	}
+	if st.Ended() {
+		return st, userErrorf("batch %s already ended %s; there is nothing to cancel", batchID, st.Status)
+	}
+	if err := s.requestCancel(ctx, batchID, reason); err != nil {
+		return BatchStatus{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*cancelWait)
+	defer cancel()
+	_ = s.Client.GetWorkflow(wctx, batchID, "").Get(wctx, nil)
+	return s.BatchStatus(ctx, batchID)
+}
+
+func (s *Service) requestCancel(ctx context.Context, id, reason string) error {
+	if reason == "" {
+		reason = "cancelled by a millrace client"
+	}
+	_, err := s.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+		Namespace:         s.Namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+		Identity:          "millrace",
+		Reason:            reason,
+	})
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return nil
 }

@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
 	"millrace/internal/codec"
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/jobs"
 	"millrace/internal/nbworker"
+	"millrace/internal/notify"
 	"millrace/internal/paths"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -148,6 +151,74 @@ func TestCodecJobServiceWorks(t *testing.T) {
 	bst := waitBatch(t, svc, rb.BatchID)
 	if bst.Round != 2 || nodeStatuses(bst)["b"] != workflows.StatusFailed {
 		t.Fatalf("batch rerun: round %d, nodes %v", bst.Round, nodeStatuses(bst))
+	}
+}
+
+// TestCodecBatchStatusEveryWay reads a batch's status every way the job
+// service does, with every payload sealed: a running batch by query (its
+// node's progress from heartbeat details), a cancelled one from its
+// failure's details, its webhook from its sealed memo, and a terminated
+// one, which has no result, from its input. The batch's input in history
+// is ciphertext, so a raw read of a payload's bytes cannot pass.
+func TestCodecBatchStatusEveryWay(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	testenv.CopyFile(t, "testdata/stage.ipynb", dir)
+	cfg := server.Config(t)
+	cfg.NotifyAllow, cfg.NotifyAllowPrivate, cfg.NotifySecret = []string{"127.0.0.1"}, []string{"127.0.0.1"}, hookSecret
+	svc := codecService(t, cfg, dir)
+	svc.NotifyAllow = cfg.NotifyAllow
+	recv := newReceiver(t, 204)
+
+	long := stage("long", 120)
+	bs, err := svc.StartBatch(ctx, jobs.BatchRequest{Nodes: []jobs.BatchNodeRequest{long, stage("after", 0, "long")}, NotifyURL: recv.URL + "/hook?token=secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := server.Client.GetWorkflowHistory(ctx, bs.BatchID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	first, err := ev.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()[0]
+	var in workflows.BatchInput
+	if enc := string(raw.GetMetadata()["encoding"]); enc != codec.Encoding || json.Unmarshal(raw.GetData(), &in) == nil {
+		t.Fatalf("the batch's input in history is %q and reads as JSON: want it sealed (%s)", enc, codec.Encoding)
+	}
+	testenv.Eventually(t, time.Minute, "the running batch's node to report its progress", func() bool {
+		st, err := svc.BatchStatus(ctx, bs.BatchID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := st.Nodes[0]
+		return st.Status == workflows.StatusRunning && n.Status == workflows.StatusRunning && n.Progress != nil && n.Progress.CellsTotal > 0
+	})
+	st, err := svc.CancelBatch(ctx, bs.BatchID, "codec test")
+	if got := nodeStatuses(st); err != nil || st.Status != workflows.StatusCanceled || got["long"] != workflows.StatusCanceled || got["after"] != workflows.NodeSkipped {
+		t.Fatalf("cancel: %s %v %v", st.Status, got, err)
+	}
+	testenv.Eventually(t, time.Minute, "the cancelled batch's webhook", func() bool {
+		st, err = svc.BatchStatus(ctx, bs.BatchID)
+		return err == nil && st.Notification != nil && st.Notification.Status == workflows.NotifyDelivered
+	})
+	if want := notify.Redact(recv.URL + "/hook"); st.Notification.URL != want {
+		t.Errorf("webhook URL %q, want %q (the sealed memo's, redacted)", st.Notification.URL, want)
+	}
+
+	gone, err := svc.StartBatch(ctx, jobs.BatchRequest{Name: "terminated", Nodes: []jobs.BatchNodeRequest{stage("long", 120)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, "the second batch to run its node", func() bool {
+		st, err := svc.BatchStatus(ctx, gone.BatchID)
+		return err == nil && nodeStatuses(st)["long"] == workflows.StatusRunning
+	})
+	if err := server.Client.TerminateWorkflow(ctx, gone.BatchID, "", "codec test"); err != nil {
+		t.Fatal(err)
+	}
+	st, err = svc.BatchStatus(ctx, gone.BatchID)
+	if err != nil || st.Status != workflows.StatusCanceled || st.Name != "terminated" || nodeStatuses(st)["long"] != workflows.StatusCanceled {
+		t.Fatalf("terminated batch: %s %q %v %v; want CANCELED, its name and node read from its sealed input", st.Status, st.Name, nodeStatuses(st), err)
 	}
 }
 

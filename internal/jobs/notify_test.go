@@ -134,6 +134,8 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 	if delivered[0].header.Get(notify.EventHeader) != "run.ended" || delivered[0].header.Get("Content-Type") != "application/json" {
 		t.Errorf("headers = %v", delivered[0].header)
 	}
+	server.ReplayHistory(t, started.JobID, "notebook_run_notified")
+	server.ReplayHistory(t, workflows.NotifyID(started.JobID, 0), "notify_delivered")
 }
 
 // TestWebhookRejectedIsRecorded: a receiver that answers 404 is not
@@ -166,6 +168,7 @@ func TestWebhookRejectedIsRecorded(t *testing.T) {
 	if p.Status != workflows.StatusFailed || p.Error == nil || p.Error.EName != "RuntimeError" {
 		t.Errorf("payload = %+v, want FAILED with the cell's RuntimeError", p)
 	}
+	server.ReplayHistory(t, workflows.NotifyID(started.JobID, 0), "notify_rejected")
 }
 
 // TestWebhookPendingShowsLastError: while the receiver is down, the job's
@@ -225,6 +228,7 @@ func TestBatchWebhook(t *testing.T) {
 	if p.Event != "batch.ended" || p.JobID != started.BatchID || p.Name != "hooked" || len(p.Nodes) != 2 || p.Nodes[1].Status != workflows.StatusSucceeded {
 		t.Errorf("payload = %+v", p)
 	}
+	server.ReplayHistory(t, started.BatchID, "batch_notified")
 	node, err := svc.Status(context.Background(), started.Nodes[0].JobID)
 	if err != nil || node.Priority != "high" || node.Notification != nil {
 		t.Errorf("node: priority %q notification %+v err %v; want high and no webhook of its own", node.Priority, node.Notification, err)

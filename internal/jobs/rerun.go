@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"millrace/internal/rundir"
 	"millrace/internal/runenv"
@@ -109,40 +107,5 @@ func (s *Service) recheck(in *workflows.RunInput, jobID string) error {
 		return userErrorf("cannot rerun %s: %s", jobID, strings.Join(problems, "; "))
 	}
 	in.Notebook, in.Cwd, in.Output, in.Roots = nb, cwd, out, s.Roots.Dirs()
-	return nil
-}
-
-// CancelBatch cancels a running batch: every running node is cancelled and
-// its processes stopped before the batch ends CANCELED.
-func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (BatchStatus, error) {
-	st, err := s.BatchStatus(ctx, batchID)
-	if err != nil {
-		return BatchStatus{}, err
-	}
-	if st.Ended() {
-		return st, userErrorf("batch %s already ended %s; there is nothing to cancel", batchID, st.Status)
-	}
-	if err := s.requestCancel(ctx, batchID, reason); err != nil {
-		return BatchStatus{}, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*cancelWait)
-	defer cancel()
-	_ = s.Client.GetWorkflow(wctx, batchID, "").Get(wctx, nil)
-	return s.BatchStatus(ctx, batchID)
-}
-
-func (s *Service) requestCancel(ctx context.Context, id, reason string) error {
-	if reason == "" {
-		reason = "cancelled by a millrace client"
-	}
-	_, err := s.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
-		Namespace:         s.Namespace,
-		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
-		Identity:          "millrace",
-		Reason:            reason,
-	})
-	if err != nil {
-		return fmt.Errorf("cancel %s: %w", id, err)
-	}
 	return nil
 }

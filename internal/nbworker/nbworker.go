@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"millrace/activities"
 	"millrace/internal/config"
@@ -84,9 +83,7 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 // Register registers millrace's workflows and activities under their
 // recorded names.
 func Register(w worker.Registry, acts *activities.Activities) {
-	w.RegisterWorkflowWithOptions(workflows.NotebookRun, workflow.RegisterOptions{Name: workflows.NotebookRunWorkflow})
-	w.RegisterWorkflowWithOptions(workflows.Batch, workflow.RegisterOptions{Name: workflows.BatchWorkflow})
-	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: workflows.NotifyWorkflow})
+	workflows.Register(w)
 	w.RegisterActivityWithOptions(acts.RunNotebook, activity.RegisterOptions{Name: workflows.RunNotebookActivity})
 	w.RegisterActivityWithOptions(acts.DeliverNotification, activity.RegisterOptions{Name: workflows.NotifyActivity})
 }
