@@ -18,6 +18,7 @@ import (
 	"millrace/internal/devmode"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -159,7 +160,9 @@ func TestRunSurvivesKillingEverything(t *testing.T) {
 	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "slow.ipynb"), dir)
 	svc := service(t, st, dir)
 	run, err := svc.Start(context.Background(), jobs.StartRequest{
-		Path: nb, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second,
+		Path:             nb,
+		HeartbeatTimeout: 3 * time.Second,
+		Options:          runopts.Options{Parameters: map[string]any{"steps": 30.0, "delay": 0.2}},
 	})
 	if err != nil {
 		t.Fatal(err)
