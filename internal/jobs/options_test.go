@@ -6,14 +6,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"millrace/internal/jobs"
 	"millrace/internal/runopts"
 	"millrace/internal/runopts/runoptstest"
-	"millrace/internal/testenv"
 	"millrace/workflows"
 )
 
@@ -85,7 +83,7 @@ func TestBatchFileCarriesEveryOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobID := started.Nodes[0].JobID
-	got := startedInput(t, svc, jobID)
+	got := runoptstest.StartedInput(t, svc, jobID)
 	want, err := svc.RunInput(jobID, jobs.StartRequest{
 		Path: node.Path, Options: node.Options, Job: runopts.Job{Labels: batch.Labels, Priority: batch.Priority},
 		BatchID: started.BatchID, NodeID: node.ID,
@@ -107,23 +105,10 @@ func TestBatchFileCarriesEveryOption(t *testing.T) {
 	if again.Nodes[0].Reused || again.Nodes[0].JobID == jobID {
 		t.Fatalf("the rerun did not run the node again: %+v", again.Nodes[0])
 	}
-	if rerun := startedInput(t, svc, again.Nodes[0].JobID); !reflect.DeepEqual(rerun, want) {
+	if rerun := runoptstest.StartedInput(t, svc, again.Nodes[0].JobID); !reflect.DeepEqual(rerun, want) {
 		t.Errorf("the rerun node's input differs from the first round's:\n got %+v\nwant %+v", rerun, want)
 	}
 	if _, err := svc.CancelBatch(ctx, started.BatchID, "done"); err != nil && !jobs.IsUserError(err) {
 		t.Error(err)
 	}
-}
-
-// startedInput waits for a job's workflow to exist (a batch node starts
-// once the batch workflow runs) and reads the input it started with.
-func startedInput(t *testing.T, svc *jobs.Service, jobID string) workflows.RunInput {
-	t.Helper()
-	var in workflows.RunInput
-	var err error
-	testenv.Eventually(t, time.Minute, jobID+" started", func() bool {
-		in, err = svc.StartedInput(context.Background(), jobID)
-		return err == nil
-	})
-	return in
 }

@@ -6,13 +6,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
 	"millrace/internal/runopts/runoptstest"
-	"millrace/internal/testenv"
-	"millrace/workflows"
 )
 
 // TestStartNotebookCarriesEveryOption calls start_notebook with every
@@ -43,7 +40,7 @@ func TestStartNotebookCarriesEveryOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, _ := callMeta[mcpserver.StartNotebookResult](t, c, "start_notebook", call, nil)
-	got := startedInput(t, svc, started.JobID)
+	got := runoptstest.StartedInput(t, svc, started.JobID)
 	want, err := svc.RunInput(started.JobID, jobs.StartRequest{Path: args.Path, Options: args.Options, Job: args.Job})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +50,7 @@ func TestStartNotebookCarriesEveryOption(t *testing.T) {
 	}
 
 	rerun, _ := callMeta[mcpserver.RerunResult](t, c, "rerun_job", map[string]any{"job_id": started.JobID}, nil)
-	if again := startedInput(t, svc, rerun.JobID); rerun.JobID == started.JobID || !reflect.DeepEqual(again, want) {
+	if again := runoptstest.StartedInput(t, svc, rerun.JobID); rerun.JobID == started.JobID || !reflect.DeepEqual(again, want) {
 		t.Errorf("rerun_job %s started %s with\n got %+v\nwant %+v", started.JobID, rerun.JobID, again, want)
 	}
 
@@ -68,17 +65,4 @@ func TestStartNotebookCarriesEveryOption(t *testing.T) {
 			t.Error(err)
 		}
 	}
-}
-
-// startedInput waits for a job's workflow and reads the input it started
-// with.
-func startedInput(t *testing.T, svc *jobs.Service, jobID string) workflows.RunInput {
-	t.Helper()
-	var in workflows.RunInput
-	testenv.Eventually(t, time.Minute, jobID+" started", func() bool {
-		var err error
-		in, err = svc.StartedInput(context.Background(), jobID)
-		return err == nil
-	})
-	return in
 }

@@ -6,14 +6,18 @@
 package runoptstest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
+	"time"
 
+	"millrace/internal/jobs"
 	"millrace/internal/runopts"
+	"millrace/internal/testenv"
+	"millrace/workflows"
 )
 
 // NotifyHost is the host of the notify_url the world uses: put it in the
@@ -132,13 +136,16 @@ func Zero(v any, name string) bool {
 	return found
 }
 
-// Without returns names less the ones listed.
-func Without(names []string, drop ...string) []string {
-	var out []string
-	for _, n := range names {
-		if !strings.Contains(" "+strings.Join(drop, " ")+" ", " "+n+" ") {
-			out = append(out, n)
-		}
-	}
-	return out
+// StartedInput waits for a job's workflow to exist (a batch node starts
+// once its batch runs) and reads the input it started with from its
+// history: the input as the worker receives it.
+func StartedInput(t testing.TB, svc *jobs.Service, jobID string) workflows.RunInput {
+	t.Helper()
+	var in workflows.RunInput
+	testenv.Eventually(t, time.Minute, jobID+" started", func() bool {
+		var err error
+		in, err = svc.StartedInput(context.Background(), jobID)
+		return err == nil
+	})
+	return in
 }
