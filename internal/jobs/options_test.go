@@ -39,7 +39,7 @@ func TestEveryRunOptionChangesTheRunInput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the filled request is invalid: %v", err)
 	}
-	for _, name := range runoptstest.Names(&req) {
+	for _, name := range runopts.Names(&req) {
 		without := req
 		runoptstest.Zero(&without, name)
 		in, err := svc.RunInput(workflows.RunIDPrefix+"options", without)

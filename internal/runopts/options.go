@@ -98,6 +98,14 @@ func Each(v any, fn func(name string, field reflect.Value)) {
 	}
 }
 
+// Names lists the JSON names of the options that v (as for Each) holds:
+// the keys a batch node takes, for the CLI's help.
+func Names(v any) []string {
+	var names []string
+	Each(v, func(name string, _ reflect.Value) { names = append(names, name) })
+	return names
+}
+
 // isGroup reports whether t is one of this package's option groups.
 func isGroup(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct && t.PkgPath() == reflect.TypeFor[Options]().PkgPath()

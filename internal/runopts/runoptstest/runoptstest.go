@@ -116,13 +116,6 @@ func Fill(t testing.TB, v any, valid map[string]any) {
 	})
 }
 
-// Names lists the JSON names of the options of the struct v points to.
-func Names(v any) []string {
-	var names []string
-	runopts.Each(v, func(name string, _ reflect.Value) { names = append(names, name) })
-	return names
-}
-
 // Zero sets the option named name of the struct v points to back to its
 // zero value, reporting whether v has it.
 func Zero(v any, name string) bool {
