@@ -20,6 +20,7 @@ import (
 	"millrace/internal/logstore"
 	"millrace/internal/nbworker"
 	"millrace/internal/rundir"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -290,7 +291,7 @@ func BenchmarkLogCapture(b *testing.B) {
 		return last.Sub(first)
 	}
 	captured := func() time.Duration {
-		run, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Parameters: map[string]any{"lines": lines, "width": width}})
+		run, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"lines": lines, "width": width}}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -66,7 +67,7 @@ func TestPapermillCorpus(t *testing.T) {
 	_, svc := setup(t, work)
 
 	rows := []corpusRow{
-		{name: "simple_execute", req: jobs.StartRequest{Path: "simple_execute.ipynb", Parameters: map[string]any{"msg": "Hello"}}, status: workflows.StatusSucceeded,
+		{name: "simple_execute", req: jobs.StartRequest{Path: "simple_execute.ipynb", Options: runopts.Options{Parameters: map[string]any{"msg": "Hello"}}}, status: workflows.StatusSucceeded,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
 				logsHave("Hello")(t, st, logs, out)
 				if !out.Cells[0].HasTag("parameters") || !out.Cells[1].HasTag(notebook.TagInjectedParameters) || !strings.Contains(out.Cells[1].Source, `msg = "Hello"`) {
@@ -76,10 +77,10 @@ func TestPapermillCorpus(t *testing.T) {
 					t.Fatalf("metadata.papermill.parameters = %v", out.Metadata.Papermill.Parameters)
 				}
 			}},
-		{name: "simple_execute_quotes", req: jobs.StartRequest{Path: "simple_execute.ipynb", Parameters: map[string]any{"msg": `"Hello"`}}, status: workflows.StatusSucceeded, check: logsHave(`"Hello"`)},
-		{name: "simple_execute_backslashes", req: jobs.StartRequest{Path: "simple_execute.ipynb", Parameters: map[string]any{"msg": `do\ not\ crash`}}, status: workflows.StatusSucceeded, check: logsHave(`do\ not\ crash`)},
+		{name: "simple_execute_quotes", req: jobs.StartRequest{Path: "simple_execute.ipynb", Options: runopts.Options{Parameters: map[string]any{"msg": `"Hello"`}}}, status: workflows.StatusSucceeded, check: logsHave(`"Hello"`)},
+		{name: "simple_execute_backslashes", req: jobs.StartRequest{Path: "simple_execute.ipynb", Options: runopts.Options{Parameters: map[string]any{"msg": `do\ not\ crash`}}}, status: workflows.StatusSucceeded, check: logsHave(`do\ not\ crash`)},
 		{name: "complex_parameters_fails", req: jobs.StartRequest{Path: "complex_parameters.ipynb"}, status: workflows.StatusFailed, check: failedAt(0, "SyntaxError")},
-		{name: "no_parameters", req: jobs.StartRequest{Path: "no_parameters.ipynb", Parameters: map[string]any{"msg": "Hello"}}, status: workflows.StatusSucceeded,
+		{name: "no_parameters", req: jobs.StartRequest{Path: "no_parameters.ipynb", Options: runopts.Options{Parameters: map[string]any{"msg": "Hello"}}}, status: workflows.StatusSucceeded,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
 				if !out.Cells[0].HasTag(notebook.TagInjectedParameters) {
 					t.Fatalf("the injected cell must go first: tags %v", out.Cells[0].Tags)
@@ -88,9 +89,9 @@ func TestPapermillCorpus(t *testing.T) {
 					t.Fatalf("no warning about the missing parameters cell: %v", st.Warnings)
 				}
 			}},
-		{name: "nb_version_4.4", req: jobs.StartRequest{Path: "nb_version_4.4.ipynb", Parameters: map[string]any{"var": 2.0}}, status: workflows.StatusSucceeded, check: logsHave("2")},
-		{name: "report_mode_test", req: jobs.StartRequest{Path: "report_mode_test.ipynb", Parameters: map[string]any{"a": 2.0, "b": 3.0}}, status: workflows.StatusSucceeded, check: logsHave("5")},
-		{name: "result_no_exec", req: jobs.StartRequest{Path: "result_no_exec.ipynb", Parameters: map[string]any{"foo": 2.0, "bar": "x"}}, status: workflows.StatusSucceeded},
+		{name: "nb_version_4.4", req: jobs.StartRequest{Path: "nb_version_4.4.ipynb", Options: runopts.Options{Parameters: map[string]any{"var": 2.0}}}, status: workflows.StatusSucceeded, check: logsHave("2")},
+		{name: "report_mode_test", req: jobs.StartRequest{Path: "report_mode_test.ipynb", Options: runopts.Options{Parameters: map[string]any{"a": 2.0, "b": 3.0}}}, status: workflows.StatusSucceeded, check: logsHave("5")},
+		{name: "result_no_exec", req: jobs.StartRequest{Path: "result_no_exec.ipynb", Options: runopts.Options{Parameters: map[string]any{"foo": 2.0, "bar": "x"}}}, status: workflows.StatusSucceeded},
 		{name: "test_notebooknode_io", req: jobs.StartRequest{Path: "test_notebooknode_io.ipynb"}, status: workflows.StatusSucceeded, check: logsHave("Hello World")},
 		{name: "blank-vscode", req: jobs.StartRequest{Path: "blank-vscode.ipynb"}, status: workflows.StatusSucceeded,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
@@ -134,7 +135,7 @@ func TestPapermillCorpus(t *testing.T) {
 				}
 			}},
 		{name: "keyboard_interrupt_cancel", req: jobs.StartRequest{Path: "keyboard_interrupt.ipynb"}, status: workflows.StatusCanceled, cancelAfter: 2 * time.Second},
-		{name: "keyboard_interrupt_timeout", req: jobs.StartRequest{Path: "keyboard_interrupt.ipynb", TimeoutSeconds: 3}, status: workflows.StatusTimedOut},
+		{name: "keyboard_interrupt_timeout", req: jobs.StartRequest{Path: "keyboard_interrupt.ipynb", Options: runopts.Options{TimeoutSeconds: 3}}, status: workflows.StatusTimedOut},
 		{name: "test_autosave_missing_kernel", req: jobs.StartRequest{Path: "test_autosave.ipynb"}, status: workflows.StatusFailed,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
 				if st.Error.Type != failure.TypeNoSuchKernel || !strings.Contains(st.Error.Message, "python") || !strings.Contains(st.Error.Message, "python3") || st.Attempt != 1 {
@@ -144,7 +145,7 @@ func TestPapermillCorpus(t *testing.T) {
 					t.Fatalf("%d cells ran", st.Progress.CellsDone)
 				}
 			}},
-		{name: "test_autosave_python3", req: jobs.StartRequest{Path: "test_autosave.ipynb", Kernel: "python3"}, status: workflows.StatusSucceeded,
+		{name: "test_autosave_python3", req: jobs.StartRequest{Path: "test_autosave.ipynb", Options: runopts.Options{Kernel: "python3"}}, status: workflows.StatusSucceeded,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
 				var want []string
 				for i := 0; i < 25; i++ {
@@ -152,13 +153,13 @@ func TestPapermillCorpus(t *testing.T) {
 				}
 				logsHave(want...)(t, st, logs, out)
 			}},
-		{name: "notimplemented_translator", req: jobs.StartRequest{Path: "notimplemented_translator.ipynb", Parameters: map[string]any{"msg": "x"}}, status: workflows.StatusFailed,
+		{name: "notimplemented_translator", req: jobs.StartRequest{Path: "notimplemented_translator.ipynb", Options: runopts.Options{Parameters: map[string]any{"msg": "x"}}}, status: workflows.StatusFailed,
 			check: func(t *testing.T, st jobs.Status, logs string, out *notebook.Notebook) {
 				if st.Error.Type != failure.TypeNoTranslator && st.Error.Type != failure.TypeNoSuchKernel || st.Attempt != 1 {
 					t.Fatalf("got %+v on attempt %d, want a non-retried translator or kernel error", st.Error, st.Attempt)
 				}
 			}},
-		{name: "read_check", req: jobs.StartRequest{Path: "read_check.ipynb", Cwd: checkDir}, status: workflows.StatusSucceeded, check: logsHave("NB_CWD " + checkDir)},
+		{name: "read_check", req: jobs.StartRequest{Path: "read_check.ipynb", Options: runopts.Options{Cwd: checkDir}}, status: workflows.StatusSucceeded, check: logsHave("NB_CWD " + checkDir)},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {

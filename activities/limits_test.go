@@ -18,6 +18,7 @@ import (
 	"millrace/internal/jobs"
 	"millrace/internal/limits"
 	"millrace/internal/nbworker"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -47,7 +48,7 @@ func TestMemoryLimitExceededFailsWithItsReason(t *testing.T) {
 	nb := testenv.CopyFile(t, "testdata/memory_hog.ipynb", dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
-	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}, MemoryLimit: "150MiB"}).JobID
+	id := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"mb": 600}, MemoryLimit: "150MiB"}, Direct: runopts.Direct{Env: env}}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	mech := limits.Detected().Memory
 	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeMemoryLimit {
@@ -78,7 +79,7 @@ func TestMemoryLimitRunUnderItSucceeds(t *testing.T) {
 	dir := t.TempDir()
 	nb := testenv.CopyFile(t, "testdata/memory_hog.ipynb", dir)
 	_, svc := setup(t, dir)
-	id := start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 40}, MemoryLimit: "400MiB"}).JobID
+	id := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"mb": 40}, MemoryLimit: "400MiB"}}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if st.Status != workflows.StatusSucceeded {
 		t.Fatalf("got %s %+v, want SUCCEEDED", st.Status, st.Error)
@@ -98,7 +99,7 @@ func TestCPULimitIsTheKernelsCgroupQuota(t *testing.T) {
 	dir := t.TempDir()
 	nb := testenv.CopyFile(t, "testdata/cpu_quota.ipynb", dir)
 	_, svc := setup(t, dir)
-	id := start(t, svc, jobs.StartRequest{Path: nb, CPULimit: 0.5}).JobID
+	id := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{CPULimit: 0.5}}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if limits.Detected().CPU == "" {
 		// This worker cannot enforce a CPU limit: it must refuse, once.
@@ -127,7 +128,7 @@ func TestLimitedRunCanceledLeavesNothing(t *testing.T) {
 	if limits.Detected().CPU != "" {
 		cpu = 1
 	}
-	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, MemoryLimit: "300MiB", CPULimit: cpu}).JobID
+	id := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{MemoryLimit: "300MiB", CPULimit: cpu}, Direct: runopts.Direct{Env: env}}).JobID
 	waitRunning(t, svc, id, 0)
 	if len(cgroupsOf(id)) == 0 && limits.Detected().Memory != limits.Rlimit {
 		t.Fatal("a running limited run has no cgroup")
@@ -167,7 +168,7 @@ func TestLimitedRunOnKilledWorker(t *testing.T) {
 	svc := server.Service(t, cfg, dir)
 	worker, exited := startWorkerProcess(t, cfg)
 	env, kv := marker()
-	req := jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second, MemoryLimit: "300MiB"}
+	req := jobs.StartRequest{Path: nb, HeartbeatTimeout: 3 * time.Second, Options: runopts.Options{Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, MemoryLimit: "300MiB"}, Direct: runopts.Direct{Env: env}}
 	id := start(t, svc, req).JobID
 	waitRunning(t, svc, id, 1)
 	if len(cgroupsOf(id)) == 0 {
@@ -200,7 +201,7 @@ func TestRlimitWorker(t *testing.T) {
 	svc := server.Service(t, cfg, dir)
 	env, kv := marker()
 
-	id := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"mb": 600}, MemoryLimit: "250MiB"}).JobID
+	id := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"mb": 600}, MemoryLimit: "250MiB"}, Direct: runopts.Direct{Env: env}}).JobID
 	st := waitEnd(t, svc, id, 3*time.Minute)
 	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeMemoryLimit || st.Attempt != 1 {
 		t.Fatalf("got %s attempt %d %+v, want one FAILED attempt, %s", st.Status, st.Attempt, st.Error, failure.TypeMemoryLimit)
@@ -210,7 +211,7 @@ func TestRlimitWorker(t *testing.T) {
 	}
 	assertNoProcesses(t, kv)
 
-	id = start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"mb": 1}, CPULimit: 1.5}).JobID
+	id = start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"mb": 1}, CPULimit: 1.5}}).JobID
 	st = waitEnd(t, svc, id, time.Minute)
 	if st.Status != workflows.StatusFailed || st.Error == nil || st.Error.Type != failure.TypeBadInput || st.Attempt != 1 ||
 		!strings.Contains(st.Error.Message, "cpu_limit 1.5: cannot be enforced on this worker") || !strings.Contains(st.Error.Message, "no cgroup v1 hierarchy") {

@@ -12,6 +12,7 @@ import (
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/runenv"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -46,7 +47,7 @@ func TestPapermillExecutorPath(t *testing.T) {
 	}
 	svc := server.Service(t, cfg, dir)
 
-	ok := start(t, svc, jobs.StartRequest{Path: "greeting.ipynb", Parameters: map[string]any{"greeting": "Hello"}})
+	ok := start(t, svc, jobs.StartRequest{Path: "greeting.ipynb", Options: runopts.Options{Parameters: map[string]any{"greeting": "Hello"}}})
 	bad := start(t, svc, jobs.StartRequest{Path: "fails_later.ipynb"})
 	dies := start(t, svc, jobs.StartRequest{Path: "dies_once.ipynb"})
 

@@ -16,6 +16,7 @@ import (
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -113,7 +114,7 @@ func TestRunTypedParametersSucceeds(t *testing.T) {
 		"a": 7.0, "b": 3.0, "c": `he said "hi" \ back`, "d": []any{1.0, "x", nil, true}, "e": map[string]any{"n": 1.5, "l": []any{}},
 		"f": true, "g": nil, "h": "héllo ✓", "i": "'; import os; os._exit(3) #",
 	}
-	run := start(t, svc, jobs.StartRequest{Path: nb, Parameters: params, Labels: []string{"typed"}})
+	run := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: params}, Job: runopts.Job{Labels: []string{"typed"}}})
 	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
 	if st.Status != workflows.StatusSucceeded {
 		t.Fatalf("status %s: %+v", st.Status, st.Error)
@@ -178,7 +179,7 @@ func TestRunCancelStopsEveryProcess(t *testing.T) {
 	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
-	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env})
+	run := start(t, svc, jobs.StartRequest{Path: nb, Direct: runopts.Direct{Env: env}})
 	waitRunning(t, svc, run.JobID, 0)
 	if n := len(testenv.ProcessesWithEnv(kv)); n < 2 {
 		t.Fatalf("found %d processes of the run, want the runner and its kernel", n)
@@ -205,7 +206,7 @@ func TestRunTimeoutStopsEveryProcess(t *testing.T) {
 	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
-	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, TimeoutSeconds: 6})
+	run := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{TimeoutSeconds: 6}, Direct: runopts.Direct{Env: env}})
 	st := waitEnd(t, svc, run.JobID, time.Minute)
 	if st.Status != workflows.StatusTimedOut {
 		t.Fatalf("got %s %+v, want TIMED_OUT", st.Status, st.Error)
@@ -218,7 +219,7 @@ func TestRunCellTimeoutIsTimedOut(t *testing.T) {
 	nb := testenv.CopyFile(t, testenv.Testdata("sleeps.ipynb"), dir)
 	_, svc := setup(t, dir)
 	env, kv := marker()
-	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, CellTimeoutSeconds: 2})
+	run := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{CellTimeoutSeconds: 2}, Direct: runopts.Direct{Env: env}})
 	st := waitEnd(t, svc, run.JobID, time.Minute)
 	if st.Status != workflows.StatusTimedOut || st.Error == nil || st.Error.Type != failure.TypeCellTimeout {
 		t.Fatalf("got %s %+v, want TIMED_OUT by %s", st.Status, st.Error, failure.TypeCellTimeout)
@@ -255,7 +256,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	worker, exited := startWorkerProcess(t, cfg)
 
 	env, kv := marker()
-	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second})
+	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: 3 * time.Second, Options: runopts.Options{Parameters: map[string]any{"steps": 30.0, "delay": 0.2}}, Direct: runopts.Direct{Env: env}})
 	waitRunning(t, svc, run.JobID, 1)
 	testenv.Eventually(t, 30*time.Second, "the first attempt to print", func() bool {
 		return strings.Contains(logText(t, svc, run.JobID), "step 3")
@@ -292,7 +293,7 @@ func TestWorkerStopsGracefully(t *testing.T) {
 	worker, exited := startWorkerProcess(t, cfg, "--grace", "1s")
 
 	env, kv := marker()
-	run := start(t, svc, jobs.StartRequest{Path: nb, Env: env, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second})
+	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: 3 * time.Second, Options: runopts.Options{Parameters: map[string]any{"steps": 30.0, "delay": 0.2}}, Direct: runopts.Direct{Env: env}})
 	waitRunning(t, svc, run.JobID, 1)
 	began := time.Now()
 	if err := worker.Process.Signal(syscall.SIGTERM); err != nil {
@@ -328,7 +329,7 @@ func TestExtraRunsWaitInTheQueue(t *testing.T) {
 	svc := server.Service(t, cfg, dir)
 	var ids []string
 	for i := 0; i < 3; i++ {
-		ids = append(ids, start(t, svc, jobs.StartRequest{Path: nb, Parameters: map[string]any{"steps": 10.0, "delay": 0.2}}).JobID)
+		ids = append(ids, start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"steps": 10.0, "delay": 0.2}}}).JobID)
 	}
 	sawQueue := false
 	testenv.Eventually(t, 3*time.Minute, "all three runs to end", func() bool {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
+	"millrace/internal/runopts"
 	"millrace/workflows"
 )
 
@@ -40,11 +42,8 @@ File format (examples/pipeline.yaml):
         data: ${preprocess.output_path}        # upstream output notebook
         rows: ${preprocess.parameters.rows}    # upstream parameter
 
-Node fields: id, path, parameters, depends_on, kernel, cwd, output_path,
-timeout_seconds, cell_timeout_seconds, max_attempts, retry_on_error,
-memory_limit, cpu_limit, no_type_check. no_type_check at the top applies to
-every node: values whose type does not fit the parameters cell are passed
-with a warning instead of refusing the batch.`,
+` + wrapText("Node fields: "+strings.Join(append([]string{"id", "path", "depends_on"}, runopts.Names(&runopts.Options{})...), ", ")+
+			". no_type_check at the top applies to every node: values whose type does not fit the parameters cell are passed with a warning instead of refusing the batch.", 78),
 		run: runBatch,
 	}
 }

@@ -164,23 +164,24 @@ func (l *stringList) Set(s string) error {
 	return nil
 }
 
-// durationFlag is a duration given as Go duration text ("90s", "1h30m") or
-// as a number of seconds ("90", "2.5").
-type durationFlag struct{ d time.Duration }
+// secondsFlag is a number of seconds given as Go duration text ("90s",
+// "1h30m") or as a number ("90", "2.5"): the run options count timeouts in
+// seconds.
+type secondsFlag struct{ secs *float64 }
 
-func (d *durationFlag) String() string {
-	if d == nil || d.d == 0 {
+func (d secondsFlag) String() string {
+	if d.secs == nil || *d.secs == 0 {
 		return ""
 	}
-	return d.d.String()
+	return time.Duration(*d.secs * float64(time.Second)).String()
 }
 
-func (d *durationFlag) Set(s string) error {
+func (d secondsFlag) Set(s string) error {
 	if secs, err := strconv.ParseFloat(s, 64); err == nil {
 		if secs < 0 {
 			return fmt.Errorf("%s is negative", s)
 		}
-		d.d = time.Duration(secs * float64(time.Second))
+		*d.secs = secs
 		return nil
 	}
 	v, err := time.ParseDuration(s)
@@ -190,7 +191,40 @@ func (d *durationFlag) Set(s string) error {
 	if v < 0 {
 		return fmt.Errorf("%s is negative", s)
 	}
-	d.d = v
+	*d.secs = v.Seconds()
+	return nil
+}
+
+// pathFlag is a path, made absolute against the working directory: the
+// job service resolves relative paths against its roots instead.
+type pathFlag struct{ path *string }
+
+func (p pathFlag) String() string {
+	if p.path == nil {
+		return ""
+	}
+	return *p.path
+}
+
+func (p pathFlag) Set(s string) error {
+	*p.path = absPath(s)
+	return nil
+}
+
+// envFlag is one NAME=value of a run's environment (repeatable).
+type envFlag struct{ env *map[string]string }
+
+func (e envFlag) String() string { return "" }
+
+func (e envFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("write NAME=value")
+	}
+	if *e.env == nil {
+		*e.env = map[string]string{}
+	}
+	(*e.env)[k] = v
 	return nil
 }
 

@@ -66,3 +66,24 @@ something broke); 2 bad usage or input.
 Run 'millrace help COMMAND' or 'millrace COMMAND -h' for a command's flags.
 `, s.bold("Exit status:"), s.bold("Environment:"), strings.Join(config.Env, " "))
 }
+
+// wrapText breaks text into lines of at most width characters, between
+// words.
+func wrapText(text string, width int) string {
+	var b strings.Builder
+	line := 0
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == 0:
+		case line+1+len(word) > width:
+			b.WriteByte('\n')
+			line = 0
+		default:
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(word)
+		line += len(word)
+	}
+	return b.String()
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"millrace/internal/jobs"
 	"millrace/workflows"
@@ -45,24 +44,8 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 	f.Var(&params.typed, "p", "a parameter `name=value`, typed as papermill's -p types it (repeatable)")
 	f.Var(&params.raw, "r", "a parameter `name=value` passed as a string, untyped (repeatable)")
 	f.Var(&params.files, "f", "a YAML or JSON `file` of parameters (repeatable)")
-	kernel := f.String("kernel", "", "the kernel `name` to use instead of the notebook's own")
-	f.StringVar(kernel, "k", "", "short for --kernel")
-	cwd := f.String("cwd", "", "the kernel's working `dir`ectory (default: the notebook's folder)")
-	var timeout, cellTimeout durationFlag
-	f.Var(&timeout, "timeout", "stop the run after this `duration`, all attempts included (90s, 2h, or seconds)")
-	f.Var(&cellTimeout, "cell-timeout", "fail a cell that runs longer than this `duration`")
-	maxAttempts := f.Int("max-attempts", 0, fmt.Sprintf("`attempts` before the run fails when its kernel dies or its worker is lost (default %d, at most %d)", workflows.DefaultMaxAttempts, jobs.MaxAttemptsLimit))
-	retryOnError := f.Bool("retry-on-error", false, "retry after a cell error too (a cell error fails the run at once otherwise)")
-	var labels, env stringList
-	f.Var(&labels, "label", "a `label` to find the job by with millrace jobs --label (repeatable)")
-	f.Var(&env, "env", "an environment variable `NAME=value` for the kernel (repeatable)")
-	output := f.String("output", "", "the output notebook's `path` (default: the job's folder in the data dir)")
-	allowExtra := f.Bool("allow-extra-params", false, "pass parameters that the parameters cell does not declare (papermill does, with a warning)")
-	noTypeCheck := f.Bool("no-type-check", false, "pass parameter values whose type does not fit the parameters cell (a string for an int), with a warning, instead of refusing the run")
-	priority := f.String("priority", "", "`high`, normal or low: waiting high-priority runs start first")
-	notifyURL := f.String("notify-url", "", "POST a signed JSON message to this `url` when the run ends (its host must be in MILLRACE_NOTIFY_ALLOW)")
-	memoryLimit := f.String("memory-limit", "", "cap the kernel's memory at this `size` (512MiB, 4GB); the run fails with MemoryLimitExceeded past it")
-	cpuLimit := f.Float64("cpu-limit", 0, "cap the kernel's CPU at this many `cores` (0.5, 2)")
+	var req jobs.StartRequest
+	bindRunOptions(f, &req)
 	detach := f.Bool("detach", false, "print the job id and return at once; the run goes on")
 	onInterrupt := &choiceFlag{value: interruptAsk, choices: []string{interruptAsk, interruptCancel, interruptDetach}}
 	f.Var(onInterrupt, "on-interrupt", "what Ctrl-C does: ask, cancel or detach; ask detaches when there is no terminal to ask on")
@@ -73,40 +56,10 @@ func runRun(ctx context.Context, c *cli, cmd command, args []string) error {
 		return err
 	}
 
-	values, err := params.values()
-	if err != nil {
+	if req.Parameters, err = params.values(); err != nil {
 		return usagef(cmd, "%v", err)
 	}
-	envMap := map[string]string{}
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usagef(cmd, "--env %q: write NAME=value", kv)
-		}
-		envMap[k] = v
-	}
-	req := jobs.StartRequest{
-		Path:                 absPath(pos[0]),
-		Parameters:           values,
-		OutputPath:           absPath(*output),
-		Kernel:               *kernel,
-		Cwd:                  absPath(*cwd),
-		TimeoutSeconds:       timeout.d.Seconds(),
-		CellTimeoutSeconds:   cellTimeout.d.Seconds(),
-		MaxAttempts:          *maxAttempts,
-		RetryOnError:         *retryOnError,
-		Labels:               labels,
-		Env:                  envMap,
-		AllowExtraParameters: *allowExtra,
-		NoTypeCheck:          *noTypeCheck,
-		Priority:             *priority,
-		NotifyURL:            *notifyURL,
-		MemoryLimit:          *memoryLimit,
-		CPULimit:             *cpuLimit,
-	}
-	if len(envMap) == 0 {
-		req.Env = nil
-	}
+	req.Path = absPath(pos[0])
 
 	// Bad input fails here, before anything connects to Temporal (or
 	// starts the dev service).

@@ -14,6 +14,7 @@ import (
 	"millrace/internal/codec"
 	"millrace/internal/devmode"
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -35,7 +36,7 @@ func TestDevServiceEncryptsHistory(t *testing.T) {
 	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "trivial.ipynb"), dir)
 	svc := service(t, st, dir)
 	const secret = "dev-mode-secret-3b9a71"
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: map[string]string{"SECRET": secret}})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Direct: runopts.Direct{Env: map[string]string{"SECRET": secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}

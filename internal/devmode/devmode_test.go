@@ -19,6 +19,7 @@ import (
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -160,7 +161,9 @@ func TestRunSurvivesKillingEverything(t *testing.T) {
 	nb := testenv.CopyFile(t, filepath.Join(testenv.RepoRoot(), "activities", "testdata", "slow.ipynb"), dir)
 	svc := service(t, st, dir)
 	run, err := svc.Start(context.Background(), jobs.StartRequest{
-		Path: nb, Parameters: map[string]any{"steps": 30.0, "delay": 0.2}, HeartbeatTimeout: 3 * time.Second,
+		Path:             nb,
+		HeartbeatTimeout: 3 * time.Second,
+		Options:          runopts.Options{Parameters: map[string]any{"steps": 30.0, "delay": 0.2}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -240,9 +243,9 @@ func TestServerOutlivesRunThreads(t *testing.T) {
 	const runs, hogs = 8, 2
 	ids := make([]string, 0, runs)
 	for i := range runs {
-		req := jobs.StartRequest{Path: nb, MemoryLimit: "300MiB"}
+		req := jobs.StartRequest{Path: nb, Options: runopts.Options{MemoryLimit: "300MiB"}}
 		if i < hogs {
-			req = jobs.StartRequest{Path: hog, MemoryLimit: "250MiB", Parameters: map[string]any{"mb": 600}}
+			req = jobs.StartRequest{Path: hog, Options: runopts.Options{MemoryLimit: "250MiB", Parameters: map[string]any{"mb": 600}}}
 		}
 		run, err := svc.Start(context.Background(), req)
 		if err != nil {

@@ -14,27 +14,18 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"millrace/internal/runopts"
 	"millrace/workflows"
 )
 
-// BatchNodeRequest is one node of a batch request.
+// BatchNodeRequest is one node of a batch request: a notebook, its place in
+// the graph and its run options (a batch file's keys are their YAML names).
+// The batch's own labels, priority and no_type_check apply to every node.
 type BatchNodeRequest struct {
-	ID                 string         `json:"id" yaml:"id"`
-	Path               string         `json:"path" yaml:"path"`
-	Parameters         map[string]any `json:"parameters,omitempty" yaml:"parameters,omitempty"`
-	DependsOn          []string       `json:"depends_on,omitempty" yaml:"depends_on,omitempty"`
-	Kernel             string         `json:"kernel,omitempty" yaml:"kernel,omitempty"`
-	Cwd                string         `json:"cwd,omitempty" yaml:"cwd,omitempty"`
-	OutputPath         string         `json:"output_path,omitempty" yaml:"output_path,omitempty"`
-	TimeoutSeconds     float64        `json:"timeout_seconds,omitempty" yaml:"timeout_seconds,omitempty"`
-	CellTimeoutSeconds float64        `json:"cell_timeout_seconds,omitempty" yaml:"cell_timeout_seconds,omitempty"`
-	MaxAttempts        int            `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
-	RetryOnError       bool           `json:"retry_on_error,omitempty" yaml:"retry_on_error,omitempty"`
-	MemoryLimit        string         `json:"memory_limit,omitempty" yaml:"memory_limit,omitempty"`
-	CPULimit           float64        `json:"cpu_limit,omitempty" yaml:"cpu_limit,omitempty"`
-	// NoTypeCheck passes this node's values whatever their type, with a
-	// warning each (StartRequest.NoTypeCheck); the batch's own applies too.
-	NoTypeCheck bool `json:"no_type_check,omitempty" yaml:"no_type_check,omitempty"`
+	ID              string   `json:"id" yaml:"id"`
+	Path            string   `json:"path" yaml:"path"`
+	DependsOn       []string `json:"depends_on,omitempty" yaml:"depends_on,omitempty"`
+	runopts.Options `yaml:",inline"`
 }
 
 // BatchRequest asks for a batch: a DAG of notebook runs.
@@ -219,12 +210,11 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 				continue
 			}
 		}
+		opts := n.Options
+		opts.Parameters, opts.NoTypeCheck = params, req.NoTypeCheck || n.NoTypeCheck
 		run, err := s.RunInput(bn.JobID, StartRequest{
-			Path: n.Path, Parameters: params, OutputPath: n.OutputPath, Kernel: n.Kernel, Cwd: n.Cwd,
-			TimeoutSeconds: n.TimeoutSeconds, CellTimeoutSeconds: n.CellTimeoutSeconds, MaxAttempts: n.MaxAttempts,
-			RetryOnError: n.RetryOnError, Labels: req.Labels, BatchID: batchID, NodeID: n.ID,
-			Priority: req.Priority, MemoryLimit: n.MemoryLimit, CPULimit: n.CPULimit,
-			NoTypeCheck: req.NoTypeCheck || n.NoTypeCheck,
+			Path: n.Path, Options: opts, Job: runopts.Job{Labels: req.Labels, Priority: req.Priority},
+			BatchID: batchID, NodeID: n.ID,
 		})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -26,8 +27,12 @@ func batchSetup(t *testing.T) (*jobs.Service, string) {
 }
 
 func stage(id string, sleep float64, deps ...string) jobs.BatchNodeRequest {
-	return jobs.BatchNodeRequest{ID: id, Path: "stage.ipynb", DependsOn: deps, MaxAttempts: 1,
-		Parameters: map[string]any{"name": id, "sleep": sleep}}
+	return jobs.BatchNodeRequest{
+		ID:        id,
+		Path:      "stage.ipynb",
+		DependsOn: deps,
+		Options:   runopts.Options{MaxAttempts: 1, Parameters: map[string]any{"name": id, "sleep": sleep}},
+	}
 }
 
 func waitBatch(t *testing.T, svc *jobs.Service, id string) jobs.BatchStatus {

@@ -17,6 +17,7 @@ import (
 	"millrace/internal/nbworker"
 	"millrace/internal/notify"
 	"millrace/internal/paths"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -72,7 +73,7 @@ func TestCodecJobServiceWorks(t *testing.T) {
 	svc := codecService(t, cfg, dir)
 	const secret = "codec-test-secret-5e1f"
 
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Parameters: map[string]any{"name": "enc"}, Env: map[string]string{"SECRET": secret}, Labels: []string{"codec"}})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Options: runopts.Options{Parameters: map[string]any{"name": "enc"}}, Job: runopts.Job{Labels: []string{"codec"}}, Direct: runopts.Direct{Env: map[string]string{"SECRET": secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestCodecJobServiceWorks(t *testing.T) {
 
 	// Cancel a running run: its status while running comes from the
 	// encrypted heartbeat details.
-	long, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Parameters: map[string]any{"name": "long", "sleep": 120}, Env: map[string]string{"SECRET": secret}})
+	long, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Options: runopts.Options{Parameters: map[string]any{"name": "long", "sleep": 120}}, Direct: runopts.Direct{Env: map[string]string{"SECRET": secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestCodecWithoutKeyIsAClearError(t *testing.T) {
 	testenv.CopyFile(t, "testdata/stage.ipynb", dir)
 	cfg := server.Config(t)
 	svc := codecService(t, cfg, dir)
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Parameters: map[string]any{"name": "x"}})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Options: runopts.Options{Parameters: map[string]any{"name": "x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

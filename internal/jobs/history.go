@@ -6,6 +6,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+
+	"millrace/workflows"
 )
 
 // firstEvent returns the first event of a workflow's latest run: its
@@ -20,4 +22,26 @@ func (s *Service) firstEvent(ctx context.Context, id string) (*historypb.History
 		return nil, s.notFound(id, err)
 	}
 	return ev, nil
+}
+
+// StartedInput is the input a run's workflow started with, as its history
+// records it: what the worker was given, every option included. A job
+// outside this server's roots is answered as an unknown one.
+func (s *Service) StartedInput(ctx context.Context, jobID string) (workflows.RunInput, error) {
+	var in workflows.RunInput
+	if _, err := s.Status(ctx, jobID); err != nil {
+		return in, err
+	}
+	ev, err := s.firstEvent(ctx, jobID)
+	if err != nil {
+		return in, err
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs.GetWorkflowType().GetName() != workflows.NotebookRunWorkflow || len(attrs.GetInput().GetPayloads()) == 0 {
+		return in, userErrorf("%s is not a notebook run", jobID)
+	}
+	if err := s.dc().FromPayload(attrs.GetInput().GetPayloads()[0], &in); err != nil {
+		return in, fmt.Errorf("read input of %s: %w", jobID, err)
+	}
+	return in, nil
 }

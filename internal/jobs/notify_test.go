@@ -13,6 +13,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/notify"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -94,7 +95,7 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 	svc, _ := notifySetup(t)
 	recv := newReceiver(t, 503, 503, 200)
 	ctx := context.Background()
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Parameters: map[string]any{"sleep": 0}, NotifyURL: recv.URL + "/hooks/millrace?team=ml"})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: "stage.ipynb", Options: runopts.Options{Parameters: map[string]any{"sleep": 0}}, Job: runopts.Job{NotifyURL: recv.URL + "/hooks/millrace?team=ml"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,9 @@ func TestWebhookRejectedIsRecorded(t *testing.T) {
 	svc, _ := notifySetup(t)
 	recv := newReceiver(t, 404)
 	started, err := svc.Start(context.Background(), jobs.StartRequest{
-		Path: "stage.ipynb", Parameters: map[string]any{"sleep": 0, "fail": true}, NotifyURL: recv.URL,
+		Path:    "stage.ipynb",
+		Options: runopts.Options{Parameters: map[string]any{"sleep": 0, "fail": true}},
+		Job:     runopts.Job{NotifyURL: recv.URL},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +179,7 @@ func TestWebhookRejectedIsRecorded(t *testing.T) {
 func TestWebhookPendingShowsLastError(t *testing.T) {
 	svc, _ := notifySetup(t)
 	recv := newReceiver(t, 503)
-	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "stage.ipynb", Parameters: map[string]any{"sleep": 0}, NotifyURL: recv.URL})
+	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "stage.ipynb", Options: runopts.Options{Parameters: map[string]any{"sleep": 0}}, Job: runopts.Job{NotifyURL: recv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,13 +249,13 @@ func TestWebhookURLChecked(t *testing.T) {
 		"not a url":                     "only http and https",
 		"http:///nohost":                "no host",
 	} {
-		_, err := svc.Start(context.Background(), jobs.StartRequest{Path: "stage.ipynb", NotifyURL: url})
+		_, err := svc.Start(context.Background(), jobs.StartRequest{Path: "stage.ipynb", Job: runopts.Job{NotifyURL: url}})
 		if err == nil || !jobs.IsUserError(err) || !strings.Contains(err.Error(), want) {
 			t.Errorf("notify_url %q: error %v, want a user error with %q", url, err, want)
 		}
 	}
 	svc.NotifyAllow = nil
-	_, err := svc.Start(context.Background(), jobs.StartRequest{Path: "stage.ipynb", NotifyURL: "http://127.0.0.1:9/x"})
+	_, err := svc.Start(context.Background(), jobs.StartRequest{Path: "stage.ipynb", Job: runopts.Job{NotifyURL: "http://127.0.0.1:9/x"}})
 	if err == nil || !strings.Contains(err.Error(), "MILLRACE_NOTIFY_ALLOW") {
 		t.Errorf("with no allow-list: %v, want the setting named", err)
 	}

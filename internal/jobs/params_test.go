@@ -8,6 +8,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -65,12 +66,12 @@ func TestParametersLikePapermill(t *testing.T) {
 
 	// None for a type inferred from a default, and for an Optional
 	// annotation; a whole number for a float default arrives as a float.
-	loose, err := start(jobs.StartRequest{Parameters: map[string]any{"nothing": nil, "seed": nil, "lr": int64(1)}})
+	loose, err := start(jobs.StartRequest{Options: runopts.Options{Parameters: map[string]any{"nothing": nil, "seed": nil, "lr": int64(1)}}})
 	if err != nil {
 		t.Fatalf("None for nothing and seed, 1 for lr: %v", err)
 	}
 	// A string for an annotated int, with type checks off.
-	unchecked, err := start(jobs.StartRequest{Parameters: map[string]any{"epochs": "five"}, NoTypeCheck: true})
+	unchecked, err := start(jobs.StartRequest{Options: runopts.Options{Parameters: map[string]any{"epochs": "five"}, NoTypeCheck: true}})
 	if err != nil {
 		t.Fatalf("a string for epochs with type checks off: %v", err)
 	}
@@ -90,7 +91,7 @@ func TestParametersLikePapermill(t *testing.T) {
 		{map[string]any{"nothing": "5"}, `parameter "nothing" expects int or None (default 0), got string "5"`},
 		{map[string]any{"lr": "0.5"}, `parameter "lr" expects float or None (default 0.1), got string "0.5"`},
 	} {
-		_, err := start(jobs.StartRequest{Parameters: c.values})
+		_, err := start(jobs.StartRequest{Options: runopts.Options{Parameters: c.values}})
 		if !jobs.IsUserError(err) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: got %v, want a user error containing %q", c.values, err, c.want)
 		}
@@ -125,7 +126,7 @@ func TestParametersLikePapermill(t *testing.T) {
 func TestBatchReportsEveryProblem(t *testing.T) {
 	svc := paramsService(t)
 	node := func(id string, deps ...string) jobs.BatchNodeRequest {
-		return jobs.BatchNodeRequest{ID: id, Path: "typed_parameters.ipynb", DependsOn: deps, MaxAttempts: 1}
+		return jobs.BatchNodeRequest{ID: id, Path: "typed_parameters.ipynb", DependsOn: deps, Options: runopts.Options{MaxAttempts: 1}}
 	}
 	cycleA, cycleB := node("a", "b"), node("b", "a")
 	missing := node("c")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -32,7 +33,7 @@ func TestPriorityOvertakesQueuedRuns(t *testing.T) {
 		for k, v := range params {
 			p[k] = v
 		}
-		s, err := svc.Start(ctx, jobs.StartRequest{Path: "order.ipynb", Parameters: p, Priority: priority, MaxAttempts: 1})
+		s, err := svc.Start(ctx, jobs.StartRequest{Path: "order.ipynb", Options: runopts.Options{Parameters: p, MaxAttempts: 1}, Job: runopts.Job{Priority: priority}})
 		if err != nil {
 			t.Fatal(err)
 		}

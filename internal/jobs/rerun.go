@@ -51,21 +51,9 @@ func (s *Service) RerunBatch(ctx context.Context, batchID string) (BatchStarted,
 // RerunRun starts a finished or running run's notebook again with the same
 // input, as a new job. Its default output goes to the new job's directory.
 func (s *Service) RerunRun(ctx context.Context, jobID string) (Started, error) {
-	// Status answers a job outside this server's roots as an unknown one.
-	if _, err := s.Status(ctx, jobID); err != nil {
-		return Started{}, err
-	}
-	ev, err := s.firstEvent(ctx, jobID)
+	in, err := s.StartedInput(ctx, jobID)
 	if err != nil {
 		return Started{}, err
-	}
-	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
-	if attrs.GetWorkflowType().GetName() != workflows.NotebookRunWorkflow || len(attrs.GetInput().GetPayloads()) == 0 {
-		return Started{}, userErrorf("%s is not a notebook run", jobID)
-	}
-	var in workflows.RunInput
-	if err := s.dc().FromPayload(attrs.GetInput().GetPayloads()[0], &in); err != nil {
-		return Started{}, fmt.Errorf("read input of %s: %w", jobID, err)
 	}
 	if err := s.recheck(&in, jobID); err != nil {
 		return Started{}, err

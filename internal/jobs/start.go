@@ -22,38 +22,18 @@ import (
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
 	"millrace/internal/runenv"
+	"millrace/internal/runopts"
 	"millrace/workflows"
 )
 
-// StartRequest asks for a notebook run.
+// StartRequest asks for a notebook run: the notebook and its options
+// (runopts), as every entry point gives them. RunInput maps it to the
+// workflow's input.
 type StartRequest struct {
-	Path       string         `json:"path"`
-	Parameters map[string]any `json:"parameters,omitempty"`
-	OutputPath string         `json:"output_path,omitempty"`
-	Kernel     string         `json:"kernel,omitempty"`
-	Cwd        string         `json:"cwd,omitempty"`
-	// TimeoutSeconds bounds the run, all attempts included; 0 = none.
-	TimeoutSeconds     float64           `json:"timeout_seconds,omitempty"`
-	CellTimeoutSeconds float64           `json:"cell_timeout_seconds,omitempty"`
-	MaxAttempts        int               `json:"max_attempts,omitempty"`
-	RetryOnError       bool              `json:"retry_on_error,omitempty"`
-	Labels             []string          `json:"labels,omitempty"`
-	Env                map[string]string `json:"env,omitempty"`
-	// AllowExtraParameters accepts names the parameters cell does not
-	// declare (papermill injects them anyway).
-	AllowExtraParameters bool `json:"allow_extra_parameters,omitempty"`
-	// NoTypeCheck passes values whose type does not fit the parameters
-	// cell, with a warning on the run for each, instead of refusing the run.
-	NoTypeCheck bool `json:"no_type_check,omitempty"`
-	// Priority is high, normal or low ("" = normal).
-	Priority string `json:"priority,omitempty"`
-	// NotifyURL receives a signed JSON POST when the run ends.
-	NotifyURL string `json:"notify_url,omitempty"`
-	// MemoryLimit bounds the kernel's and runner's memory: bytes or a
-	// size with a unit (512MiB, 4GB); "" = none.
-	MemoryLimit string `json:"memory_limit,omitempty"`
-	// CPULimit bounds their CPU time in cores per second; 0 = none.
-	CPULimit float64 `json:"cpu_limit,omitempty"`
+	Path string `json:"path"`
+	runopts.Options
+	runopts.Job
+	runopts.Direct
 
 	// Set by the batch workflow for its nodes; not by callers.
 	BatchID string `json:"-"`

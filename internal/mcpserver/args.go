@@ -65,12 +65,19 @@ type argField struct {
 	help     string
 }
 
+// argFields lists a tool's arguments: A's JSON fields, with those of the
+// structs it embeds (the run options) in their place, as encoding/json
+// flattens them.
 func argFields(t reflect.Type) []argField {
 	var out []argField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
 		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, argFields(f.Type)...)
+			continue
+		}
 		if !f.IsExported() || name == "-" {
 			continue
 		}

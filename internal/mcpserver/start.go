@@ -12,30 +12,20 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/limits"
+	"millrace/internal/runopts"
 )
 
 // MaxWaitSeconds bounds start_notebook's wait_seconds: a tool call must stay
 // well under the time clients give a call (often 60 s).
 const MaxWaitSeconds = 50
 
-// StartNotebookArgs are start_notebook's arguments.
+// StartNotebookArgs are start_notebook's arguments: the notebook, the run
+// options the tool takes (runopts.Direct is not among them) and the wait.
 type StartNotebookArgs struct {
-	Path               string         `json:"path" jsonschema:"the notebook (.ipynb) to run: absolute, or relative to the server's first root; it must lie inside the server's roots"`
-	Parameters         map[string]any `json:"parameters,omitempty" jsonschema:"values for the notebook's parameters cell by name, as typed JSON (numbers, strings, booleans, lists, objects, null); inspect_notebook lists the names, types and defaults"`
-	OutputPath         string         `json:"output_path,omitempty" jsonschema:"where to write the executed notebook, inside the roots; default: a file in the job's own folder of the data dir"`
-	Kernel             string         `json:"kernel,omitempty" jsonschema:"Jupyter kernel name such as python3; default: the notebook's own kernelspec"`
-	Cwd                string         `json:"cwd,omitempty" jsonschema:"working directory of the kernel, inside the roots; default: the notebook's folder"`
-	TimeoutSeconds     float64        `json:"timeout_seconds,omitempty" jsonschema:"stop the run (TIMED_OUT) after this many seconds, all attempts included; 0 or absent: no limit"`
-	CellTimeoutSeconds float64        `json:"cell_timeout_seconds,omitempty" jsonschema:"stop the run (TIMED_OUT) when one cell runs longer than this many seconds; 0 or absent: no limit"`
-	MaxAttempts        int            `json:"max_attempts,omitempty" jsonschema:"attempts in all when the kernel dies or the worker is lost (default 3); a cell exception is not retried unless retry_on_error is true"`
-	RetryOnError       bool           `json:"retry_on_error,omitempty" jsonschema:"also retry when a cell raises an exception (default false)"`
-	Labels             []string       `json:"labels,omitempty" jsonschema:"free-form labels to find the job with list_jobs later"`
-	Priority           string         `json:"priority,omitempty" jsonschema:"high, normal (default) or low: when runs wait for a worker slot, waiting high-priority runs start first"`
-	NotifyURL          string         `json:"notify_url,omitempty" jsonschema:"http(s) URL that receives a signed JSON POST (job id, status, output path, duration, error summary) when the run ends; its host must be in the server's allow-list (MILLRACE_NOTIFY_ALLOW)"`
-	MemoryLimit        string         `json:"memory_limit,omitempty" jsonschema:"memory cap for the kernel and runner together, such as 512MiB or 4GB; a run that exceeds it ends FAILED with MemoryLimitExceeded; absent: no limit"`
-	CPULimit           float64        `json:"cpu_limit,omitempty" jsonschema:"CPU cap in cores, such as 0.5 or 2; absent: no limit"`
-	NoTypeCheck        bool           `json:"no_type_check,omitempty" jsonschema:"pass parameter values whose type does not fit the parameters cell (a string for an int...) instead of refusing the run; the run's warnings list them. Default false"`
-	WaitSeconds        float64        `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (0 to 50) for the run to end before answering, sending progress notifications (cell k of n) if the request has a progress token; 0 or absent: answer at once"`
+	Path string `json:"path" jsonschema:"the notebook (.ipynb) to run: absolute, or relative to the server's first root; it must lie inside the server's roots"`
+	runopts.Options
+	runopts.Job
+	WaitSeconds float64 `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (0 to 50) for the run to end before answering, sending progress notifications (cell k of n) if the request has a progress token; 0 or absent: answer at once"`
 }
 
 // StartNotebookResult is start_notebook's answer.
@@ -78,13 +68,7 @@ func (t *tools) start(ctx context.Context, req mcp.CallToolRequest, args StartNo
 	if args.WaitSeconds < 0 || args.WaitSeconds > MaxWaitSeconds || math.IsNaN(args.WaitSeconds) {
 		return StartNotebookResult{}, "", nil, userError(fmt.Sprintf("wait_seconds %g: must be between 0 and %d; for longer runs omit it and poll get_job_status", args.WaitSeconds, MaxWaitSeconds))
 	}
-	started, err := t.svc.Start(ctx, jobs.StartRequest{
-		Path: args.Path, Parameters: args.Parameters, OutputPath: args.OutputPath, Kernel: args.Kernel, Cwd: args.Cwd,
-		TimeoutSeconds: args.TimeoutSeconds, CellTimeoutSeconds: args.CellTimeoutSeconds,
-		MaxAttempts: args.MaxAttempts, RetryOnError: args.RetryOnError, Labels: args.Labels,
-		Priority: args.Priority, NotifyURL: args.NotifyURL, MemoryLimit: args.MemoryLimit, CPULimit: args.CPULimit,
-		NoTypeCheck: args.NoTypeCheck,
-	})
+	started, err := t.svc.Start(ctx, jobs.StartRequest{Path: args.Path, Options: args.Options, Job: args.Job})
 	if err != nil {
 		return StartNotebookResult{}, "", nil, err
 	}

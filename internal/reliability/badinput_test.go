@@ -14,6 +14,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -92,24 +93,24 @@ func TestBadInputJobService(t *testing.T) {
 		{"a symlink escaping the roots", start(jobs.StartRequest{Path: link}), "root"},
 		{"'..' out of the root", start(jobs.StartRequest{Path: root + "/../" + filepath.Base(outside) + "/trivial.ipynb"}), "root"},
 		{"'..' into a relative path", start(jobs.StartRequest{Path: "../../../../../../etc/passwd"}), ""},
-		{"output path equal to the input", start(jobs.StartRequest{Path: nb, OutputPath: nb}), "output"},
-		{"output path outside the roots", start(jobs.StartRequest{Path: nb, OutputPath: filepath.Join(outside, "out.ipynb")}), "root"},
-		{"cwd outside the roots", start(jobs.StartRequest{Path: nb, Cwd: outside}), "root"},
-		{"parameter name not an identifier", start(jobs.StartRequest{Path: nb, Parameters: map[string]any{"1steps": 1.0}, AllowExtraParameters: true}), "1steps"},
-		{"parameter name with code", start(jobs.StartRequest{Path: nb, Parameters: map[string]any{"x=1;import os;os._exit(3)#": 1.0}, AllowExtraParameters: true}), "identifier"},
-		{"parameter name a Python keyword", start(jobs.StartRequest{Path: nb, Parameters: map[string]any{"class": 1.0}, AllowExtraParameters: true}), "class"},
-		{"code injection through a string into an int", start(jobs.StartRequest{Path: nb, Parameters: map[string]any{"steps": "1\nimport os; os._exit(3)"}}), "steps"},
-		{"a 10 MB parameter value", start(jobs.StartRequest{Path: nb, Parameters: map[string]any{"steps": strings.Repeat("x", 10<<20)}, AllowExtraParameters: true}), "steps"},
-		{"unknown parameter name", start(jobs.StartRequest{Path: nb, Parameters: map[string]any{"stepz": 1.0}}), "stepz"},
-		{"a kernel name that is not a name", start(jobs.StartRequest{Path: nb, Kernel: "python3; rm -rf /"}), "kernel"},
-		{"max attempts out of range", start(jobs.StartRequest{Path: nb, MaxAttempts: 1000}), "attempt"},
-		{"negative timeout", start(jobs.StartRequest{Path: nb, TimeoutSeconds: -1}), "timeout"},
-		{"an unknown priority", start(jobs.StartRequest{Path: nb, Priority: "urgent!"}), "priority"},
-		{"a memory limit that is not a size", start(jobs.StartRequest{Path: nb, MemoryLimit: "lots"}), "memory_limit"},
-		{"a memory limit too small for a kernel", start(jobs.StartRequest{Path: nb, MemoryLimit: "1MiB"}), "below the minimum"},
-		{"a negative CPU limit", start(jobs.StartRequest{Path: nb, CPULimit: -2}), "cpu_limit"},
-		{"a webhook to a metadata address", start(jobs.StartRequest{Path: nb, NotifyURL: "http://169.254.169.254/latest/meta-data"}), "notify_url"},
-		{"a webhook to a file URL", start(jobs.StartRequest{Path: nb, NotifyURL: "file:///etc/passwd"}), "http"},
+		{"output path equal to the input", start(jobs.StartRequest{Path: nb, Options: runopts.Options{OutputPath: nb}}), "output"},
+		{"output path outside the roots", start(jobs.StartRequest{Path: nb, Options: runopts.Options{OutputPath: filepath.Join(outside, "out.ipynb")}}), "root"},
+		{"cwd outside the roots", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Cwd: outside}}), "root"},
+		{"parameter name not an identifier", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"1steps": 1.0}}, Direct: runopts.Direct{AllowExtraParameters: true}}), "1steps"},
+		{"parameter name with code", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"x=1;import os;os._exit(3)#": 1.0}}, Direct: runopts.Direct{AllowExtraParameters: true}}), "identifier"},
+		{"parameter name a Python keyword", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"class": 1.0}}, Direct: runopts.Direct{AllowExtraParameters: true}}), "class"},
+		{"code injection through a string into an int", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"steps": "1\nimport os; os._exit(3)"}}}), "steps"},
+		{"a 10 MB parameter value", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"steps": strings.Repeat("x", 10<<20)}}, Direct: runopts.Direct{AllowExtraParameters: true}}), "steps"},
+		{"unknown parameter name", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"stepz": 1.0}}}), "stepz"},
+		{"a kernel name that is not a name", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Kernel: "python3; rm -rf /"}}), "kernel"},
+		{"max attempts out of range", start(jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 1000}}), "attempt"},
+		{"negative timeout", start(jobs.StartRequest{Path: nb, Options: runopts.Options{TimeoutSeconds: -1}}), "timeout"},
+		{"an unknown priority", start(jobs.StartRequest{Path: nb, Job: runopts.Job{Priority: "urgent!"}}), "priority"},
+		{"a memory limit that is not a size", start(jobs.StartRequest{Path: nb, Options: runopts.Options{MemoryLimit: "lots"}}), "memory_limit"},
+		{"a memory limit too small for a kernel", start(jobs.StartRequest{Path: nb, Options: runopts.Options{MemoryLimit: "1MiB"}}), "below the minimum"},
+		{"a negative CPU limit", start(jobs.StartRequest{Path: nb, Options: runopts.Options{CPULimit: -2}}), "cpu_limit"},
+		{"a webhook to a metadata address", start(jobs.StartRequest{Path: nb, Job: runopts.Job{NotifyURL: "http://169.254.169.254/latest/meta-data"}}), "notify_url"},
+		{"a webhook to a file URL", start(jobs.StartRequest{Path: nb, Job: runopts.Job{NotifyURL: "file:///etc/passwd"}}), "http"},
 		{"status of an unknown job id", func() error { _, err := svc.Status(ctx, unknown); return err }, "no job"},
 		{"status of a malformed job id", func() error { _, err := svc.Status(ctx, "nb-'; DROP TABLE"); return err }, ""},
 		{"logs of an unknown job id", func() error { _, err := svc.Logs(ctx, jobs.LogsRequest{JobID: unknown}); return err }, "no job"},
@@ -185,7 +186,7 @@ func TestUnknownKernelFailsAtOnce(t *testing.T) {
 	_, svc := setup(t, root)
 	env, kv := marker()
 	sc.run()
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Kernel: "no-such-kernel", Env: env})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Options: runopts.Options{Kernel: "no-such-kernel"}, Direct: runopts.Direct{Env: env}})
 	if err != nil {
 		if jobs.IsUserError(err) {
 			sc.ok()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -37,7 +38,7 @@ func TestCancelAtRandomPoints(t *testing.T) {
 			defer func() { <-sem; wg.Done() }()
 			env, kv := marker()
 			sc.run()
-			run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env, Parameters: slowParams(40, 0.25)})
+			run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: slowParams(40, 0.25)}, Direct: runopts.Direct{Env: env}})
 			if err != nil {
 				t.Errorf("run %d: start: %v", i, err)
 				return

@@ -11,6 +11,7 @@ import (
 
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -29,8 +30,8 @@ func TestTimeouts(t *testing.T) {
 		req  jobs.StartRequest
 		typ  failure.Type
 	}{
-		{"run timeout 6 s", jobs.StartRequest{Path: nb, Parameters: slowParams(400, 0.25), TimeoutSeconds: 6}, ""},
-		{"cell timeout 3 s", jobs.StartRequest{Path: nb, Parameters: slowParams(400, 0.25), CellTimeoutSeconds: 3}, failure.TypeCellTimeout},
+		{"run timeout 6 s", jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: slowParams(400, 0.25), TimeoutSeconds: 6}}, ""},
+		{"cell timeout 3 s", jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: slowParams(400, 0.25), CellTimeoutSeconds: 3}}, failure.TypeCellTimeout},
 	} {
 		env, kv := marker()
 		c.req.Env = env
@@ -68,7 +69,7 @@ func TestKernelDiesEveryTime(t *testing.T) {
 	_, svc := setup(t, root)
 	env, kv := marker()
 	sc.run()
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Direct: runopts.Direct{Env: env}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestKernelHangsAtStart(t *testing.T) {
 	env, kv := marker()
 	env["JUPYTER_PATH"] = jupyter
 	sc.run()
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env, MaxAttempts: 2})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 2}, Direct: runopts.Direct{Env: env}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestUnwritableDataDir(t *testing.T) {
 	}
 	env, kv := marker()
 	sc.run()
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Direct: runopts.Direct{Env: env}})
 	if err != nil {
 		if jobs.IsUserError(err) || strings.Contains(err.Error(), "runs") {
 			sc.ok()

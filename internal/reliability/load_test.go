@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -63,7 +64,7 @@ func TestLoadManyRunsAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sc.run()
-			run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env, Labels: []string{"load"}})
+			run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Job: runopts.Job{Labels: []string{"load"}}, Direct: runopts.Direct{Env: env}})
 			if err != nil {
 				t.Errorf("start %d: %v", i, err)
 				return
@@ -136,7 +137,7 @@ func TestLoadSequentialRuns(t *testing.T) {
 	for i := range 100 {
 		env, kv := marker()
 		sc.run()
-		run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env})
+		run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Direct: runopts.Direct{Env: env}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +196,7 @@ func TestLoadHugeOutput(t *testing.T) {
 	}()
 	env, kv := marker()
 	sc.run()
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Direct: runopts.Direct{Env: env}})
 	if err != nil {
 		t.Fatal(err)
 	}

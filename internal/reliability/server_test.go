@@ -20,6 +20,7 @@ import (
 	"millrace/internal/jobs"
 	"millrace/internal/nbworker"
 	"millrace/internal/paths"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -111,7 +112,7 @@ func TestServerKilledMidRun(t *testing.T) {
 	var kvs []string
 	for i := 0; i < runs; i++ {
 		env, kv := marker()
-		st, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Env: env, Parameters: slowParams(40, 0.25)})
+		st, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: slowParams(40, 0.25)}, Direct: runopts.Direct{Env: env}})
 		if err != nil {
 			t.Fatal(err)
 		}

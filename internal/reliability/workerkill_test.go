@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -52,8 +53,12 @@ func killOnce(t *testing.T, sc *scenario, bin string) (time.Duration, bool) {
 	svc := server.Service(t, cfg, root)
 	worker, exited := server.StartWorkerProcess(t, bin, cfg)
 	env, kv := marker()
-	run, err := svc.Start(context.Background(), jobs.StartRequest{Path: root + "/slow.ipynb", Env: env,
-		Parameters: slowParams(30, 0.2), HeartbeatTimeout: killHeartbeatTimeout})
+	run, err := svc.Start(context.Background(), jobs.StartRequest{
+		Path:             root + "/slow.ipynb",
+		HeartbeatTimeout: killHeartbeatTimeout,
+		Options:          runopts.Options{Parameters: slowParams(30, 0.2)},
+		Direct:           runopts.Direct{Env: env},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/limits"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -72,7 +73,7 @@ time.sleep(300)`)
 	server.StartWorker(t, cfg)
 	svc := server.Service(t, cfg, dir)
 	ctx := context.Background()
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: nb, MaxAttempts: 1})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestCgroupRunWithoutLimitsHasItsOwn(t *testing.T) {
 	server.StartWorker(t, cfg)
 	svc := server.Service(t, cfg, dir)
 	ctx := context.Background()
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: nb, MaxAttempts: 1})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

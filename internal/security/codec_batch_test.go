@@ -10,6 +10,7 @@ import (
 	"millrace/internal/codec"
 	"millrace/internal/config"
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -22,8 +23,8 @@ func codecBatch(t *testing.T, cfg *config.Config, dir, secret string) (*jobs.Ser
 	ctx := context.Background()
 	svc := codecJobs(t, cfg, dir)
 	req := jobs.BatchRequest{Nodes: []jobs.BatchNodeRequest{
-		{ID: "greet", Path: testenv.CopyFile(t, testenv.Testdata("greeting.ipynb"), dir), Parameters: map[string]any{"greeting": secret}, MaxAttempts: 1},
-		{ID: "fail", Path: testenv.CopyFile(t, testenv.Testdata("fails_later.ipynb"), dir), DependsOn: []string{"greet"}, MaxAttempts: 1},
+		{ID: "greet", Path: testenv.CopyFile(t, testenv.Testdata("greeting.ipynb"), dir), Options: runopts.Options{Parameters: map[string]any{"greeting": secret}, MaxAttempts: 1}},
+		{ID: "fail", Path: testenv.CopyFile(t, testenv.Testdata("fails_later.ipynb"), dir), DependsOn: []string{"greet"}, Options: runopts.Options{MaxAttempts: 1}},
 	}}
 	started, err := svc.StartBatch(ctx, req)
 	if err != nil {

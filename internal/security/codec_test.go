@@ -20,6 +20,7 @@ import (
 	"millrace/internal/jobs"
 	"millrace/internal/nbworker"
 	"millrace/internal/paths"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -91,7 +92,7 @@ func serverFiles(t *testing.T) []byte {
 func codecRun(t *testing.T, svc *jobs.Service, nb, secret string) jobs.Status {
 	t.Helper()
 	ctx := context.Background()
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Env: map[string]string{"SECRET": secret}, MaxAttempts: 1})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 1}, Direct: runopts.Direct{Env: map[string]string{"SECRET": secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ print("SECRET sha256", hashlib.sha256(os.environ["SECRET"].encode()).hexdigest()
 	failing := codecNotebook(t, dir, "quote.ipynb", `import os
 raise RuntimeError("leaked " + os.environ["SECRET"])`)
 	ctx := context.Background()
-	started, err := svc.Start(ctx, jobs.StartRequest{Path: failing, Env: map[string]string{"SECRET": secret}, MaxAttempts: 1})
+	started, err := svc.Start(ctx, jobs.StartRequest{Path: failing, Options: runopts.Options{MaxAttempts: 1}, Direct: runopts.Direct{Env: map[string]string{"SECRET": secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}

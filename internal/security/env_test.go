@@ -14,6 +14,7 @@ import (
 
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -47,7 +48,7 @@ func TestEnvKernelSeesNoServiceSecrets(t *testing.T) {
 	root := t.TempDir()
 	svc := server.Service(t, cfg, root)
 	writeNotebook(t, root, "env.ipynb", "import os\nfor k, v in sorted(os.environ.items()):\n    print('ENV', k, '=', v)")
-	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "env.ipynb", Env: map[string]string{"RUN_VAR": "run-ok"}})
+	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "env.ipynb", Direct: runopts.Direct{Env: map[string]string{"RUN_VAR": "run-ok"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestEnvLoaderAndServiceNamesRefused(t *testing.T) {
 		{"MILLRACE_X": "1"}, {"TEMPORAL_ADDRESS": "evil:7233"}, {"PYTHONSTARTUP": "/tmp/x.py"}, {"A=B": "1"}, {"A\x00B": "1"},
 	}
 	for _, env := range bad {
-		_, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Env: env})
+		_, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Direct: runopts.Direct{Env: env}})
 		if err == nil || !jobs.IsUserError(err) {
 			t.Errorf("start with env %q: %v; want a user error", keys(env), err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/portable"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 )
 
@@ -54,7 +55,7 @@ func TestPortableWatchdogOutlivesSignalsFromTheRun(t *testing.T) {
 	t.Cleanup(func() { _ = worker.Process.Kill(); <-exited })
 
 	svc := server.Service(t, cfg, dir)
-	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, MaxAttempts: 1})
+	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -90,7 +91,7 @@ func TestRootsJobUnderAnotherRootIsUnknown(t *testing.T) {
 	writeNotebook(t, rootB, "b.ipynb", `import os; print("B-OUTPUT", os.environ.get("B_TOKEN"))`)
 	writeNotebook(t, rootB, "slow.ipynb", "import time\ntime.sleep(120)")
 	writeNotebook(t, rootA, "a.ipynb", `print("A-OUTPUT")`)
-	done, err := svcB.Start(ctx, jobs.StartRequest{Path: "b.ipynb", OutputPath: "out/b.ipynb", Env: map[string]string{"B_TOKEN": "b-secret-value"}})
+	done, err := svcB.Start(ctx, jobs.StartRequest{Path: "b.ipynb", Options: runopts.Options{OutputPath: "out/b.ipynb"}, Direct: runopts.Direct{Env: map[string]string{"B_TOKEN": "b-secret-value"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,11 +188,11 @@ func TestRootsFolderSwappedWhilePending(t *testing.T) {
 		}
 	}
 	// No worker listens yet: both runs stay PENDING.
-	byOutput, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", OutputPath: "out/result.ipynb"})
+	byOutput, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Options: runopts.Options{OutputPath: "out/result.ipynb"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	byCwd, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Cwd: "work"})
+	byCwd, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Options: runopts.Options{Cwd: "work"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestRootsOutputSwappedForSymlinkAfterEnd(t *testing.T) {
 	// A valid notebook, so a reader that followed the link would serve it.
 	writeNotebook(t, outside, "secret.ipynb", `print("TOP-SECRET-CONTENT")`)
 	writeNotebook(t, root, "nb.ipynb", `print("hello")`)
-	explicit, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", OutputPath: "out.ipynb"})
+	explicit, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Options: runopts.Options{OutputPath: "out.ipynb"}})
 	if err != nil {
 		t.Fatal(err)
 	}
