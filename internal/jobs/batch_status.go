@@ -44,7 +44,7 @@ func (s *Service) BatchStatus(ctx context.Context, batchID string) (BatchStatus,
 	if !strings.HasPrefix(batchID, workflows.BatchIDPrefix) {
 		return BatchStatus{}, userErrorf("%q is not a batch id: batch ids look like %s<uuid>, as start_batch returns them", batchID, workflows.BatchIDPrefix)
 	}
-	desc, err := s.Client.DescribeWorkflowExecution(ctx, batchID, "")
+	desc, err := s.describe(ctx, batchID)
 	if err != nil {
 		return BatchStatus{}, s.notFound(batchID, err)
 	}

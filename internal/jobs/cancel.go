@@ -30,7 +30,7 @@ func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, err
 	return s.WaitEnded(ctx, jobID, cancelWait, nil)
 }
 
-// CancelBatch cancels a running batch: every running node is cancelled and
+// CancelBatch cancels a running batch: every running node is canceled and
 // its processes stopped before the batch ends CANCELED.
 func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (BatchStatus, error) {
 	st, err := s.BatchStatus(ctx, batchID)
@@ -51,7 +51,7 @@ func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (Batc
 
 func (s *Service) requestCancel(ctx context.Context, id, reason string) error {
 	if reason == "" {
-		reason = "cancelled by a millrace client"
+		reason = "canceled by a millrace client"
 	}
 	_, err := s.Client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
 		Namespace:         s.Namespace,

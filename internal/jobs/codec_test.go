@@ -157,7 +157,7 @@ func TestCodecJobServiceWorks(t *testing.T) {
 
 // TestCodecBatchStatusEveryWay reads a batch's status every way the job
 // service does, with every payload sealed: a running batch by query (its
-// node's progress from heartbeat details), a cancelled one from its
+// node's progress from heartbeat details), a canceled one from its
 // failure's details, its webhook from its sealed memo, and a terminated
 // one, which has no result, from its input. The batch's input in history
 // is ciphertext, so a raw read of a payload's bytes cannot pass.
@@ -198,7 +198,7 @@ func TestCodecBatchStatusEveryWay(t *testing.T) {
 	if got := nodeStatuses(st); err != nil || st.Status != workflows.StatusCanceled || got["long"] != workflows.StatusCanceled || got["after"] != workflows.NodeSkipped {
 		t.Fatalf("cancel: %s %v %v", st.Status, got, err)
 	}
-	testenv.Eventually(t, time.Minute, "the cancelled batch's webhook", func() bool {
+	testenv.Eventually(t, time.Minute, "the canceled batch's webhook", func() bool {
 		st, err = svc.BatchStatus(ctx, bs.BatchID)
 		return err == nil && st.Notification != nil && st.Notification.Status == workflows.NotifyDelivered
 	})

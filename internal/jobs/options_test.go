@@ -53,7 +53,7 @@ func TestEveryRunOptionChangesTheRunInput(t *testing.T) {
 // every node option (runopts.Options, filled by reflection), starts it
 // from the file and reads back the input the node's workflow started
 // with: it must be the input RunInput makes from those options, with the
-// batch's labels and priority. The node is then cancelled and the batch
+// batch's labels and priority. The node is then canceled and the batch
 // rerun: round 2's node must start with the same input.
 //
 // Not in a node, by design (runopts.Job, runopts.Direct): labels and

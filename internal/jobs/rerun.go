@@ -17,7 +17,7 @@ import (
 func IsBatchID(id string) bool { return strings.HasPrefix(id, workflows.BatchIDPrefix) }
 
 // RerunBatch runs a finished batch again under the same batch id, running
-// only the nodes that did not succeed (failed, skipped, cancelled, timed
+// only the nodes that did not succeed (failed, skipped, canceled, timed
 // out) and reusing the outputs of those that did: a long pipeline that died
 // at its last node does not start over.
 func (s *Service) RerunBatch(ctx context.Context, batchID string) (BatchStarted, error) {

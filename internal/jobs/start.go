@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -322,5 +321,3 @@ func validName(s string) bool {
 	}
 	return s != "" && len(s) <= 100
 }
-
-var errNotFound = errors.New("not found")

@@ -125,7 +125,7 @@ type RerunResult struct {
 func (t *tools) rerunJob() server.ServerTool {
 	tool := mcp.NewTool("rerun_job",
 		mcp.WithToolTitle("Rerun a job or batch"),
-		mcp.WithDescription(`Run a job again. For a batch id: the finished batch runs again under the same id as its next round, running only the nodes that failed, were skipped, cancelled or timed out, and reusing the outputs of the nodes that succeeded (a long pipeline that died at its last node does not start over). For a run's job id: the same notebook with the same input starts again as a new job (its new job_id is returned).`),
+		mcp.WithDescription(`Run a job again. For a batch id: the finished batch runs again under the same id as its next round, running only the nodes that failed, were skipped, canceled or timed out, and reusing the outputs of the nodes that succeeded (a long pipeline that died at its last node does not start over). For a run's job id: the same notebook with the same input starts again as a new job (its new job_id is returned).`),
 		inputSchema[RerunJobArgs](nil),
 		mcp.WithOutputSchema[RerunResult](),
 		annotations("Rerun a job or batch", false, false, false),
