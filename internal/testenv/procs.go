@@ -4,6 +4,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"millrace/internal/proc"
 )
 
 // The process table is read through a few primitives per operating system
@@ -33,6 +35,9 @@ func ProcessesWithEnv(kv string) []Process {
 	}
 	return out
 }
+
+// Alive reports whether pid is a live process (not gone, not a zombie).
+func Alive(pid int) bool { return proc.Alive(pid) }
 
 // ProcessWithArg is the first live process one of whose arguments
 // contains s; 0 when there is none.

@@ -71,12 +71,6 @@ func environ(pid int) ([]string, bool) {
 	return env, ok
 }
 
-// Alive reports whether pid is a live process (not gone, not a zombie).
-func Alive(pid int) bool {
-	p, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
-	return err == nil && p.Proc.P_pid == int32(pid) && p.Proc.P_stat != szomb
-}
-
 // MemoryMB is pid's resident size in megabytes for "VmRSS". macOS keeps
 // no peak for a live process, so "VmHWM" (and anything it cannot read)
 // is 0.

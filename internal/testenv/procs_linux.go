@@ -36,22 +36,6 @@ func nulList(path string) ([]string, bool) {
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), true
 }
 
-// zombie reports whether a /proc/<pid>/stat line is of a zombie or dead
-// process (state Z or X, after the parenthesised command name).
-func zombie(stat []byte) bool {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return true
-	}
-	return stat[i+2] == 'Z' || stat[i+2] == 'X'
-}
-
-// Alive reports whether pid is a live process (not gone, not a zombie).
-func Alive(pid int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	return err == nil && !zombie(stat)
-}
-
 // MemoryMB reads a memory field of /proc/<pid>/status in megabytes:
 // "VmRSS" (resident now) or "VmHWM" (the peak resident size, kept by the
 // kernel, so no sampling can miss it). It returns 0 when it cannot read it.
