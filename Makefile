@@ -4,10 +4,12 @@
 
 GO      ?= go
 BIN     := $(CURDIR)/bin
-PYTHON  ?= /usr/bin/python3
+# The Python that prereqs checks: MILLRACE_PYTHON when set, else the
+# system one, where Debian's python3-nbclient and python3-ipykernel install.
+PYTHON  ?= $(or $(MILLRACE_PYTHON),/usr/bin/python3)
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test-prereqs lint test test-portable conformance security bench reliability demo clean
+.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance security bench reliability demo clean
 
 all: build
 
@@ -25,11 +27,26 @@ build: devserver
 # The bundled runner needs nbclient and ipykernel in the system Python.
 prereqs:
 	@$(PYTHON) -c 'import nbclient, ipykernel' 2>/dev/null || { \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  if [ "$(PYTHON)" = /usr/bin/python3 ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nbclient python3-ipykernel >/dev/null; \
-	  else \
-	    echo "millrace needs python3 with nbclient and ipykernel: apt-get install python3-nbclient python3-ipykernel (as root), or point MILLRACE_PYTHON at a python that has them" >&2; exit 1; \
-	  fi; }
+	  fi; \
+	  $(PYTHON) -c 'import nbclient, ipykernel' 2>/dev/null || { \
+	    echo "millrace needs a python3 with nbclient and ipykernel, and $(PYTHON) has not: apt-get install python3-nbclient python3-ipykernel (as root); on macOS, python3 -m pip install nbclient ipykernel into a Homebrew or python.org Python; then point MILLRACE_PYTHON at it" >&2; exit 1; }; }
+
+# macOS (arm64 and amd64): every command and the embedded server
+# cross-compiled into a temporary folder (removed after), then the code
+# vetted as macOS sees it, so a Linux-only call outside a build tag fails
+# here rather than on a user's Mac. The server's first darwin build takes
+# as long as its first Linux one; later ones reuse the build cache.
+cross:
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	for arch in arm64 amd64; do \
+	  echo "make cross: darwin/$$arch"; \
+	  GOOS=darwin GOARCH=$$arch $(GO) build -o "$$out/$$arch/" ./cmd/... || exit 1; \
+	  (cd devserver && GOOS=darwin GOARCH=$$arch $(GO) build -o "$$out/$$arch/millrace-temporal" .) || exit 1; \
+	done
+	GOOS=darwin $(GO) vet ./...
+	cd devserver && GOOS=darwin $(GO) vet ./...
 
 # The kernel checkpoint tests also need dill and numpy.
 test-prereqs:

@@ -137,7 +137,7 @@ func TestDevRunsTheServiceInTheForeground(t *testing.T) {
 	}
 	r = none.millrace(t, append([]string{"dev", "status"}, local...)...)
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "dev service running") || !strings.Contains(r.stdout, st.Address) {
+	if !strings.Contains(r.stdout, "dev service running") || !strings.Contains(r.stdout, st.Address) || !strings.Contains(r.stdout, "python     "+st.Python.String()) {
 		t.Errorf("dev status: %s", r)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -12,8 +13,10 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/connect"
 	"millrace/internal/devmode"
+	"millrace/internal/limits"
 	"millrace/internal/mcpserver"
 	"millrace/internal/metrics"
+	"millrace/internal/python"
 )
 
 func devCommand() command {
@@ -99,8 +102,16 @@ func devStatusCommand() command {
 	return command{
 		name:    "dev status",
 		args:    "[flags]",
-		summary: "show the dev service of the data dir (exit status 1 when none runs)",
-		run:     runDevStatus,
+		summary: "show the dev service of the data dir, the Python that runs notebooks and the limits this host can enforce (exit status 1 when no service runs)",
+		help: `Shows the dev service of the data dir, if one runs, and what this host gives
+runs whether or not one does: the Python the bundled runner uses (found as
+the worker finds it: MILLRACE_PYTHON, else the first python3 on PATH or at
+the usual install locations that imports nbclient and ipykernel) and what
+enforces memory_limit and cpu_limit here (cgroups on Linux when the process
+may create them, else per-process rlimits). This command finds both as the
+service would from the same environment; the service logs what it uses
+when it starts (see the log line).`,
+		run: runDevStatus,
 	}
 }
 
@@ -109,6 +120,35 @@ type devStatus struct {
 	Running bool   `json:"running"`
 	DataDir string `json:"data_dir"`
 	*devmode.State
+	hostFacts
+}
+
+// hostFacts is what this host gives runs, shown whether or not a service
+// runs: a missing Python is the first thing to fix on a new machine (a
+// Mac's python3 is often Apple's stub), and limits differ by platform.
+type hostFacts struct {
+	Python      *python.Interpreter `json:"python,omitempty"`
+	PythonError string              `json:"python_error,omitempty"`
+	Limits      string              `json:"limits"`
+}
+
+func readHostFacts() hostFacts {
+	h := hostFacts{Limits: limits.Detected().String()}
+	if py, err := python.Find(os.Getenv(python.Env)); err != nil {
+		h.PythonError = err.Error()
+	} else {
+		h.Python = &py
+	}
+	return h
+}
+
+// lines are the facts as dev status prints them.
+func (h hostFacts) lines() [][2]string {
+	py := "none: " + h.PythonError
+	if h.Python != nil {
+		py = h.Python.String()
+	}
+	return [][2]string{{"python", py}, {"limits", h.Limits}}
 }
 
 func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error {
@@ -125,7 +165,7 @@ func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error
 	if err != nil && !errors.Is(err, devmode.ErrNotRunning) {
 		return err
 	}
-	out := devStatus{Running: err == nil, DataDir: cfg.DataDir}
+	out := devStatus{Running: err == nil, DataDir: cfg.DataDir, hostFacts: readHostFacts()}
 	if out.Running {
 		out.State = &st
 	}
@@ -138,20 +178,26 @@ func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error
 	}
 	if !out.Running {
 		fmt.Fprintf(c.stdout, "no dev service is running on %s\n(commands start one in the background when they need it; millrace dev runs one in the foreground)\n", cfg.DataDir)
+		c.printFields(out.hostFacts.lines())
 		return notRunning
 	}
 	fmt.Fprintf(c.stdout, "%s (pid %d), up %s\n", c.out.green("dev service running"), st.PID, fmtDuration(time.Since(st.StartedAt)))
-	for _, kv := range [][2]string{
+	c.printFields(append([][2]string{
 		{"temporal", fmt.Sprintf("%s (namespace %s, server pid %d)", st.Address, st.Namespace, st.ServerPID)},
 		{"task queue", st.TaskQueue},
 		{"data dir", st.DataDir},
 		{"database", st.DB},
 		{"log", st.LogFile},
 		{"server", st.Server},
-	} {
+	}, out.hostFacts.lines()...))
+	return nil
+}
+
+// printFields prints name-value lines, indented under the line before.
+func (c *cli) printFields(fields [][2]string) {
+	for _, kv := range fields {
 		fmt.Fprintf(c.stdout, "  %-10s %s\n", kv[0], kv[1])
 	}
-	return nil
 }
 
 func devStopCommand() command {

@@ -127,7 +127,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 func (c *Config) RegisterWorker(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxRuns, "max-runs", envInt("MILLRACE_MAX_RUNS", DefaultMaxRuns), "notebook runs executing at once on this worker; more wait in the queue (env MILLRACE_MAX_RUNS)")
 	fs.StringVar(&c.Executor, "executor", envOr("MILLRACE_EXECUTOR", "auto"), "auto (papermill if on PATH, else the bundled runner), papermill or bundled (env MILLRACE_EXECUTOR)")
-	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner; default /usr/bin/python3 (env MILLRACE_PYTHON)")
+	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner, which must import nbclient and ipykernel; default: the first python3 on PATH or at the usual install locations (Homebrew, python.org, pyenv, conda, /usr/bin) that does (env MILLRACE_PYTHON)")
 	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
 	c.PassEnv, _ = runenv.Parse(os.Getenv("MILLRACE_PASS_ENV"))

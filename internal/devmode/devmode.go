@@ -7,7 +7,6 @@
 package devmode
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"millrace/internal/atomicfile"
 	"millrace/internal/filemode"
+	"millrace/internal/proc"
 )
 
 // ServiceArg is the hidden first argument with which a millrace binary runs
@@ -163,14 +163,4 @@ func lock(path string, wait time.Duration) (*os.File, error) {
 
 // alive reports whether pid is a live process: not gone, and not a zombie
 // (a killed service whose parent has not reaped it yet).
-func alive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no procfs: trust kill
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
-}
+func alive(pid int) bool { return proc.Alive(pid) }

@@ -12,6 +12,7 @@ import (
 
 	"millrace/internal/config"
 	"millrace/internal/filemode"
+	"millrace/internal/python"
 )
 
 // StartTimeout bounds how long a client waits for a dev service it started.
@@ -76,19 +77,7 @@ func spawnService(cfg *config.Config) error {
 		return fmt.Errorf("open dev service log: %w", err)
 	}
 	defer logf.Close()
-	args := []string{ServiceArg, "--data-dir", cfg.DataDir, "--namespace", cfg.Namespace, "--task-queue", cfg.TaskQueue}
-	if cfg.TemporalBin != "" {
-		args = append(args, "--temporal-bin", cfg.TemporalBin)
-	}
-	if cfg.CodecKeyFile != "" {
-		args = append(args, "--codec-key-file", cfg.CodecKeyFile)
-	}
-	// The service's worker has roots of its own (config.WorkerRoots): the
-	// client's roots are that client's, not every client's.
-	if r := os.Getenv(WorkerRootsEnv); r != "" {
-		args = append(args, "--roots", r)
-	}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(exe, serviceArgs(cfg)...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
@@ -102,6 +91,31 @@ func spawnService(cfg *config.Config) error {
 		return fmt.Errorf("start dev service: %w", err)
 	}
 	return cmd.Process.Release()
+}
+
+// serviceArgs is the dev service's command line, after the executable.
+func serviceArgs(cfg *config.Config) []string {
+	args := []string{ServiceArg, "--data-dir", cfg.DataDir, "--namespace", cfg.Namespace, "--task-queue", cfg.TaskQueue}
+	if cfg.TemporalBin != "" {
+		args = append(args, "--temporal-bin", cfg.TemporalBin)
+	}
+	if cfg.CodecKeyFile != "" {
+		args = append(args, "--codec-key-file", cfg.CodecKeyFile)
+	}
+	// The service's worker has roots of its own (config.WorkerRoots): the
+	// client's roots are that client's, not every client's.
+	if r := os.Getenv(WorkerRootsEnv); r != "" {
+		args = append(args, "--roots", r)
+	}
+	// The service runs from /: a relative MILLRACE_PYTHON (a virtualenv
+	// beside the client's project) means the client's folder, so it goes
+	// absolute. A bare name (python3.12) is looked up on PATH, as given.
+	if p := os.Getenv(python.Env); strings.ContainsRune(p, filepath.Separator) && !filepath.IsAbs(p) {
+		if abs, err := filepath.Abs(p); err == nil {
+			args = append(args, "--python", abs)
+		}
+	}
+	return args
 }
 
 func logTail(dataDir string) string {

@@ -19,6 +19,7 @@ import (
 	"millrace/internal/executor"
 	"millrace/internal/limits"
 	"millrace/internal/paths"
+	"millrace/internal/python"
 	"millrace/workflows"
 )
 
@@ -36,7 +37,7 @@ type Worker struct {
 // Start resolves the executor, registers everything on the task queue and
 // starts polling.
 func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, error) {
-	exe, err := executor.Config{Kind: cfg.Executor, Python: cfg.Python, Papermill: cfg.Papermill}.Resolve(cfg.DataDir)
+	exe, err := resolveExecutor(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +77,30 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
-	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "executor", exe.Name, "data_dir", cfg.DataDir)
+	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "executor", exe.Name, "executor_path", exe.Path, "data_dir", cfg.DataDir)
 	return &Worker{w: w, Executor: exe}, nil
+}
+
+// resolveExecutor picks the executor as cfg asks. When that is the bundled
+// runner, its Python is found by python.Find (MILLRACE_PYTHON, else the
+// first python3 that imports nbclient and ipykernel), not taken as
+// whichever python3 comes first: the executor would otherwise start the
+// runner with a Python that cannot run it, and every run would fail.
+func resolveExecutor(cfg *config.Config) (executor.Executor, error) {
+	ec := executor.Config{Kind: cfg.Executor, Python: cfg.Python, Papermill: cfg.Papermill}
+	exe, err := ec.Resolve(cfg.DataDir)
+	switch {
+	case err == nil && exe.Name == executor.Papermill:
+		return exe, nil
+	case err != nil && cfg.Executor == executor.ChoosePapermill:
+		return exe, err
+	}
+	py, perr := python.Find(cfg.Python)
+	if perr != nil {
+		return executor.Executor{}, fmt.Errorf("bundled runner: %w", perr)
+	}
+	ec.Python = py.Path
+	return ec.Resolve(cfg.DataDir)
 }
 
 // Register registers millrace's workflows and activities under their

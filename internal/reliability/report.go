@@ -5,13 +5,12 @@
 package reliability
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"time"
 
+	"millrace/internal/benchreport"
 	"millrace/internal/mdreport"
 )
 
@@ -54,40 +53,8 @@ func (r *Report) Markdown() string {
 
 // Machine describes the computer the suite ran on, for RELIABILITY.md.
 func Machine() string {
-	mem := "unknown"
-	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
-		var n int64
-		if _, err := fmt.Sscanf(kb, "%d", &n); err == nil {
-			mem = fmt.Sprintf("%.1f GiB", float64(n)/(1<<20))
-		}
-	}
-	model := procField("/proc/cpuinfo", "model name")
-	if model == "" {
-		model = "unknown"
-	}
-	kernel := "unknown"
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = strings.TrimSpace(string(b))
-	}
-	return fmt.Sprintf("- date: %s\n- nproc: %d\n- memory: %s\n- CPU: %s\n- OS: %s/%s, Linux %s\n- Go: %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), mem, model,
-		runtime.GOOS, runtime.GOARCH, kernel, runtime.Version())
-}
-
-// procField returns the value of the first "name: value" line of a /proc
-// file.
-func procField(path, name string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	m := benchreport.ReadMachine()
+	return fmt.Sprintf("- date: %s\n- nproc: %d\n- memory: %.1f GiB\n- CPU: %s\n- OS: %s/%s, %s %s\n- Go: %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), m.Cores, m.MemoryGiB, m.CPU,
+		runtime.GOOS, runtime.GOARCH, m.OS, m.Kernel, runtime.Version())
 }

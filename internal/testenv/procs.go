@@ -1,13 +1,16 @@
 package testenv
 
 import (
-	"bytes"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
+
+	"millrace/internal/proc"
 )
+
+// The process table is read through a few primitives per operating system
+// (procs_linux.go reads /proc; procs_darwin.go asks sysctl and ps): pids,
+// args and environ, plus Alive, MemoryMB and CPUSeconds.
 
 // Process is one entry of the process table.
 type Process struct {
@@ -19,82 +22,31 @@ type Process struct {
 // contains the exact entry kv ("NAME=value"). Tests mark each run's
 // environment with a unique value and look for what is left behind.
 func ProcessesWithEnv(kv string) []Process {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	want := []byte(kv + "\x00")
 	var out []Process
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil || pid == os.Getpid() {
+	for _, pid := range pids() {
+		if pid == os.Getpid() {
 			continue
 		}
-		if stat, err := os.ReadFile(filepath.Join(d, "stat")); err != nil || zombie(stat) {
+		if env, ok := environ(pid); !ok || !slices.Contains(env, kv) {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join(d, "environ"))
-		if err != nil || !(bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...))) {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		out = append(out, Process{PID: pid, Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))})
+		args, _ := cmdArgs(pid)
+		out = append(out, Process{PID: pid, Cmdline: strings.TrimSpace(strings.Join(args, " "))})
 	}
 	return out
 }
 
-// zombie reports whether a /proc/<pid>/stat line is of a zombie or dead
-// process (state Z or X, after the parenthesised command name).
-func zombie(stat []byte) bool {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return true
-	}
-	return stat[i+2] == 'Z' || stat[i+2] == 'X'
-}
-
 // Alive reports whether pid is a live process (not gone, not a zombie).
-func Alive(pid int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	return err == nil && !zombie(stat)
-}
+func Alive(pid int) bool { return proc.Alive(pid) }
 
-// MemoryMB reads a memory field of /proc/<pid>/status in megabytes:
-// "VmRSS" (resident now) or "VmHWM" (the peak resident size, kept by the
-// kernel, so no sampling can miss it). It returns 0 when it cannot read it.
-func MemoryMB(pid int, field string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return float64(kb) / 1024
+// ProcessWithArg is the first live process one of whose arguments
+// contains s; 0 when there is none.
+func ProcessWithArg(s string) int {
+	for _, pid := range pids() {
+		args, ok := cmdArgs(pid)
+		if ok && slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, s) }) {
+			return pid
 		}
 	}
 	return 0
 }
-
-// CPUSeconds is the processor time pid has used so far (user and system,
-// from /proc/<pid>/stat); 0 when it cannot be read.
-func CPUSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the parenthesised command name: state is the 3rd field
-	// of the stat line, utime and stime the 14th and 15th.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / clockTicks
-}
-
-// clockTicks is the kernel's USER_HZ, the unit of /proc's times: 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100

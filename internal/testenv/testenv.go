@@ -6,7 +6,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,16 +141,7 @@ func startServer(bin, dir string) (*Server, error) {
 // PID is the server process's id, found by its database path among the
 // processes; 0 if it is not found.
 func (s *Server) PID() int {
-	want := []byte(filepath.Join(s.Dir, "temporal.db"))
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
-		if err == nil && bytes.Contains(cmdline, want) {
-			pid, _ := strconv.Atoi(filepath.Base(d))
-			return pid
-		}
-	}
-	return 0
+	return ProcessWithArg(filepath.Join(s.Dir, "temporal.db"))
 }
 
 // Stop stops the server and removes its files (unless StartServerIn made
