@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"millrace/internal/config"
 	"millrace/internal/jobs"
+	"millrace/internal/mdreport"
 	"millrace/internal/reliability"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -52,7 +54,19 @@ func TestMain(m *testing.M) {
 	if full() {
 		mode = "full (MILLRACE_RELIABILITY=full)"
 	}
-	fmt.Printf("\nmillrace reliability suite, %s\n\n%s\n%s", mode, reliability.Machine(), report.Markdown())
+	section := fmt.Sprintf("%s\n%s", reliability.Machine(), report.Markdown())
+	fmt.Printf("\nmillrace reliability suite, %s\n\n%s", mode, section)
+	// Under make reliability (MILLRACE_RELIABILITY_WRITE=RELIABILITY.md), a
+	// complete run writes its machine and table into the document.
+	if p := os.Getenv("MILLRACE_RELIABILITY_WRITE"); p != "" && full() && code == 0 {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(testenv.RepoRoot(), p)
+		}
+		if err := mdreport.WriteSection(p, reliability.BeginMarker, reliability.EndMarker, "\n"+section); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

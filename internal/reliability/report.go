@@ -30,6 +30,12 @@ type Row struct {
 	Skipped string
 }
 
+// The machine and the table in RELIABILITY.md stand between these lines.
+const (
+	BeginMarker = "<!-- reliability: begin (written by make reliability) -->"
+	EndMarker   = "<!-- reliability: end -->"
+)
+
 // Report collects rows from concurrent scenarios.
 type Report struct {
 	mdreport.Rows[Row]
