@@ -107,7 +107,8 @@ func TestCPULimitIsTheKernelsCgroupQuota(t *testing.T) {
 			!strings.Contains(st.Error.Message, "cpu_limit 0.5: cannot be enforced on this worker") || st.Attempt != 1 {
 			t.Fatalf("got %s attempt %d %+v, want one FAILED attempt refusing the cpu_limit", st.Status, st.Attempt, st.Error)
 		}
-		t.Skipf("cpu_limit refused here, as it must be: %s", st.Error.Message)
+		t.Logf("cpu_limit refused, as it must be on this worker: %s", st.Error.Message)
+		return
 	}
 	if st.Status != workflows.StatusSucceeded {
 		t.Fatalf("got %s %+v, want SUCCEEDED", st.Status, st.Error)
