@@ -60,6 +60,65 @@ type RunInput struct {
 	// symlink while the run waited is refused even where the worker's
 	// own roots are wider. Empty: the worker's roots alone.
 	Roots []string `json:"roots,omitempty"`
+	// Checkpoint is the run's checkpoint policy: CheckpointAuto (also
+	// ""), CheckpointEveryCell or CheckpointOff.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// CheckpointMaxBytes caps one checkpoint's size; 0 means
+	// DefaultCheckpointMaxBytes. A namespace over it is not saved, and the
+	// run's warnings say so.
+	CheckpointMaxBytes int64 `json:"checkpoint_max_bytes,omitempty"`
+	// Resume makes the run start from an earlier job's checkpoint (a
+	// rerun with from_cell) instead of from its first cell.
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Checkpoint policies (RunInput.Checkpoint).
+const (
+	// CheckpointAuto saves after a cell once enough run time has passed
+	// since the last save for its cost to stay a small share of the run.
+	CheckpointAuto      = "auto"
+	CheckpointEveryCell = "every_cell"
+	CheckpointOff       = "off"
+)
+
+// DefaultCheckpointMaxBytes is the size cap of one checkpoint.
+const DefaultCheckpointMaxBytes = 8 << 30
+
+// Checkpoint is one complete saved kernel namespace. Its hash is recorded
+// in Temporal (heartbeat details, attempt and run results) when the save
+// completes, and a checkpoint is restored only when the file still has it:
+// loading a pickle runs code.
+type Checkpoint struct {
+	// Cell is the input-notebook index of the last cell whose effects the
+	// checkpoint holds; a resume runs from the next cell.
+	Cell      int       `json:"cell"`
+	Attempt   int       `json:"attempt"`
+	Path      string    `json:"path"`
+	SHA256    string    `json:"sha256"`
+	SizeBytes int64     `json:"size_bytes"`
+	SavedAt   time.Time `json:"saved_at"`
+	// Partial is set when names could not be saved; Skipped lists them
+	// (the first MaxSkippedNames of them) and SkippedCount counts them all.
+	Partial      bool     `json:"partial,omitempty"`
+	Skipped      []string `json:"skipped,omitempty"`
+	SkippedCount int      `json:"skipped_count,omitempty"`
+}
+
+// MaxSkippedNames bounds the names a Checkpoint lists, so that heartbeat
+// details stay small.
+const MaxSkippedNames = 20
+
+// Resume is where a rerun with from_cell starts: a checkpoint of an earlier
+// job of the same notebook, with the same parameters.
+type Resume struct {
+	// Job is the job whose checkpoint this is.
+	Job string `json:"job"`
+	// FromCell is the cell the caller asked to go on from; the checkpoint
+	// is the latest one taken before it.
+	FromCell   int        `json:"from_cell"`
+	Checkpoint Checkpoint `json:"checkpoint"`
+	// AllowPartial lets a checkpoint that left names out be restored.
+	AllowPartial bool `json:"allow_partial,omitempty"`
 }
 
 // Defaults for RunInput's zero values.
@@ -92,6 +151,15 @@ type Progress struct {
 	Executor      string    `json:"executor"`
 	OutputPath    string    `json:"output_path"`
 	StartedAt     time.Time `json:"started_at"`
+	// Checkpoint is the last complete checkpoint of the run so far: the
+	// next attempt resumes from it.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// ResumedFromCell is the input-notebook index of the first cell this
+	// attempt ran after restoring a checkpoint; 0 when it did not resume.
+	ResumedFromCell int `json:"resumed_from_cell,omitempty"`
+	// ResumedAt is the same cell counted among code cells from 1, as the
+	// progress line counts ("resumed at cell 12/40").
+	ResumedAt int `json:"resumed_at,omitempty"`
 }
 
 // AttemptResult is what one activity attempt reports: its result when the
@@ -108,6 +176,11 @@ type AttemptResult struct {
 	StartedAt       time.Time `json:"started_at"`
 	EndedAt         time.Time `json:"ended_at"`
 	Error           *RunError `json:"error,omitempty"`
+	// ResumedFromCell is as in Progress.
+	ResumedFromCell int `json:"resumed_from_cell,omitempty"`
+	// Checkpoints are the attempt's complete checkpoints still on disk,
+	// oldest first, with the one it resumed from.
+	Checkpoints []Checkpoint `json:"checkpoints,omitempty"`
 }
 
 // RunResult is NotebookRun's result, also carried as the details of its
@@ -126,6 +199,9 @@ type RunResult struct {
 	Duration      float64   `json:"duration_seconds"`
 	Warnings      []string  `json:"warnings,omitempty"`
 	Error         *RunError `json:"error,omitempty"`
+	// Checkpoints are the last attempt's, as in AttemptResult; a rerun
+	// with from_cell picks one of them.
+	Checkpoints []Checkpoint `json:"checkpoints,omitempty"`
 }
 
 // Notification records a completion webhook's delivery.
