@@ -203,6 +203,8 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 	errs = append(errs, err)
 	in.MemoryLimit, in.CPULimit, err = resourceLimits(req.MemoryLimit, req.CPULimit)
 	errs = append(errs, err)
+	in.Checkpoint, in.CheckpointMaxBytes, err = checkpointPolicy(req.Checkpoint, req.CheckpointMaxSize)
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			bad("%v", err)
