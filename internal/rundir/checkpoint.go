@@ -42,10 +42,11 @@ func CheckCheckpoint(dataDir, jobID, path string) error {
 	if err != nil || !filepath.IsAbs(path) || !checkpointFile.MatchString(filepath.ToSlash(rel)) {
 		return fmt.Errorf("%s is not a checkpoint of job %s (those are %s)", path, jobID, filepath.Join(job, "attempt-N", CheckpointDir, "cell-K.ckpt"))
 	}
-	realJob, err := filepath.EvalSymlinks(job)
+	realData, err := filepath.EvalSymlinks(dataDir)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
+	realJob := JobDir(realData, jobID)
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
