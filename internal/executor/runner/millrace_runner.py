@@ -45,6 +45,8 @@ later saves go on. A checkpoint over --checkpoint-max-bytes is stopped as
 soon as it passes the cap and not kept; the run gets one warning, and later
 cells are tried again (the namespace may shrink), spaced by the auto rule so
 that thrown-away writes cost at most CHECKPOINT_SHARE of the run.
+--checkpoint-min-interval SECONDS (hidden, for tests only) replaces
+CHECKPOINT_MIN_SECONDS, so that a test of auto need not run for 10 s.
 
 Resume (--resume-checkpoint). Before any cell runs: the snapshot
 cell-K.ipynb beside the checkpoint must hold the same code cells 0..K as the
@@ -491,8 +493,9 @@ class Checkpoints:
         self.last_end = time.monotonic()
         state = s.get("state")
         if state == "writing":
-            self.inflight = {"cell": cell, "path": path, "snapshot_seconds": snap_seconds, "pid": s.get("pid")}
-            self.last_cost = snap_seconds + (s.get("pause_seconds") or 0)
+            self.inflight = {"cell": cell, "path": path, "snapshot_seconds": snap_seconds, "pid": s.get("pid"),
+                             "pause_seconds": s.get("pause_seconds") or 0, "started": t0}
+            self.last_cost = snap_seconds + self.inflight["pause_seconds"]
         elif state == "complete":
             self.last_cost = self.last_end - t0
             self.complete(cell, s)
@@ -544,9 +547,13 @@ class Checkpoints:
             return
         job, self.inflight = self.inflight, None
         cell = job["cell"]
+        # The child competes with the kernel for a core for its whole run,
+        # a failed one (over the cap, say) too.
+        total = s.get("total_seconds") if state == "complete" else None
+        if total is None:
+            total = time.monotonic() - job["started"]
+        self.last_cost = job["snapshot_seconds"] + job["pause_seconds"] + total / self.cpus
         if state == "complete":
-            # The child competes with the kernel for a core for its whole run.
-            self.last_cost = job["snapshot_seconds"] + (s.get("pause_seconds") or 0) + (s.get("total_seconds") or 0) / self.cpus
             self.complete(cell, s)
             return
         self.discard(cell)
