@@ -292,6 +292,15 @@ func TestCheckpointsAndResume(t *testing.T) {
 		}
 	})
 
+	t.Run("other parameters", func(t *testing.T) {
+		t.Parallel()
+		dir2 := ckptDir(t)
+		o := run(t, invocation{notebook: nb, params: map[string]any{"n": 8}, args: ckptFlags(t, dir2, resumeFlags(ck2, "--resume-required")...)})
+		const why = "the parameters differ from those of the run that took the checkpoint"
+		wantExit(t, o, ExitSetup, failure.KindResumeFailed)
+		wantResumeOutcome(t, dir2, false, 2, why)
+	})
+
 	// A copy of the checkpoint with one bit flipped, beside its snapshot and
 	// sidecar.
 	tamperedDir := t.TempDir()
@@ -395,11 +404,29 @@ func TestCheckpointPartial(t *testing.T) {
 
 // TestCheckpointSizeCap: a namespace over the cap is not saved, the run
 // says so once and succeeds; no checkpoint file is left.
+// Both ways a save runs: forked (the child's sidecar says it passed the
+// cap) and inline (the save raises), which a stand-in for a torch with CUDA
+// initialised forces.
 func TestCheckpointSizeCap(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"fork", "inline"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testSizeCap(t, mode)
+		})
+	}
+}
+
+func testSizeCap(t *testing.T, mode string) {
 	nb := filepath.Join(t.TempDir(), "big.ipynb")
+	first := "import numpy as np\nbig = np.ones(1 << 20)"
+	if mode == "inline" {
+		first += "\nimport sys, types\n_t = types.ModuleType('torch')\n_t.get_rng_state = lambda: b'state'\n" +
+			"_t.cuda = types.SimpleNamespace(is_initialized=lambda: True, is_available=lambda: False)\n" +
+			"sys.modules['torch'] = _t\ndel _t"
+	}
 	writeNotebook(t, nb,
-		codeCell("import numpy as np\nbig = np.ones(1 << 20)"),
+		codeCell(first),
 		codeCell("big2 = big * 2"),
 		codeCell("print('done', big2.sum())"),
 	)
