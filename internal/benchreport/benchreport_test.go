@@ -66,6 +66,10 @@ func TestVerdicts(t *testing.T) {
 		{Results{pageBench + "start": {"ns/op": 1e5}, pageBench + "end": {"ns/op": 3e5}}, pageBench + "end", "ns/op", "0.300 ms", "misses"},
 		{Results{pageBench + "start": {"ns/op": 1e5}, pageBench + "end": {"ns/op": 1.5e5}}, pageBench + "end", "ns/op", "0.150 ms", "meets"},
 		{Results{}, "BenchmarkToolLatency/get_job_status", "p99-ms", "not measured", "unknown"},
+		{Results{costBench + "/2GB": {"auto-cost-%": 3}}, costBench + "/2GB", "auto-cost-%", "3.0%", "meets"},
+		{Results{costBench + "/2GB": {"auto-cost-%": 3.4}}, costBench + "/2GB", "auto-cost-%", "3.4%", "misses"},
+		{Results{pauseBench + "/1GB": {"fork_pause_s": 0.042}}, pauseBench + "/1GB", "fork_pause_s", "42 ms", "meets"},
+		{Results{pauseBench + "/1GB": {"fork_pause_s": 0.1}}, pauseBench + "/1GB", "fork_pause_s", "100 ms", "misses"},
 	}
 	for _, c := range cases {
 		row := findRow(t, c.bench, c.unit)

@@ -22,6 +22,14 @@ var Suite = []Group{
 		Env: []string{"MILLRACE_BENCH_LOG_MB=1024"}, QuickEnv: []string{"MILLRACE_BENCH_LOG_MB=64"}, Timeout: 20 * time.Minute},
 	{Package: "./internal/jobs/", Bench: "^BenchmarkListJobs$", Benchtime: "50x", Quick: "20x", Timeout: 60 * time.Minute},
 	{Package: "./internal/devmode/", Bench: "^BenchmarkDevModeStartup$", Benchtime: "3x", Quick: "1x", Timeout: 20 * time.Minute},
+	// Checkpoints: a worker killed mid-run, resumed against rerun; what
+	// auto costs a long run (quick: the 200 MB namespace only); the pause
+	// one save puts before the next cell, fork against inline.
+	{Package: "./activities/", Bench: "^" + resumeBench + "$", Benchtime: "2x", Quick: "1x", Timeout: 20 * time.Minute},
+	{Package: "./activities/", Bench: "^" + costBench + "$", Benchtime: "1x", Quick: "1x",
+		QuickEnv: []string{"MILLRACE_BENCH_COST_SIZES=200MB"}, Timeout: 30 * time.Minute},
+	{Package: "./internal/executor/runner/", Bench: "^" + pauseBench + "$/^(200MB|1GB)$", Benchtime: "1x", Quick: "1x",
+		QuickEnv: []string{"CHECKPOINT_BENCH_REPS=1"}, Timeout: 20 * time.Minute},
 }
 
 // Row is one line of the table: one figure a benchmark reported, and the
@@ -45,6 +53,9 @@ const (
 	shmPrefix     = "shm:"
 	overheadBench = "BenchmarkOrchestrationOverhead"
 	pageBench     = "BenchmarkReadPage/"
+	resumeBench   = "BenchmarkResumeAfterKill"
+	costBench     = "BenchmarkCheckpointCost"
+	pauseBench    = "BenchmarkCheckpoint"
 )
 
 // Rows are the table's lines.
@@ -107,10 +118,38 @@ var Rows = []Row{
 	{Metric: "Dev mode: idle RSS, embedded Temporal server", Bench: "BenchmarkDevModeStartup", Unit: "server-rss-MB", Format: "%.0f MB"},
 	{Metric: "Dev mode: idle RSS, service process (worker inside)", Bench: "BenchmarkDevModeStartup", Unit: "service-rss-MB", Format: "%.0f MB"},
 	{Metric: "Dev mode: idle RSS, a client process (the worker command)", Bench: "BenchmarkDevModeStartup", Unit: "client-worker-rss-MB", Format: "%.0f MB"},
+	{Metric: "Worker SIGKILLed in cell 8 of 10 (200 MB array, 20 s cell 2; heartbeat timeout 6 s): kill to SUCCEEDED, resumed from the checkpoint (every_cell), median", Bench: resumeBench, Unit: "resume-s", Format: "%.1f s"},
+	{Metric: "…the same run with checkpoint off: kill to SUCCEEDED, attempt 2 from cell 0, median", Bench: resumeBench, Unit: "rerun-s", Format: "%.1f s"},
+	{Metric: "…ratio resumed / rerun", Bench: resumeBench, Unit: "ratio", Format: "%.2f"},
+	{Metric: "…of which kill to attempt 2 running (the 6 s heartbeat timeout), median", Bench: resumeBench, Unit: "kill-to-attempt2-s", Format: "%.1f s"},
+	{Metric: "…the first cell the resumed attempt ran (8: the checkpoint after cell 7)", Bench: resumeBench, Unit: "resumed-from-cell", Format: "%.0f"},
+	{Metric: "Checkpoint auto, 200 MB namespace, 12 cells × 5 s: run with checkpoint off", Bench: costBench + "/200MB", Unit: "off-s", Format: "%.1f s"},
+	{Metric: "…the same run with checkpoint auto", Bench: costBench + "/200MB", Unit: "auto-s", Format: "%.1f s"},
+	{Metric: "…cost of auto, (auto − off) / off", Bench: costBench + "/200MB", Unit: "auto-cost-%", Format: "%.1f%%", Target: atMost("≤ 3%", 3)},
+	{Metric: "…checkpoints auto took", Bench: costBench + "/200MB", Unit: "checkpoints", Format: "%.0f"},
+	{Metric: "…the pauses before the next cell, as a share of the auto run (measured within it: other load does not move it)", Bench: costBench + "/200MB", Unit: "pause-share-%", Format: "%.2f%%"},
+	{Metric: "…pause before the next cell per checkpoint, in the run (cell end to next start, less a plain gap), median", Bench: costBench + "/200MB", Unit: "added-gap-ms", Format: "%.0f ms"},
+	{Metric: "Checkpoint auto, 2 GB namespace, 24 cells × 5 s: run with checkpoint off", Bench: costBench + "/2GB", Unit: "off-s", Format: "%.1f s"},
+	{Metric: "…the same run with checkpoint auto", Bench: costBench + "/2GB", Unit: "auto-s", Format: "%.1f s"},
+	{Metric: "…cost of auto, (auto − off) / off", Bench: costBench + "/2GB", Unit: "auto-cost-%", Format: "%.1f%%", Target: atMost("≤ 3%", 3)},
+	{Metric: "…checkpoints auto took", Bench: costBench + "/2GB", Unit: "checkpoints", Format: "%.0f"},
+	{Metric: "…the pauses before the next cell, as a share of the auto run (measured within it: other load does not move it)", Bench: costBench + "/2GB", Unit: "pause-share-%", Format: "%.2f%%"},
+	{Metric: "…pause before the next cell per checkpoint, in the run, median", Bench: costBench + "/2GB", Unit: "added-gap-ms", Format: "%.0f ms"},
+	{Metric: "…of which the kernel held for the fork (runner's pause_seconds), median", Bench: costBench + "/2GB", Unit: "kernel-pause-ms", Format: "%.0f ms"},
+	{Metric: "Checkpoint pause before the next cell, 1 GB namespace, fork (save call's round trip), mean", Bench: pauseBench + "/1GB", Unit: "fork_pause_s", Scale: 1000, Format: "%.0f ms", Target: below("< 100 ms", 0.1)},
+	{Metric: "…the same save inline (the kernel pickles before the next cell)", Bench: pauseBench + "/1GB", Unit: "inline_pause_s", Scale: 1000, Format: "%.0f ms"},
+	{Metric: "…ratio inline / fork", Bench: pauseBench + "/1GB", Unit: "pause_ratio_inline/fork", Format: "%.0f"},
+	{Metric: "…the next cell's time, fork (the child competes for the processors) against inline", Bench: pauseBench + "/1GB", Unit: "fork_next_cell_s", Scale: 1000, Format: "%.0f ms"},
+	{Metric: "…until the checkpoint file is complete, fork", Bench: pauseBench + "/1GB", Unit: "fork_total_s", Format: "%.1f s"},
+	{Metric: "Checkpoint pause before the next cell, 200 MB namespace, fork, mean", Bench: pauseBench + "/200MB", Unit: "fork_pause_s", Scale: 1000, Format: "%.0f ms"},
 }
 
 func atLeast(text string, min float64) *Target {
 	return &Target{Text: text, Meets: func(v float64, _ Results) (bool, bool) { return v >= min, true }}
+}
+
+func atMost(text string, limit float64) *Target {
+	return &Target{Text: text, Meets: func(v float64, _ Results) (bool, bool) { return v <= limit, true }}
 }
 
 func below(text string, limit float64) *Target {
