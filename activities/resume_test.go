@@ -169,6 +169,7 @@ func TestResumeAfterWorkerKilled(t *testing.T) {
 	if restored != 9 {
 		t.Errorf("%d cells marked restored; want 9", restored)
 	}
+	server.ReplayHistory(t, run.JobID, "notebook_run_resumed")
 }
 
 // diesOnce is a cell that kills its kernel the first time it runs: a
