@@ -343,6 +343,7 @@ CHECKPOINT_SHARE = 0.03
 # this is that plus a margin for the reply.
 CHECKPOINT_WAIT = 600.0
 CHECKPOINT_CALL_MARGIN = 60.0
+CHECKPOINT_WATCH_EVERY = 0.5  # seconds between looks at a forked save's sidecar while a cell runs
 # Names a checkpoint record lists (workflows.MaxSkippedNames).
 MAX_SKIPPED_NAMES = 20
 CHECKPOINT_LIB = "millrace_checkpoint"
@@ -540,10 +541,30 @@ class Checkpoints:
             self.discard(cell)
             self.failed(cell, "Timeout", "still writing after %gs" % timeout)
 
+    async def watch(self):
+        """While cells run, notice a forked save that completed, from the
+        sidecar its child writes once the file is whole: the kernel is busy
+        with the cell and cannot be asked, and a long cell would otherwise
+        keep the checkpoint out of latest.json, and out of Temporal, until
+        it ends."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_WATCH_EVERY)
+            job = self.inflight
+            if job is None:
+                continue
+            try:
+                with open(job["path"] + ".json", encoding="utf-8") as f:
+                    s = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if s.get("state") in ("complete", "failed") and s.get("path") == job["path"] and self.inflight is job:
+                self.settle(s)
+
     def settle(self, s):
-        """Take the end of the forked save in flight from a poll or wait."""
+        """Take the end of the forked save in flight from a poll, a wait or
+        its sidecar (watch), whichever comes first."""
         state = s.get("state")
-        if state == "writing":
+        if state == "writing" or self.inflight is None:
             return
         job, self.inflight = self.inflight, None
         cell = job["cell"]
@@ -1478,6 +1499,7 @@ async def main_async(args):
         loop.add_signal_handler(signum, run.on_signal, signum)
 
     run.exec_task = asyncio.create_task(run.pipeline())
+    watcher = asyncio.create_task(run.checkpoints.watch())
     if EARLY_SIGNALS:
         run.on_signal(EARLY_SIGNALS[0])
     exc = None
