@@ -18,8 +18,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"millrace/internal/executor"
+	"millrace/internal/executor/runner"
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
+	"millrace/internal/rundir"
 	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
@@ -39,8 +41,10 @@ const benchHeartbeat = 6 * time.Second
 // every_cell (attempt 2 restores the checkpoint after cell 7 and runs
 // cells 8 and 9) and with checkpoint off (attempt 2 runs every cell
 // again). It reports the time from the kill to the workflow's close
-// (history) for each, their ratio, and the time from the kill to attempt 2
-// seen running, which the heartbeat timeout (6 s) sets.
+// (history) for each, their ratio, the time from the kill to attempt 2
+// seen running, which the heartbeat timeout (6 s) sets, and to the resumed
+// kernel's first mark (cell 8 starting: the kernel started and the
+// checkpoint restored).
 // `go test -run '^$' -bench ResumeAfterKill -benchtime 1x ./activities/`
 func BenchmarkResumeAfterKill(b *testing.B) {
 	bin, err := testenv.BuildBinary(b.TempDir(), "./cmd/worker", "millrace-worker")
@@ -50,6 +54,7 @@ func BenchmarkResumeAfterKill(b *testing.B) {
 	policies := []string{workflows.CheckpointEveryCell, workflows.CheckpointOff}
 	took := map[string][]time.Duration{}
 	detect := map[string][]time.Duration{}
+	firstMark := map[string][]time.Duration{}
 	var resumedFrom []int
 	n := 0
 	for b.Loop() {
@@ -58,11 +63,12 @@ func BenchmarkResumeAfterKill(b *testing.B) {
 			k := killAndFinish(b, bin, policy, n)
 			took[policy] = append(took[policy], k.toClosed)
 			detect[policy] = append(detect[policy], k.toAttempt2)
+			firstMark[policy] = append(firstMark[policy], k.toFirstMark)
 			if policy == workflows.CheckpointEveryCell {
 				resumedFrom = append(resumedFrom, k.resumedFrom)
 			}
-			b.Logf("%s: kill to attempt 2 %.2fs, to SUCCEEDED %.2fs, attempt 2 from cell %d",
-				policy, k.toAttempt2.Seconds(), k.toClosed.Seconds(), k.resumedFrom)
+			b.Logf("%s: kill to attempt 2 %.2fs, to its first mark %.2fs, to SUCCEEDED %.2fs, attempt 2 from cell %d",
+				policy, k.toAttempt2.Seconds(), k.toFirstMark.Seconds(), k.toClosed.Seconds(), k.resumedFrom)
 		}
 	}
 	resumed, rerun := median(took[workflows.CheckpointEveryCell]), median(took[workflows.CheckpointOff])
@@ -70,13 +76,18 @@ func BenchmarkResumeAfterKill(b *testing.B) {
 	b.ReportMetric(rerun.Seconds(), "rerun-s")
 	b.ReportMetric(resumed.Seconds()/rerun.Seconds(), "ratio")
 	b.ReportMetric(median(detect[workflows.CheckpointEveryCell]).Seconds(), "kill-to-attempt2-s")
+	b.ReportMetric(median(firstMark[workflows.CheckpointEveryCell]).Seconds(), "kill-to-restored-s")
 	b.ReportMetric(float64(minInt(resumedFrom)), "resumed-from-cell")
 }
 
 // killTimes is one run of BenchmarkResumeAfterKill.
 type killTimes struct {
 	toAttempt2, toClosed time.Duration
-	resumedFrom          int // the first cell attempt 2 ran; 0 when it ran them all
+	// toFirstMark is the time to the first mark of attempt 2's kernel: a
+	// resumed attempt marks at the start of cell 8, after the restore; a
+	// rerun at the end of cell 1.
+	toFirstMark time.Duration
+	resumedFrom int // the first cell attempt 2 ran; 0 when it ran them all
 }
 
 // killAndFinish runs the notebook once with the policy on a worker
@@ -156,6 +167,23 @@ func killAndFinish(b *testing.B, bin, policy string, n int) killTimes {
 	if len(st.Attempts) == 2 {
 		k.resumedFrom = st.Attempts[1].ResumedFromCell
 	}
+	if marks := readMarks(root); len(marks) > 0 {
+		for _, m := range marks {
+			if m.pid != marks[0].pid {
+				k.toFirstMark = time.Unix(0, int64(m.at*1e9)).Sub(killed)
+				break
+			}
+		}
+	}
+	// What attempt 2's runner said, with the log's times from the kill:
+	// where a slow resume spends its time.
+	if page, err := svc.Logs(ctx, jobs.LogsRequest{JobID: run.JobID, Stream: "stderr", Limit: jobs.MaxLogLines}); err == nil {
+		for _, l := range page.Lines {
+			if l.Attempt == 2 {
+				b.Logf("%s attempt 2 +%.2fs %s", policy, l.Time.Sub(killed).Seconds(), l.Text)
+			}
+		}
+	}
 	ran := ranCells(root)
 	switch {
 	case policy == workflows.CheckpointOff && (ran[1] != 2 || k.resumedFrom != 0):
@@ -166,16 +194,31 @@ func killAndFinish(b *testing.B, bin, policy string, n int) killTimes {
 	return k
 }
 
-// ranCells counts the lines of ran.log in dir by cell (see markCell).
-func ranCells(dir string) map[int]int {
-	n := map[int]int{}
+// readMarks reads ran.log in dir (see markCell); a line being written is
+// left out.
+func readMarks(dir string) []ranCell {
+	var out []ranCell
 	b, _ := os.ReadFile(filepath.Join(dir, "ran.log"))
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 {
-			if c, err := strconv.Atoi(f[0]); err == nil {
-				n[c]++
-			}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
 		}
+		c, err1 := strconv.Atoi(f[0])
+		p, err2 := strconv.Atoi(f[1])
+		at, err3 := strconv.ParseFloat(f[2], 64)
+		if err1 == nil && err2 == nil && err3 == nil {
+			out = append(out, ranCell{c, p, at})
+		}
+	}
+	return out
+}
+
+// ranCells counts the marks in ran.log by cell.
+func ranCells(dir string) map[int]int {
+	n := map[int]int{}
+	for _, m := range readMarks(dir) {
+		n[m.cell]++
 	}
 	return n
 }
@@ -246,10 +289,10 @@ func BenchmarkCheckpointCost(b *testing.B) {
 				}
 				rep++
 				for _, policy := range order {
-					r := runForCost(b, svc, nb, policy, params)
+					r := runForCost(b, svc, cfg.DataDir, nb, policy, params)
 					runs[policy] = append(runs[policy], r)
-					b.Logf("%s: %.2fs, %d checkpoints, kernel pauses %v s, gaps after them %v s, median gap %.3fs",
-						policy, r.took.Seconds(), len(r.pauses), r.pauses, r.gapsAfter, r.medianGap)
+					b.Logf("%s: %.2fs, %d checkpoints, kernel pauses %v s, gaps after them %v s, median gap %.3fs, forked writes %.1fs",
+						policy, r.took.Seconds(), len(r.pauses), r.pauses, r.gapsAfter, r.medianGap, r.writing)
 				}
 			}
 			reportCost(b, runs[workflows.CheckpointOff], runs[workflows.CheckpointAuto])
@@ -263,9 +306,10 @@ type costRun struct {
 	pauses    []float64 // the kernel's pause per checkpoint, seconds
 	gapsAfter []float64 // cell end to next cell start after each checkpointed cell, seconds
 	medianGap float64   // the median gap between code cells, seconds
+	writing   float64   // seconds the forked children spent writing, all checkpoints
 }
 
-func runForCost(b *testing.B, svc *jobs.Service, nb, policy string, params map[string]any) costRun {
+func runForCost(b *testing.B, svc *jobs.Service, dataDir, nb, policy string, params map[string]any) costRun {
 	ctx := context.Background()
 	began := time.Now()
 	run, err := svc.Start(ctx, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: params, Checkpoint: policy}})
@@ -294,6 +338,19 @@ func runForCost(b *testing.B, svc *jobs.Service, nb, policy string, params map[s
 			r.gapsAfter = append(r.gapsAfter, g)
 		}
 	}
+	// The result keeps the last few checkpoints (--checkpoint-keep): the
+	// others are counted at the mean of those.
+	res, ok, err := runner.ReadResult(filepath.Join(rundir.AttemptDir(dataDir, run.JobID, 1), rundir.ResultFile))
+	if err != nil || !ok {
+		b.Fatalf("the runner's result: %v (found %v)", err, ok)
+	}
+	if kept := len(res.Checkpoints); kept > 0 {
+		sum := 0.0
+		for _, c := range res.Checkpoints {
+			sum += c.TotalSeconds
+		}
+		r.writing = sum / float64(kept) * float64(max(kept, len(cells)))
+	}
 	if policy == workflows.CheckpointOff && len(cells) > 0 {
 		b.Fatalf("off took %d checkpoints", len(cells))
 	}
@@ -314,7 +371,7 @@ func reportCost(b *testing.B, off, auto []costRun) {
 	b.ReportMetric(a, "auto-s")
 	b.ReportMetric(100*(a-o)/o, "auto-cost-%")
 	var pauses, added []float64
-	var addedSum, autoSum float64
+	var addedSum, autoSum, writing float64
 	count := 0
 	var offGaps []float64
 	for _, r := range off {
@@ -325,6 +382,7 @@ func reportCost(b *testing.B, off, auto []costRun) {
 		count += len(r.pauses)
 		pauses = append(pauses, r.pauses...)
 		autoSum += r.took.Seconds()
+		writing += r.writing
 		for _, g := range r.gapsAfter {
 			added = append(added, g-baseGap)
 			addedSum += g - baseGap
@@ -334,6 +392,9 @@ func reportCost(b *testing.B, off, auto []costRun) {
 	// does not move with what other processes take from the machine, as
 	// the difference of two runs does.
 	b.ReportMetric(100*addedSum/autoSum, "pause-share-%")
+	// The forked children's time writing beside the cells, per run: what
+	// competes with the cells for the processors.
+	b.ReportMetric(writing/float64(len(auto)), "fork-write-s")
 	b.ReportMetric(float64(count)/float64(len(auto)), "checkpoints")
 	if len(pauses) > 0 {
 		b.ReportMetric(1000*medianFloat(pauses), "kernel-pause-ms")
