@@ -103,7 +103,7 @@ func TestFenceStopsAnAttemptCutOffFromTheServer(t *testing.T) {
 	fencedWorker(t, cfg, f)
 	svc := server.Service(t, cfg, dir)
 	const hbTimeout = 6 * time.Second
-	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: hbTimeout, Options: runopts.Options{Parameters: map[string]any{"steps": 60.0, "delay": 0.25}}})
+	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: hbTimeout, Options: runopts.Options{Parameters: map[string]any{"steps": 40.0, "delay": 0.2}}})
 	waitRunning(t, svc, run.JobID, 0)
 	kv := attemptMarker(run.JobID, 1)
 	if n := len(testenv.ProcessesWithEnv(kv)); n < 2 {
@@ -152,7 +152,7 @@ func TestFenceStopsAnAttemptTheServerTimedOut(t *testing.T) {
 	fencedWorker(t, cfg, f)
 	svc := server.Service(t, cfg, dir)
 	const hbTimeout = 4 * time.Second
-	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: hbTimeout, Options: runopts.Options{Parameters: map[string]any{"steps": 60.0, "delay": 0.25}}})
+	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: hbTimeout, Options: runopts.Options{Parameters: map[string]any{"steps": 40.0, "delay": 0.2}}})
 	waitRunning(t, svc, run.JobID, 0)
 	kv := attemptMarker(run.JobID, 1)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,8 @@ type fakeLog struct {
 func (l *fakeLog) Last([]byte) (time.Time, error) { return l.last, l.gone }
 func (l *fakeLog) Hold([]byte) func() {
 	l.holds++
-	return func() { l.holds-- }
+	var once sync.Once
+	return func() { once.Do(func() { l.holds-- }) }
 }
 
 // fakeClock is a clock the test moves.

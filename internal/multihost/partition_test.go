@@ -1,0 +1,370 @@
+package multihost_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"millrace/activities"
+	"millrace/internal/config"
+	"millrace/internal/connect"
+	"millrace/internal/executor"
+	"millrace/internal/failure"
+	"millrace/internal/jobs"
+	"millrace/internal/paths"
+	"millrace/internal/testenv"
+	"millrace/workflows"
+)
+
+// hbTimeout is the run's heartbeat timeout: A's worker fences its attempt
+// after half of it (activities.FenceAfter), the server gives the run to B
+// after all of it.
+const hbTimeout = 6 * time.Second
+
+// TestPartitionedWorkerNeverRunsBesideItsRetry runs a notebook on worker
+// A, cuts A's host off the network in the middle of it, and checks that
+// A's kernel is gone within the heartbeat timeout, that B runs the retry
+// only after, that no two cells of the two attempts ran at the same time,
+// and that after the link heals A runs nothing more and the run succeeded
+// once, with B's result.
+func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
+	h := newHosts(t)
+	run := h.start(t, jobs.StartRequest{Path: h.notebook, HeartbeatTimeout: hbTimeout})
+	attemptA, attemptB := run+".1", run+".2"
+
+	// A took the run (B is not there yet); B joins once A is cells in.
+	h.waitRecords(t, "3 cells of A's attempt", func(rs []record) bool { return ended(rs, attemptA) >= 3 })
+	workerB := h.worker(t, "B", h.link.nsB)
+	t.Logf("worker A pid %d, worker B pid %d", h.workerA.Process.Pid, workerB.Process.Pid)
+
+	cutAt := time.Now()
+	h.link.cut(t)
+	testenv.Eventually(t, 3*hbTimeout, "A's kernel to be gone", func() bool {
+		return len(testenv.ProcessesWithEnv(executor.MarkerEnv+"="+attemptA)) == 0
+	})
+	goneAt := time.Now()
+	t.Logf("cut to A's kernel gone: %s (heartbeat timeout %s, A fences after %s)", goneAt.Sub(cutAt).Round(100*time.Millisecond), hbTimeout, activities.FenceAfter(hbTimeout))
+	if goneAt.Sub(cutAt) > hbTimeout {
+		t.Errorf("A's kernel outlived the cut by %s, more than the heartbeat timeout %s", goneAt.Sub(cutAt), hbTimeout)
+	}
+
+	var firstB record
+	h.waitRecords(t, "B's attempt to run a cell", func(rs []record) bool {
+		for _, r := range rs {
+			if r.attempt == attemptB {
+				firstB = r
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("cut to B's first cell: %s (cell %d)", firstB.at.Sub(cutAt).Round(100*time.Millisecond), firstB.cell)
+	// The server gave the run to B because A's heartbeats stopped, not
+	// because A's failure reached it: A's late answers are refused.
+	d, err := h.client.DescribeWorkflowExecution(context.Background(), run, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.GetPendingActivities(); len(p) != 1 || p[0].GetAttempt() != 2 || p[0].GetLastFailure().GetTimeoutFailureInfo().GetTimeoutType() != enumspb.TIMEOUT_TYPE_HEARTBEAT {
+		t.Errorf("pending activity %v, want attempt 2 after attempt 1's heartbeat timeout", p)
+	}
+
+	healAt := time.Now()
+	h.link.heal(t)
+	h.waitPolling(t, h.workerA.Process.Pid, healAt)
+	t.Logf("heal to A polling again: %s", time.Since(healAt).Round(100*time.Millisecond))
+
+	st, err := h.svc.WaitEnded(context.Background(), run, 2*time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
+		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
+	}
+	if len(st.Attempts) != 2 || st.Attempts[0].Outcome != string(failure.KindLost) || !strings.HasPrefix(st.Attempts[0].Message, "lost contact with the Temporal server") {
+		t.Errorf("attempts %+v, want the first lost, as A's fence recorded it", st.Attempts)
+	}
+	// A is back and idle: nothing of the run may start again.
+	time.Sleep(3 * time.Second)
+	rs := h.records(t)
+	checkNoOverlap(t, rs, attemptA, attemptB, goneAt)
+	for _, r := range rs {
+		if r.attempt != attemptA && r.attempt != attemptB {
+			t.Errorf("a record of another attempt: %+v", r)
+		}
+		if r.attempt == attemptA && r.at.After(goneAt) {
+			t.Errorf("A's attempt recorded %+v after its kernel was gone", r)
+		}
+	}
+	if n := ended(rs, attemptB); n != h.cells {
+		t.Errorf("B ran %d cells to their end, want all %d", n, h.cells)
+	}
+	h.checkHistory(t, run, workerB.Process.Pid)
+}
+
+// hosts is the test's two machines: the server and (later) worker B on
+// host b, worker A on host a, one data dir on the file system they share.
+type hosts struct {
+	link     *link
+	client   client.Client
+	svc      *jobs.Service
+	cfg      *config.Config
+	bin      string // millrace-worker
+	dir      string // the notebook's folder: its cwd, where it records
+	notebook string
+	cells    int
+	workerA  *exec.Cmd
+}
+
+func newHosts(t *testing.T) *hosts {
+	t.Helper()
+	serverBin, err := testenv.ServerBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLink(t)
+	h := &hosts{link: l, dir: t.TempDir(), cells: 12}
+	h.bin, err = testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.notebook = testenv.CopyFile(t, "testdata/cells.ipynb", h.dir)
+
+	addr := l.addrB + ":7233"
+	args := []string{"start-dev", "--ip", l.addrB, "--port", "7233", "--namespace", "default",
+		"--db-filename", filepath.Join(t.TempDir(), "temporal.db"), "--log-level", "error", "--headless",
+		"--dynamic-config-value", "frontend.enableServerVersionCheck=false"}
+	for key := range testenv.SearchAttributes().GetUntypedValues() {
+		args = append(args, "--search-attribute", key.GetName()+"="+key.GetValueType().String())
+	}
+	server := command(l.nsB, serverBin, args...)
+	server.Stderr = os.Stderr
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+
+	// The test is a client on host b.
+	cfg := &config.Config{Address: addr, Namespace: "default", DataDir: t.TempDir(), TaskQueue: "multihost"}
+	h.cfg = cfg
+	testenv.Eventually(t, time.Minute, "the server on host b to answer", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := connect.Dial(ctx, cfg, testenv.Logger(), inNamespace(l.nsB))
+		if err != nil {
+			return false
+		}
+		h.client = c
+		return true
+	})
+	t.Cleanup(h.client.Close)
+	roots, err := paths.NewRoots([]string{h.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = &jobs.Service{Client: h.client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
+	h.workerA = h.worker(t, "A", l.nsA)
+	return h
+}
+
+// worker starts a millrace-worker in namespace ns, on the shared data dir,
+// and waits until it polls.
+func (h *hosts) worker(t *testing.T, name, ns string) *exec.Cmd {
+	t.Helper()
+	w := command(ns, h.bin, "--temporal-address", h.cfg.Address, "--task-queue", h.cfg.TaskQueue,
+		"--data-dir", h.cfg.DataDir, "--executor", "bundled", "--grace", "2s", "--log-level", "info")
+	var stderr testenv.SyncBuffer
+	w.Stderr = &stderr
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- w.Wait() }()
+	t.Cleanup(func() {
+		_ = w.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("worker %s's log:\n%s", name, stderr.String())
+		}
+	})
+	testenv.Eventually(t, time.Minute, "worker "+name+" to start", func() bool {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("worker %s exited: %v\n%s", name, err, stderr.String())
+		default:
+		}
+		return strings.Contains(stderr.String(), "worker started")
+	})
+	return w
+}
+
+func (h *hosts) start(t *testing.T, req jobs.StartRequest) string {
+	t.Helper()
+	st, err := h.svc.Start(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.JobID
+}
+
+// waitPolling waits until the worker with pid polls the task queue again
+// after since.
+func (h *hosts) waitPolling(t *testing.T, pid int, since time.Time) {
+	t.Helper()
+	prefix := strconv.Itoa(pid) + "@"
+	var seen []string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		d, err := h.client.DescribeTaskQueue(context.Background(), h.cfg.TaskQueue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = seen[:0]
+		for _, p := range d.GetPollers() {
+			seen = append(seen, p.GetIdentity()+" at "+p.GetLastAccessTime().AsTime().Format(time.StampMilli))
+			if strings.HasPrefix(p.GetIdentity(), prefix) && p.GetLastAccessTime().AsTime().After(since) {
+				return
+			}
+		}
+	}
+	t.Fatalf("worker %s did not poll again within a minute of %s; pollers: %v", prefix, since.Format(time.StampMilli), seen)
+}
+
+// checkHistory checks that the run completed once, with the result of
+// worker B (pid), and that no event came after.
+func (h *hosts) checkHistory(t *testing.T, run string, pidB int) {
+	t.Helper()
+	it := h.client.GetWorkflowHistory(context.Background(), run, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	completed, last := 0, ""
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = e.GetEventType().String()
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+			completed++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			a := e.GetActivityTaskStartedEventAttributes()
+			if a.GetAttempt() != 2 || !strings.HasPrefix(a.GetIdentity(), strconv.Itoa(pidB)+"@") {
+				t.Errorf("the recorded attempt is %d by %s, want attempt 2 by worker B (pid %d)", a.GetAttempt(), a.GetIdentity(), pidB)
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			if id := e.GetActivityTaskCompletedEventAttributes().GetIdentity(); !strings.HasPrefix(id, strconv.Itoa(pidB)+"@") {
+				t.Errorf("the run's result came from %s, want worker B (pid %d)", id, pidB)
+			}
+		}
+	}
+	if completed != 1 || last != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED.String() {
+		t.Errorf("history: %d completions, last event %s; want one completion, last", completed, last)
+	}
+}
+
+// record is one line of cells.log: a cell of one attempt started or ended.
+type record struct {
+	what    string // start or end
+	cell    int
+	pid     int // the kernel's
+	attempt string
+	at      time.Time
+}
+
+var recordLine = regexp.MustCompile(`^(start|end) (\d+) (\d+) (\S+) (\d+\.\d+)$`)
+
+func (h *hosts) records(t *testing.T) []record {
+	t.Helper()
+	f, err := os.Open(filepath.Join(h.dir, "cells.log"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := recordLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue // a line being written
+		}
+		cell, _ := strconv.Atoi(m[2])
+		pid, _ := strconv.Atoi(m[3])
+		sec, _ := strconv.ParseFloat(m[5], 64)
+		out = append(out, record{what: m[1], cell: cell, pid: pid, attempt: m[4], at: time.Unix(0, int64(sec*1e9))})
+	}
+	return out
+}
+
+func (h *hosts) waitRecords(t *testing.T, what string, cond func([]record) bool) {
+	t.Helper()
+	testenv.Eventually(t, 90*time.Second, what, func() bool { return cond(h.records(t)) })
+}
+
+func ended(rs []record, attempt string) int {
+	n := 0
+	for _, r := range rs {
+		if r.attempt == attempt && r.what == "end" {
+			n++
+		}
+	}
+	return n
+}
+
+// checkNoOverlap checks that no cell of attempt a ran while a cell of
+// attempt b did, and that each attempt had one kernel. A cell without an
+// end record was killed: it ran until its kernel was seen gone (killedBy,
+// a bound from above).
+func checkNoOverlap(t *testing.T, rs []record, a, b string, killedBy time.Time) {
+	t.Helper()
+	type span struct {
+		cell       int
+		start, end time.Time
+	}
+	spans := map[string][]span{}
+	pids := map[string]map[int]bool{a: {}, b: {}}
+	for _, r := range rs {
+		if pids[r.attempt] == nil {
+			continue
+		}
+		pids[r.attempt][r.pid] = true
+		if r.what == "start" {
+			spans[r.attempt] = append(spans[r.attempt], span{cell: r.cell, start: r.at, end: killedBy})
+			continue
+		}
+		s := spans[r.attempt]
+		if len(s) == 0 || s[len(s)-1].cell != r.cell {
+			t.Fatalf("attempt %s: end of cell %d without its start", r.attempt, r.cell)
+		}
+		s[len(s)-1].end = r.at
+	}
+	for _, n := range []string{a, b} {
+		if len(pids[n]) != 1 {
+			t.Errorf("attempt %s ran in %d kernels, want 1", n, len(pids[n]))
+		}
+	}
+	for pa := range pids[a] {
+		if pids[b][pa] {
+			t.Errorf("both attempts ran in kernel %d", pa)
+		}
+	}
+	for _, x := range spans[a] {
+		for _, y := range spans[b] {
+			if x.start.Before(y.end) && y.start.Before(x.end) {
+				t.Errorf("cell %d of %s [%s, %s] and cell %d of %s [%s, %s] ran at the same time", x.cell, a, x.start.Format(time.StampMilli), x.end.Format(time.StampMilli), y.cell, b, y.start.Format(time.StampMilli), y.end.Format(time.StampMilli))
+			}
+		}
+	}
+	t.Logf("A ran %d cells (%d to its end), B %d; no two overlap", len(spans[a]), ended(rs, a), len(spans[b]))
+}
