@@ -32,7 +32,9 @@ type HeartbeatLog interface {
 // timeout T.
 //
 // A worker cut off from the server (a network partition) keeps running
-// its attempt, because the SDK only logs failed heartbeats; the server
+// its attempt: a heartbeat that times out is only logged by the SDK,
+// which ends the activity's context only on the server's NotFound or an
+// error its retries outlast (connection refused). The server
 // times the attempt out T after the last heartbeat it recorded and
 // another worker starts the retry, so without a fence two kernels would
 // run the same notebook side by side, writing the same files. The fence
@@ -46,7 +48,8 @@ type HeartbeatLog interface {
 //     L+F+p, and the stop ends the kernel within its grace g (SIGTERM,
 //     then SIGKILL): the kernel is dead by S+F+p+g.
 //
-// So F+p+g <= T keeps the kernel dead before the retry can start. F = T/2
+// Only durations are compared, so the two hosts' clocks need not agree.
+// F+p+g <= T keeps the kernel dead before the retry can start. F = T/2
 // rides out a silence of half the timeout (7.5 s of the default 15 s)
 // and leaves the stop g = T-F-p, capped at the worker's grace (fenceGrace:
 // 5 s by default; 2 s with a 6 s timeout). A timeout of 2p or less leaves

@@ -87,6 +87,22 @@ func fencedWorker(t *testing.T, cfg *config.Config, f *heartbeatFault) {
 	t.Cleanup(w.Stop)
 }
 
+// attemptEnd waits for attempt n's end record: the attempt writes it once
+// its processes are gone and its output drained.
+func attemptEnd(t *testing.T, cfg *config.Config, jobID string, n int) rundir.AttemptEnd {
+	t.Helper()
+	var end rundir.AttemptEnd
+	testenv.Eventually(t, 10*time.Second, "the attempt's end record", func() bool {
+		e, ok, err := rundir.ReadEnd(rundir.AttemptDir(cfg.DataDir, jobID, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		end = e
+		return ok
+	})
+	return end
+}
+
 func attemptMarker(jobID string, n int) string {
 	return executor.MarkerEnv + "=" + jobID + "." + strconv.Itoa(n)
 }
@@ -120,10 +136,7 @@ func TestFenceStopsAnAttemptCutOffFromTheServer(t *testing.T) {
 	if gone > hbTimeout {
 		t.Errorf("attempt 1 ran %s after its heartbeats were cut, longer than the heartbeat timeout %s", gone, hbTimeout)
 	}
-	end, ok, err := rundir.ReadEnd(rundir.AttemptDir(cfg.DataDir, run.JobID, 1))
-	if err != nil || !ok {
-		t.Fatalf("attempt 1's end record: ok %v, %v", ok, err)
-	}
+	end := attemptEnd(t, cfg, run.JobID, 1)
 	if end.Outcome != string(failure.KindLost) || !strings.HasPrefix(end.Message, "lost contact with the Temporal server for 3s: stopped this attempt so that the retry on another worker does not run beside it") || !end.Retried {
 		t.Errorf("attempt 1's end: %+v", end)
 	}
@@ -174,10 +187,7 @@ func TestFenceStopsAnAttemptTheServerTimedOut(t *testing.T) {
 		return len(testenv.ProcessesWithEnv(kv)) == 0
 	})
 	t.Logf("NotFound answer to attempt 1's processes gone: within %s", time.Since(lift).Round(time.Millisecond))
-	end, ok, err := rundir.ReadEnd(rundir.AttemptDir(cfg.DataDir, run.JobID, 1))
-	if err != nil || !ok {
-		t.Fatalf("attempt 1's end record: ok %v, %v", ok, err)
-	}
+	end := attemptEnd(t, cfg, run.JobID, 1)
 	if end.Outcome != string(failure.KindLost) || !strings.Contains(end.Message, "no longer knows this attempt") {
 		t.Errorf("attempt 1's end: %+v", end)
 	}
