@@ -79,7 +79,7 @@ func (f *heartbeatFault) intercept(ctx context.Context, method string, req, repl
 func fencedWorker(t *testing.T, cfg *config.Config, f *heartbeatFault) {
 	t.Helper()
 	hb := connect.NewHeartbeats()
-	c := server.Dial(t, hb.Option(), f.option())
+	c := server.Dial(t, connect.WithHeartbeats(hb), f.option())
 	w, err := nbworker.Start(c, cfg, testenv.Logger(), nbworker.WithHeartbeats(hb))
 	if err != nil {
 		t.Fatal(err)

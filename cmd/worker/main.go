@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 	// heartbeats, so a worker cut off from the server stops its kernels
 	// before the retries start elsewhere.
 	heartbeats := connect.NewHeartbeats()
-	c, err := devmode.Connect(ctx, &cfg, logger, connect.WithMetrics(ms.Handler()), heartbeats.Option())
+	c, err := devmode.Connect(ctx, &cfg, logger, connect.WithMetrics(ms.Handler()), connect.WithHeartbeats(heartbeats))
 	if err != nil {
 		return err
 	}

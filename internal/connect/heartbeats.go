@@ -20,8 +20,8 @@ import (
 // starts a retry elsewhere, so the worker must stop the attempt on its own
 // before that retry can start (activities.Activities.Heartbeats).
 //
-// It sees every heartbeat RPC through a gRPC interceptor (Option), each
-// try of the SDK's retries apart. An accepted heartbeat is recorded at the
+// It sees every heartbeat RPC through a gRPC interceptor
+// (WithHeartbeats), each try of the SDK's retries apart. An accepted heartbeat is recorded at the
 // moment it was sent: the server recorded it no earlier, so the time a
 // fence measures from is never later than the server's.
 type Heartbeats struct {
@@ -44,13 +44,13 @@ type heartbeatTask struct {
 // holds the task, and its last ones after it released it.
 const heartbeatsKeep = 10 * time.Minute
 
-// NewHeartbeats returns an empty record; pass its Option to the client.
+// NewHeartbeats returns an empty record; dial the client WithHeartbeats.
 func NewHeartbeats() *Heartbeats {
 	return &Heartbeats{now: time.Now, tasks: map[string]*heartbeatTask{}}
 }
 
-// Option installs the record's interceptor in the client's connection.
-func (h *Heartbeats) Option() Option {
+// WithHeartbeats installs h's interceptor in the client's connection.
+func WithHeartbeats(h *Heartbeats) Option {
 	return func(o *client.Options) {
 		o.ConnectionOptions.DialOptions = append(o.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(h.Intercept))
 	}

@@ -32,8 +32,8 @@ const HeartbeatThrottle = time.Second
 type Option func(*activities.Activities)
 
 // WithHeartbeats fences every attempt on h, the heartbeat record of the
-// worker's client (connect.Heartbeats, whose Option the client must have
-// been dialled with): an attempt whose heartbeats the server has not
+// worker's client (a connect.Heartbeats the client was dialled with,
+// connect.WithHeartbeats): an attempt whose heartbeats the server has not
 // accepted for half its heartbeat timeout is stopped before the server
 // hands the run to another worker (activities.FenceAfter).
 func WithHeartbeats(h activities.HeartbeatLog) Option {
