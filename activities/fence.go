@@ -167,7 +167,8 @@ func asLostContact(err error) *lostContact {
 // should the server still hear it, the run is retried, not failed.
 func (a *Activities) endFenced(at *attempt, res *workflows.AttemptResult, l *lostContact) error {
 	msg := l.Error()
-	_ = rundir.WriteEnd(at.dir, rundir.AttemptEnd{Attempt: at.n, EndedAt: res.EndedAt, Outcome: string(failure.KindLost), Message: msg, Retried: at.n < maxAttempts(at.in)})
+	res.ResumedFromCell = at.progress.read().ResumedFromCell
+	_ = rundir.WriteEnd(at.dir, rundir.AttemptEnd{Attempt: at.n, EndedAt: res.EndedAt, Outcome: string(failure.KindLost), Message: msg, Retried: at.n < maxAttempts(at.in), ResumedFromCell: res.ResumedFromCell})
 	at.log.Warn("attempt fenced", "reason", msg)
 	return a.fail(res, failure.TypeWorkerLost, msg, nil, false)
 }
