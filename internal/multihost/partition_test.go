@@ -23,6 +23,7 @@ import (
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
+	"millrace/internal/runopts"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -48,7 +49,7 @@ const serverKeepAlive = time.Second
 // once, with B's result.
 func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	h := newHosts(t)
-	run := h.start(t, jobs.StartRequest{Path: h.notebook, HeartbeatTimeout: hbTimeout})
+	run := h.start(t, jobs.StartRequest{Path: h.notebook, HeartbeatTimeout: hbTimeout, Options: runopts.Options{Checkpoint: workflows.CheckpointEveryCell}})
 	attemptA := run + ".1"
 
 	// A took the run (B is not there yet); B joins once A is cells in.
@@ -67,12 +68,30 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 		t.Errorf("A's kernel outlived the cut by %s, more than the heartbeat timeout %s", goneAt.Sub(cutAt), hbTimeout)
 	}
 
+	// The server holds A's last heartbeat from before the cut, and in it
+	// A's last recorded checkpoint: the one the retry must resume from.
+	st, err := h.svc.Status(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := st.Checkpoint
+	if ck == nil || ck.Attempt != 1 {
+		t.Fatalf("the run's checkpoint after the cut is %+v, want one of A's (attempt 1)", ck)
+	}
+	if !hasRecord(h.records(t), "end", attemptA, ck.Cell) {
+		t.Fatalf("A's last recorded checkpoint holds cell %d, which A never ended", ck.Cell)
+	}
+	t.Logf("A's last recorded checkpoint holds cell %d; A ended cell %d last", ck.Cell, lastEnded(h.records(t), attemptA))
+
 	firstB := h.waitOtherAttempt(t, run, attemptA, cutAt)
 	attemptB := firstB.attempt
 	t.Logf("cut to B's first cell: %s (cell %d of attempt %s)", firstB.at.Sub(cutAt).Round(100*time.Millisecond), firstB.cell, attemptB)
 	const nB = 2
 	if attemptB != run+".2" {
 		t.Fatalf("B's first record is of attempt %s, want %s.2: an attempt was lost between", attemptB, run)
+	}
+	if firstB.cell != ck.Cell+1 {
+		t.Errorf("B's first cell is %d, want %d, the one after A's last recorded checkpoint", firstB.cell, ck.Cell+1)
 	}
 	// The server gave the run to B because the attempt before timed out,
 	// not because A's failure reached it: A's late answer is refused.
@@ -89,7 +108,7 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	h.waitPolling(t, h.workerA.Process.Pid, healAt)
 	t.Logf("heal to A polling again: %s", time.Since(healAt).Round(100*time.Millisecond))
 
-	st, err := h.svc.WaitEnded(context.Background(), run, 2*time.Minute, nil)
+	st, err = h.svc.WaitEnded(context.Background(), run, 2*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +117,8 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	}
 	if len(st.Attempts) != 2 || st.Attempts[0].Attempt != 1 || st.Attempts[0].Outcome != string(failure.KindLost) || !strings.HasPrefix(st.Attempts[0].Message, "lost contact with the Temporal server") {
 		t.Errorf("attempts %+v, want A's lost, as its fence recorded it, then B's", st.Attempts)
+	} else if st.Attempts[1].ResumedFromCell != ck.Cell+1 {
+		t.Errorf("B's attempt says it resumed from cell %d, want %d", st.Attempts[1].ResumedFromCell, ck.Cell+1)
 	}
 	// A is back and idle: nothing of the run may start again.
 	time.Sleep(3 * time.Second)
@@ -111,8 +132,8 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 			t.Errorf("A's attempt recorded %+v after its kernel was gone", r)
 		}
 	}
-	if n := ended(rs, attemptB); n != h.cells {
-		t.Errorf("B ran %d cells to their end, want all %d", n, h.cells)
+	if n := ended(rs, attemptB); n != h.cells-(ck.Cell+1) {
+		t.Errorf("B ran %d cells to their end, want the %d after the checkpoint", n, h.cells-(ck.Cell+1))
 	}
 	h.checkHistory(t, run, nB, workerB.Process.Pid)
 }
@@ -352,6 +373,25 @@ func (h *hosts) records(t *testing.T) []record {
 func (h *hosts) waitRecords(t *testing.T, what string, cond func([]record) bool) {
 	t.Helper()
 	testenv.Eventually(t, 90*time.Second, what, func() bool { return cond(h.records(t)) })
+}
+
+func hasRecord(rs []record, what, attempt string, cell int) bool {
+	for _, r := range rs {
+		if r.what == what && r.attempt == attempt && r.cell == cell {
+			return true
+		}
+	}
+	return false
+}
+
+func lastEnded(rs []record, attempt string) int {
+	last := -1
+	for _, r := range rs {
+		if r.what == "end" && r.attempt == attempt {
+			last = r.cell
+		}
+	}
+	return last
 }
 
 func ended(rs []record, attempt string) int {
