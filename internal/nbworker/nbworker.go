@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"millrace/internal/notify"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -18,6 +17,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/executor"
 	"millrace/internal/limits"
+	"millrace/internal/notify"
 	"millrace/internal/paths"
 	"millrace/internal/python"
 	"millrace/workflows"
