@@ -6,6 +6,11 @@
 // attempt (activities.FenceAfter), B takes the run over, and after the
 // link heals nothing of A's runs again.
 //
+// The server runs with a short keepalive (serverKeepAlive), so that it
+// drops a cut-off worker, and the polls it left waiting, before it
+// retries the run: with Temporal's default it hands the retries to those
+// polls, where they are lost.
+//
 // It needs root and iproute2 (`ip`), and fails without them: CI runs as
 // root. Both workers share one data dir, as they share this machine's
 // file system; across real hosts, a run's logs, checkpoints and outputs

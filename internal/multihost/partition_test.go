@@ -53,7 +53,7 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	attemptA := run + ".1"
 
 	// A took the run (B is not there yet); B joins once A is cells in.
-	h.waitRecords(t, "3 cells of A's attempt", func(rs []record) bool { return ended(rs, attemptA) >= 3 })
+	h.waitRecords(t, "2 cells of A's attempt", func(rs []record) bool { return ended(rs, attemptA) >= 2 })
 	workerB := h.worker(t, "B", h.link.nsB)
 	t.Logf("worker A pid %d, worker B pid %d", h.workerA.Process.Pid, workerB.Process.Pid)
 
