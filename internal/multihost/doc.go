@@ -11,8 +11,8 @@
 // retries the run: with Temporal's default it hands the retries to those
 // polls, where they are lost.
 //
-// It needs root and iproute2 (`ip`), and fails without them: CI runs as
-// root. Both workers share one data dir, as they share this machine's
+// It needs Linux, root and iproute2 (`ip`), and fails without the last
+// two: CI runs as root. Both workers share one data dir, as they share this machine's
 // file system; across real hosts, a run's logs, checkpoints and outputs
 // need a data dir every worker mounts.
 package multihost

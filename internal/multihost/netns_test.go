@@ -1,3 +1,5 @@
+//go:build linux
+
 package multihost_test
 
 import (
