@@ -1,0 +1,433 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"millrace/internal/beneath"
+	"millrace/internal/rundir"
+	"millrace/workflows"
+)
+
+// RerunOptions are a rerun's choices. The zero value reruns from the first
+// cell, as a rerun always did.
+type RerunOptions struct {
+	// FromCell, when above 0, makes the rerun go on from that cell (its
+	// index in the notebook, as a cell error's cell_index gives it) after
+	// restoring the source job's latest checkpoint taken before it. The
+	// cells before it are not run again; from it on the notebook runs as it
+	// is now, so a cell fixed in the file runs fixed.
+	FromCell int `json:"from_cell,omitempty"`
+	// AllowPartial lets a checkpoint that could not save some names be
+	// restored without them.
+	AllowPartial bool `json:"allow_partial,omitempty"`
+}
+
+// check refuses options that cannot mean anything.
+func (o RerunOptions) check() error {
+	switch {
+	case o.FromCell < 0:
+		return userErrorf("from_cell %d: give the index of the cell to go on from, 1 or more (0 or none: from the first cell)", o.FromCell)
+	case o.AllowPartial && o.FromCell == 0:
+		return userErrorf("allow_partial applies to a rerun with from_cell")
+	}
+	return nil
+}
+
+// ResumeText says where a resumed run goes on from, for the MCP tool's and
+// the CLI's answers.
+func ResumeText(r *workflows.Resume) string {
+	cp := r.Checkpoint
+	s := fmt.Sprintf("the checkpoint %s took after cell %d (attempt %d, %.1f MB); the run goes on from cell %d", r.Job, cp.Cell, cp.Attempt, float64(cp.SizeBytes)/1e6, cp.Cell+1)
+	if cp.Partial {
+		s += fmt.Sprintf(", without the %d names the partial checkpoint could not save", max(cp.SkippedCount, len(cp.Skipped)))
+	}
+	return s
+}
+
+// resumeWarningPrefix marks the warnings a resume adds to a run's input,
+// so that a rerun of that run from its first cell leaves them out.
+const resumeWarningPrefix = "resume: "
+
+// resumeFor picks the checkpoint of job (whose recorded input is jobIn) that
+// a run with params can go on from at fromCell, and checks it: the
+// parameters are the ones the checkpoint was taken with, it is complete
+// (or allowPartial), and its file is the one recorded in Temporal. The
+// notebook needs no check: a rerun runs the source job's notebook path
+// (the same input), as it is now. cells is the notebook's cell count now;
+// a fromCell past it (a batch rerun's "latest of each node") picks the
+// latest checkpoint and adds no warning. found is false, with a UserError
+// that says why, when the job has no checkpoint to go on from; any other
+// error refuses the rerun.
+func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.RunInput, params json.RawMessage, fromCell, cells int, allowPartial bool) (r *workflows.Resume, warning string, found bool, err error) {
+	res, err := s.runResult(ctx, job)
+	if err != nil {
+		return nil, "", false, err
+	}
+	explicit := fromCell < cells
+	if !explicit {
+		fromCell = cells
+	}
+	cp, ok := pickCheckpoint(res.Checkpoints, fromCell)
+	if !ok {
+		return nil, "", false, &UserError{Msg: noCheckpoint(job, res.Checkpoints, fromCell)}
+	}
+	// A run that resumed lists the checkpoint it resumed from among its
+	// own: that one lies in the folder of the job that took it.
+	owner, ownerParams := job, jobIn.Parameters
+	if r := jobIn.Resume; r != nil && r.Job != job && sameCheckpoint(r.Checkpoint, cp) {
+		ownerIn, err := s.StartedInput(ctx, r.Job)
+		if err != nil {
+			return nil, "", true, fmt.Errorf("read the input of %s, whose checkpoint after cell %d %s resumed from: %w", r.Job, cp.Cell, job, err)
+		}
+		owner, ownerParams = r.Job, ownerIn.Parameters
+	}
+	if diff, err := parameterDiff(ownerParams, params); err != nil {
+		return nil, "", true, err
+	} else if len(diff) > 0 {
+		return nil, "", true, userErrorf("the parameters differ from those of %s, whose checkpoint after cell %d would be restored: %s; a checkpoint holds the values the cells before it computed from its own parameters", owner, cp.Cell, strings.Join(diff, ", "))
+	}
+	if err := checkPartial(cp, allowPartial); err != nil {
+		return nil, "", true, err
+	}
+	if err := verifyCheckpoint(ctx, s.DataDir, owner, cp); err != nil {
+		return nil, "", true, err
+	}
+	if !explicit {
+		fromCell = cp.Cell + 1
+	}
+	return &workflows.Resume{Job: owner, FromCell: fromCell, Checkpoint: cp, AllowPartial: allowPartial}, rerunCellsWarning(cp.Cell, fromCell), true, nil
+}
+
+// runResult is a finished run's result: the workflow's result when it
+// succeeded, the details of its failure or cancel otherwise. A run that
+// left no result (terminated, or its workflow timed out) gives an empty
+// one: it has no checkpoints to resume from.
+func (s *Service) runResult(ctx context.Context, jobID string) (workflows.RunResult, error) {
+	var res workflows.RunResult
+	err := s.Client.GetWorkflow(ctx, jobID, "").Get(ctx, &res)
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	var terminated *temporal.TerminatedError
+	var timeout *temporal.TimeoutError
+	switch {
+	case err == nil:
+	case errors.As(err, &appErr):
+		if appErr.HasDetails() {
+			_ = appErr.Details(&res)
+		}
+	case errors.As(err, &canceled):
+		if canceled.HasDetails() {
+			_ = canceled.Details(&res)
+		}
+	case errors.As(err, &terminated), errors.As(err, &timeout):
+	default:
+		return res, fmt.Errorf("read result of %s: %w", jobID, err)
+	}
+	return res, nil
+}
+
+// pickCheckpoint is the latest checkpoint taken before cell fromCell: the
+// one with the highest cell below it, the latest saved among equals.
+func pickCheckpoint(cps []workflows.Checkpoint, fromCell int) (workflows.Checkpoint, bool) {
+	var best workflows.Checkpoint
+	found := false
+	for _, cp := range cps {
+		if cp.Cell >= fromCell {
+			continue
+		}
+		if !found || cp.Cell > best.Cell || cp.Cell == best.Cell && !cp.SavedAt.Before(best.SavedAt) {
+			best, found = cp, true
+		}
+	}
+	return best, found
+}
+
+// noCheckpoint says why job has no checkpoint before fromCell.
+func noCheckpoint(job string, cps []workflows.Checkpoint, fromCell int) string {
+	if len(cps) == 0 {
+		return fmt.Sprintf("job %s took no checkpoint (checkpoint: off, or no cell ran long enough for auto)", job)
+	}
+	cells := checkpointCells(cps)
+	s := "cell"
+	if len(cells) > 1 {
+		s = "cells"
+	}
+	return fmt.Sprintf("job %s has checkpoints after %s %s, none before cell %d; from_cell must be above %s", job, s, strings.Join(cells, ", "), fromCell, cells[0])
+}
+
+// checkpointCells lists the cells checkpoints were taken after, ascending,
+// once each.
+func checkpointCells(cps []workflows.Checkpoint) []string {
+	seen := map[int]bool{}
+	var ns []int
+	for _, cp := range cps {
+		if !seen[cp.Cell] {
+			seen[cp.Cell] = true
+			ns = append(ns, cp.Cell)
+		}
+	}
+	sort.Ints(ns)
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = strconv.Itoa(n)
+	}
+	return out
+}
+
+// sameCheckpoint reports whether two records name the same saved file.
+func sameCheckpoint(a, b workflows.Checkpoint) bool {
+	return a.Path == b.Path && a.SHA256 == b.SHA256 && a.Cell == b.Cell
+}
+
+// rerunCellsWarning says which cells before fromCell run again when the
+// checkpoint was taken after cell k < fromCell-1; "" when none do.
+func rerunCellsWarning(k, fromCell int) string {
+	switch {
+	case k >= fromCell-1:
+		return ""
+	case k+1 == fromCell-1:
+		return fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: cell %d runs again", resumeWarningPrefix, fromCell, k, k+1)
+	}
+	return fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: cells %d to %d run again", resumeWarningPrefix, fromCell, k, k+1, fromCell-1)
+}
+
+// withoutResumeWarnings drops the warnings an earlier resume added.
+func withoutResumeWarnings(ws []string) []string {
+	var out []string
+	for _, w := range ws {
+		if !strings.HasPrefix(w, resumeWarningPrefix) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// checkPartial refuses a checkpoint that left names out, unless allowed.
+func checkPartial(cp workflows.Checkpoint, allow bool) error {
+	if !cp.Partial || allow {
+		return nil
+	}
+	names := strings.Join(cp.Skipped, ", ")
+	if more := cp.SkippedCount - len(cp.Skipped); more > 0 {
+		names += fmt.Sprintf(" and %d more", more)
+	}
+	if names == "" {
+		names = "some names"
+	}
+	return userErrorf("the checkpoint after cell %d is partial: it could not save %s; those names would be missing in the resumed run. Pass allow_partial to restore it without them, or rerun without from_cell", cp.Cell, names)
+}
+
+// parameterDiff names the parameters whose values differ between two JSON
+// objects, compared as values: key order and spacing do not count, but
+// 2 and 2.0 differ (the kernel gets an int and a float).
+func parameterDiff(was, now json.RawMessage) ([]string, error) {
+	a, err := decodeParameters(was)
+	if err != nil {
+		return nil, err
+	}
+	b, err := decodeParameters(now)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for k := range a {
+		names[k] = true
+	}
+	for k := range b {
+		names[k] = true
+	}
+	var diff []string
+	for k := range names {
+		va, inA := a[k]
+		vb, inB := b[k]
+		switch {
+		case !inA:
+			diff = append(diff, fmt.Sprintf("%s (new: %s)", k, short(vb)))
+		case !inB:
+			diff = append(diff, fmt.Sprintf("%s (was %s, now not given)", k, short(va)))
+		case !sameJSON(va, vb):
+			diff = append(diff, fmt.Sprintf("%s (was %s, now %s)", k, short(va), short(vb)))
+		}
+	}
+	sort.Strings(diff)
+	return diff, nil
+}
+
+func decodeParameters(raw json.RawMessage) (map[string]any, error) {
+	out := map[string]any{}
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return out, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("read parameters: %w", err)
+	}
+	return out, nil
+}
+
+// sameJSON compares decoded values; numbers (json.Number) are equal when
+// both are integers of the same value or both are floats of the same value.
+func sameJSON(a, b any) bool {
+	switch x := a.(type) {
+	case json.Number:
+		y, ok := b.(json.Number)
+		if !ok {
+			return false
+		}
+		xi, xInt := isInteger(x)
+		yi, yInt := isInteger(y)
+		if xInt || yInt {
+			return xInt && yInt && xi == yi
+		}
+		xf, err1 := x.Float64()
+		yf, err2 := y.Float64()
+		return err1 == nil && err2 == nil && xf == yf
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !sameJSON(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b
+}
+
+// isInteger reports whether n is written as an integer (no fraction or
+// exponent: Python reads it as an int), with its value as a string
+// without leading zeros or a minus zero.
+func isInteger(n json.Number) (string, bool) {
+	s := n.String()
+	if strings.ContainsAny(s, ".eE") {
+		return "", false
+	}
+	neg := strings.HasPrefix(s, "-")
+	digits := strings.TrimLeft(strings.TrimPrefix(s, "-"), "0")
+	if digits == "" {
+		return "0", true
+	}
+	if neg {
+		return "-" + digits, true
+	}
+	return digits, true
+}
+
+// short is a value as a message shows it: its JSON, cut at 60 bytes.
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 60 {
+		return string(b[:57]) + "..."
+	}
+	return string(b)
+}
+
+// checkpointRel is where a checkpoint may lie in its job's folder.
+var checkpointRel = regexp.MustCompile(`^attempt-[1-9][0-9]*/checkpoints/[^/]+$`)
+
+// verifyCheckpoint checks, before anything starts, what the worker and the
+// kernel check again before they load it (loading a pickle runs code): the
+// checkpoint file lies in an attempt's checkpoints folder of the job that
+// took it, is a regular file reached through no symlink below the data
+// dir, and has the size and sha256 recorded in Temporal when it was saved.
+func verifyCheckpoint(ctx context.Context, dataDir, owner string, cp workflows.Checkpoint) error {
+	what := fmt.Sprintf("the checkpoint after cell %d of %s", cp.Cell, owner)
+	if err := checkJobID(owner); err != nil {
+		return userErrorf("%s: %v", what, err)
+	}
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	jobDir := rundir.JobDir(dataDir, owner)
+	rel, ok := beneath.Rel(jobDir, cp.Path)
+	if !filepath.IsAbs(cp.Path) || filepath.Clean(cp.Path) != cp.Path || !ok || !checkpointRel.MatchString(filepath.ToSlash(rel)) {
+		return userErrorf("%s is recorded at %s, outside %s: refused (a checkpoint is only loaded from its job's checkpoints folder)", what, cp.Path, filepath.Join(jobDir, "attempt-N", "checkpoints"))
+	}
+	fromData, _ := beneath.Rel(dataDir, cp.Path)
+	var last os.FileInfo
+	p := dataDir
+	for _, name := range strings.Split(fromData, string(filepath.Separator)) {
+		p = filepath.Join(p, name)
+		st, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return userErrorf("%s is gone from disk (%s); rerun without from_cell", what, cp.Path)
+		}
+		if err != nil {
+			return userErrorf("%s: %v", what, err)
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			return userErrorf("%s: %s is a symlink: refused (a checkpoint is loaded only from a real file in the data dir); rerun without from_cell", what, p)
+		}
+		last = st
+	}
+	if !last.Mode().IsRegular() {
+		return userErrorf("%s: %s is not a regular file: refused; rerun without from_cell", what, cp.Path)
+	}
+	f, err := beneath.Open(dataDir, cp.Path)
+	if err != nil {
+		return userErrorf("%s: %v; rerun without from_cell", what, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	changed := fmt.Sprintf("%s (%s) does not match the hash recorded when it was saved: it was changed on disk; rerun without from_cell", what, cp.Path)
+	if !os.SameFile(st, last) || st.Size() != cp.SizeBytes {
+		return &UserError{Msg: changed}
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20)); err != nil {
+		return fmt.Errorf("hash %s: %w", cp.Path, err)
+	}
+	if !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), cp.SHA256) {
+		return &UserError{Msg: changed}
+	}
+	return nil
+}
+
+// ctxReader stops a long read (a checkpoint may be gigabytes) once ctx is
+// done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
