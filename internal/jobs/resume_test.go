@@ -1,0 +1,221 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"millrace/internal/rundir"
+	"millrace/workflows"
+)
+
+func cps(cells ...int) []workflows.Checkpoint {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var out []workflows.Checkpoint
+	for i, c := range cells {
+		out = append(out, workflows.Checkpoint{Cell: c, Attempt: 1, Path: "/p/cell-" + string(rune('0'+i)), SavedAt: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	return out
+}
+
+func TestPickCheckpointTakesTheLatestBeforeTheCell(t *testing.T) {
+	list := cps(2, 5, 9)
+	for _, tc := range []struct {
+		from, want int
+		ok         bool
+	}{
+		{from: 1, ok: false},
+		{from: 2, ok: false}, // a checkpoint after cell 2 is not before cell 2
+		{from: 3, want: 2, ok: true},
+		{from: 5, want: 2, ok: true},
+		{from: 6, want: 5, ok: true},
+		{from: 9, want: 5, ok: true},
+		{from: 10, want: 9, ok: true},
+		{from: 1000, want: 9, ok: true},
+	} {
+		got, ok := pickCheckpoint(list, tc.from)
+		if ok != tc.ok || ok && got.Cell != tc.want {
+			t.Errorf("from_cell %d: got cell %d (%v), want %d (%v)", tc.from, got.Cell, ok, tc.want, tc.ok)
+		}
+	}
+	// Of two checkpoints after the same cell (a retried attempt saved it
+	// again), the later one is taken, whatever the list's order.
+	dup := cps(4, 4)
+	dup[0], dup[1] = dup[1], dup[0]
+	if got, _ := pickCheckpoint(dup, 5); !got.SavedAt.Equal(dup[0].SavedAt) {
+		t.Errorf("picked the older of two checkpoints after cell 4: %v", got.SavedAt)
+	}
+	if _, ok := pickCheckpoint(nil, 5); ok {
+		t.Error("picked a checkpoint from none")
+	}
+}
+
+func TestNoCheckpointSaysWhatExists(t *testing.T) {
+	if got := noCheckpoint("nb-x", cps(5, 2, 5), 2); got != "job nb-x has checkpoints after cells 2, 5, none before cell 2; from_cell must be above 2" {
+		t.Errorf("got %q", got)
+	}
+	if got := noCheckpoint("nb-x", cps(7), 3); got != "job nb-x has checkpoints after cell 7, none before cell 3; from_cell must be above 7" {
+		t.Errorf("got %q", got)
+	}
+	if got := noCheckpoint("nb-x", nil, 3); got != "job nb-x took no checkpoint (checkpoint: off, or no cell ran long enough for auto)" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestRerunCellsWarning(t *testing.T) {
+	for _, tc := range []struct {
+		k, from int
+		want    string
+	}{
+		{2, 3, ""},
+		{1, 3, "resume: the latest checkpoint before cell 3 was taken after cell 1: cell 2 runs again"},
+		{2, 7, "resume: the latest checkpoint before cell 7 was taken after cell 2: cells 3 to 6 run again"},
+	} {
+		if got := rerunCellsWarning(tc.k, tc.from); got != tc.want {
+			t.Errorf("k=%d from=%d: %q, want %q", tc.k, tc.from, got, tc.want)
+		}
+	}
+	ws := withoutResumeWarnings([]string{"parameter x: type not checked", rerunCellsWarning(1, 5)})
+	if len(ws) != 1 || ws[0] != "parameter x: type not checked" {
+		t.Errorf("withoutResumeWarnings kept %q", ws)
+	}
+}
+
+func TestParameterDiffComparesValues(t *testing.T) {
+	same := [][2]string{
+		{`{"a":1,"b":"x"}`, `{"b": "x", "a": 1}`},
+		{``, `{}`},
+		{`null`, ``},
+		{`{"n":{"k":[1,2.5,true,null]}}`, `{"n":{"k":[1,2.5,true,null]}}`},
+		{`{"n":1e2}`, `{"n":100.0}`},
+		{`{"n":-0}`, `{"n":0}`},
+	}
+	for _, p := range same {
+		if d, err := parameterDiff(json.RawMessage(p[0]), json.RawMessage(p[1])); err != nil || len(d) != 0 {
+			t.Errorf("%s vs %s: %q %v, want no difference", p[0], p[1], d, err)
+		}
+	}
+	d, err := parameterDiff(json.RawMessage(`{"rows":10,"lr":2,"name":"a","gone":true}`), json.RawMessage(`{"rows":20,"lr":2.0,"name":"a","new":[1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"gone (was true, now not given)", "lr (was 2, now 2.0)", "new (new: [1])", "rows (was 10, now 20)"}
+	if strings.Join(d, "|") != strings.Join(want, "|") {
+		t.Errorf("diff %q, want %q", d, want)
+	}
+	if _, err := parameterDiff(json.RawMessage(`{"a":`), nil); err == nil {
+		t.Error("no error for broken JSON")
+	}
+}
+
+func TestCheckPartial(t *testing.T) {
+	cp := workflows.Checkpoint{Cell: 4, Partial: true, Skipped: []string{"fh", "sock"}, SkippedCount: 5}
+	err := checkPartial(cp, false)
+	if !IsUserError(err) || !strings.Contains(err.Error(), "could not save fh, sock and 3 more") || !strings.Contains(err.Error(), "allow_partial") {
+		t.Errorf("partial without allow_partial: %v", err)
+	}
+	if err := checkPartial(cp, true); err != nil {
+		t.Errorf("partial with allow_partial: %v", err)
+	}
+	if err := checkPartial(workflows.Checkpoint{Cell: 4}, false); err != nil {
+		t.Errorf("complete checkpoint: %v", err)
+	}
+}
+
+func TestRerunOptionsCheck(t *testing.T) {
+	for _, o := range []RerunOptions{{FromCell: -1}, {AllowPartial: true}} {
+		if err := o.check(); !IsUserError(err) {
+			t.Errorf("%+v: %v, want a user error", o, err)
+		}
+	}
+	for _, o := range []RerunOptions{{}, {FromCell: 3}, {FromCell: 3, AllowPartial: true}} {
+		if err := o.check(); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}
+
+// checkpointFile writes a checkpoint of job where the runner puts it and
+// returns its record.
+func checkpointFile(t *testing.T, dataDir, job string, cell int, body string) workflows.Checkpoint {
+	t.Helper()
+	dir := filepath.Join(rundir.AttemptDir(dataDir, job, 1), "checkpoints")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "cell-"+string(rune('0'+cell))+".ckpt")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	return workflows.Checkpoint{Cell: cell, Attempt: 1, Path: p, SHA256: hex.EncodeToString(sum[:]), SizeBytes: int64(len(body))}
+}
+
+func TestVerifyCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	const job, other = "nb-aaaa", "nb-bbbb"
+	good := checkpointFile(t, data, job, 2, "namespace of cell 2")
+	if err := verifyCheckpoint(ctx, data, job, good); err != nil {
+		t.Fatalf("untouched checkpoint: %v", err)
+	}
+	refused := func(what string, cp workflows.Checkpoint, owner, want string) {
+		t.Helper()
+		err := verifyCheckpoint(ctx, data, owner, cp)
+		if !IsUserError(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a user error saying %q", what, err, want)
+		}
+	}
+	// Its bytes changed, at the same size and at another.
+	same := checkpointFile(t, data, job, 3, "namespace of cell 3")
+	os.WriteFile(same.Path, []byte("NAMESPACE OF CELL 3"), 0o600)
+	refused("same size, other bytes", same, job, "does not match the hash recorded when it was saved: it was changed on disk; rerun without from_cell")
+	grown := checkpointFile(t, data, job, 4, "namespace of cell 4")
+	os.WriteFile(grown.Path, []byte("namespace of cell 4 and a payload"), 0o600)
+	refused("other size", grown, job, "it was changed on disk")
+	// Gone.
+	gone := checkpointFile(t, data, job, 5, "x")
+	os.Remove(gone.Path)
+	refused("missing file", gone, job, "is gone from disk")
+	// Recorded elsewhere than its job's checkpoints folder.
+	theirs := checkpointFile(t, data, other, 2, "namespace of cell 2")
+	refused("another job's checkpoint", theirs, job, "outside")
+	loose := theirs
+	loose.Path = filepath.Join(rundir.JobDir(data, job), "output.ipynb")
+	refused("a file of the job outside checkpoints", loose, job, "outside")
+	dotted := good
+	dotted.Path = filepath.Join(rundir.JobDir(data, job), "attempt-1", "checkpoints", "..", "..", "..", other, "attempt-1", "checkpoints", "cell-2.ckpt")
+	refused("a path with ..", dotted, job, "outside")
+	refused("not a job id", good, "../x", "is not a job id")
+	// A symlink in its path, to a file with the right bytes.
+	linked := checkpointFile(t, data, job, 6, "namespace of cell 6")
+	real := linked.Path + ".real"
+	os.Rename(linked.Path, real)
+	if err := os.Symlink(real, linked.Path); err != nil {
+		t.Fatal(err)
+	}
+	refused("symlinked file", linked, job, "is a symlink")
+	dirJob := "nb-cccc"
+	moved := checkpointFile(t, data, dirJob, 2, "namespace")
+	attempt := rundir.AttemptDir(data, dirJob, 1)
+	os.Rename(attempt, attempt+".real")
+	os.Symlink(attempt+".real", attempt)
+	refused("symlinked attempt folder", moved, dirJob, "is a symlink")
+	// A folder where the file should be.
+	dir := checkpointFile(t, data, job, 7, "x")
+	os.Remove(dir.Path)
+	os.Mkdir(dir.Path, 0o700)
+	refused("a directory", dir, job, "is not a regular file")
+	// A canceled call stops hashing.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := verifyCheckpoint(cctx, data, job, good); err == nil || IsUserError(err) {
+		t.Errorf("canceled: %v, want the context's error", err)
+	}
+}
