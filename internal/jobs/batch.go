@@ -200,7 +200,18 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 		if prev, ok := reuse[n.ID]; ok {
 			bn.JobID, bn.Reused = prev.JobID, true
 			bn.Run = workflows.RunInput{Notebook: prev.Notebook, Output: prev.Output}
-			resolved[n.ID] = resolvedNode{output: prev.Output, params: n.Parameters}
+			// Its own references are resolved again, as in the round that
+			// ran it (its ancestors succeeded too, so they are reused with
+			// the same outputs): a node below that refers to one of its
+			// parameters gets the value, not the reference.
+			params := n.Parameters
+			if graphOK {
+				if params, err = exp.substitute(n, resolved, ancestors(req.Nodes, byID, n.ID)); err != nil {
+					problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
+					continue
+				}
+			}
+			resolved[n.ID] = resolvedNode{output: prev.Output, params: params}
 			in.Nodes[i] = bn
 			continue
 		}
