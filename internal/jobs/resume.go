@@ -68,19 +68,19 @@ const resumeWarningPrefix = "resume: "
 // parameters are the ones the checkpoint was taken with, it is complete
 // (or allowPartial), and its file is the one recorded in Temporal. The
 // notebook needs no check: a rerun runs the source job's notebook path
-// (the same input), as it is now. cells is the notebook's cell count now;
-// a fromCell past it (a batch rerun's "latest of each node") picks the
+// (the same input), as it is now. code says which of the notebook's cells
+// are code cells now; a fromCell past its last cell (a batch rerun's "latest of each node") picks the
 // latest checkpoint and adds no warning. found is false, with a UserError
 // that says why, when the job has no checkpoint to go on from; any other
 // error refuses the rerun.
-func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.RunInput, params json.RawMessage, fromCell, cells int, allowPartial bool) (r *workflows.Resume, warning string, found bool, err error) {
+func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.RunInput, params json.RawMessage, fromCell int, code []bool, allowPartial bool) (r *workflows.Resume, warning string, found bool, err error) {
 	res, err := s.runResult(ctx, job)
 	if err != nil {
 		return nil, "", false, err
 	}
-	explicit := fromCell < cells
+	explicit := fromCell < len(code)
 	if !explicit {
-		fromCell = cells
+		fromCell = len(code)
 	}
 	cp, ok := pickCheckpoint(res.Checkpoints, fromCell)
 	if !ok {
@@ -110,7 +110,7 @@ func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.Run
 	if !explicit {
 		fromCell = cp.Cell + 1
 	}
-	return &workflows.Resume{Job: owner, FromCell: fromCell, Checkpoint: cp, AllowPartial: allowPartial}, rerunCellsWarning(cp.Cell, fromCell), true, nil
+	return &workflows.Resume{Job: owner, FromCell: fromCell, Checkpoint: cp, AllowPartial: allowPartial}, rerunCellsWarning(cp.Cell, fromCell, code), true, nil
 }
 
 // runResult is a finished run's result: the workflow's result when it
@@ -194,16 +194,26 @@ func sameCheckpoint(a, b workflows.Checkpoint) bool {
 	return a.Path == b.Path && a.SHA256 == b.SHA256 && a.Cell == b.Cell
 }
 
-// rerunCellsWarning says which cells before fromCell run again when the
-// checkpoint was taken after cell k < fromCell-1; "" when none do.
-func rerunCellsWarning(k, fromCell int) string {
-	switch {
-	case k >= fromCell-1:
-		return ""
-	case k+1 == fromCell-1:
-		return fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: cell %d runs again", resumeWarningPrefix, fromCell, k, k+1)
+// rerunCellsWarning says which code cells before fromCell run again when
+// the checkpoint was taken after cell k, more than one cell before it; ""
+// when none do. code says which cells are code cells.
+func rerunCellsWarning(k, fromCell int, code []bool) string {
+	var again []string
+	for i := k + 1; i < fromCell && i < len(code); i++ {
+		if code[i] {
+			again = append(again, strconv.Itoa(i))
+		}
 	}
-	return fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: cells %d to %d run again", resumeWarningPrefix, fromCell, k, k+1, fromCell-1)
+	head := fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: ", resumeWarningPrefix, fromCell, k)
+	switch {
+	case len(again) == 0:
+		return ""
+	case len(again) == 1:
+		return head + "cell " + again[0] + " runs again"
+	case len(again) > 8:
+		return head + fmt.Sprintf("%d code cells, %s to %s, run again", len(again), again[0], again[len(again)-1])
+	}
+	return head + "cells " + strings.Join(again[:len(again)-1], ", ") + " and " + again[len(again)-1] + " run again"
 }
 
 // withoutResumeWarnings drops the warnings an earlier resume added.

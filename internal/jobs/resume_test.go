@@ -69,19 +69,33 @@ func TestNoCheckpointSaysWhatExists(t *testing.T) {
 }
 
 func TestRerunCellsWarning(t *testing.T) {
+	allCode := func(n int) []bool {
+		c := make([]bool, n)
+		for i := range c {
+			c[i] = true
+		}
+		return c
+	}
+	// Cells 2 and 4 are markdown: they do not run, again or not.
+	mixed := []bool{true, true, false, true, false, true, true, true}
 	for _, tc := range []struct {
 		k, from int
+		code    []bool
 		want    string
 	}{
-		{2, 3, ""},
-		{1, 3, "resume: the latest checkpoint before cell 3 was taken after cell 1: cell 2 runs again"},
-		{2, 7, "resume: the latest checkpoint before cell 7 was taken after cell 2: cells 3 to 6 run again"},
+		{2, 3, allCode(8), ""},
+		{1, 3, allCode(8), "resume: the latest checkpoint before cell 3 was taken after cell 1: cell 2 runs again"},
+		{2, 7, allCode(8), "resume: the latest checkpoint before cell 7 was taken after cell 2: cells 3, 4, 5 and 6 run again"},
+		{1, 3, mixed, ""},
+		{1, 5, mixed, "resume: the latest checkpoint before cell 5 was taken after cell 1: cell 3 runs again"},
+		{0, 7, mixed, "resume: the latest checkpoint before cell 7 was taken after cell 0: cells 1, 3, 5 and 6 run again"},
+		{0, 40, allCode(50), "resume: the latest checkpoint before cell 40 was taken after cell 0: 39 code cells, 1 to 39, run again"},
 	} {
-		if got := rerunCellsWarning(tc.k, tc.from); got != tc.want {
+		if got := rerunCellsWarning(tc.k, tc.from, tc.code); got != tc.want {
 			t.Errorf("k=%d from=%d: %q, want %q", tc.k, tc.from, got, tc.want)
 		}
 	}
-	ws := withoutResumeWarnings([]string{"parameter x: type not checked", rerunCellsWarning(1, 5)})
+	ws := withoutResumeWarnings([]string{"parameter x: type not checked", rerunCellsWarning(1, 5, allCode(6))})
 	if len(ws) != 1 || ws[0] != "parameter x: type not checked" {
 		t.Errorf("withoutResumeWarnings kept %q", ws)
 	}
