@@ -238,12 +238,3 @@ func startWorkerWith(t *testing.T, cfg *config.Config, sup limits.Support) {
 	}
 	t.Cleanup(w.Stop)
 }
-
-func hasWarning(warnings []string, sub string) bool {
-	for _, w := range warnings {
-		if strings.Contains(w, sub) {
-			return true
-		}
-	}
-	return false
-}

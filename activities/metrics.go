@@ -30,7 +30,7 @@ func countAttempt(ctx context.Context, logw *logstore.Writer, res *workflows.Att
 	return func() {
 		cells := res.CellsExecuted
 		if res.CellsTotal == 0 {
-			cells = newProgressReader(res.OutputPath, res.Attempt, res.Executor, res.StartedAt).read().CellsDone
+			cells = newProgressReader(res.OutputPath, res.Attempt, res.Executor, res.StartedAt, "", nil).read().CellsDone
 		}
 		_, end := logw.Stats()
 		h := activity.GetMetricsHandler(ctx)

@@ -2,31 +2,46 @@ package activities
 
 import (
 	"os"
+	"path/filepath"
 	"time"
 
 	"millrace/internal/executor"
 	"millrace/internal/logstore"
 	"millrace/internal/notebook"
+	"millrace/internal/rundir"
 	"millrace/workflows"
 )
 
 // progressReader derives a run's progress from its output notebook, which
 // both papermill and the bundled runner save at every cell start and end. It
 // re-reads the file only when it changed.
+//
+// It also carries the run's last complete checkpoint, so that every
+// heartbeat, and with it the next attempt, knows it: at first the one this
+// attempt resumes from (none if it restores nothing), then each one the
+// runner reports in its checkpoint folder (rundir.LatestCheckpointFile).
 type progressReader struct {
 	path    string
 	modTime time.Time
 	size    int64
 	last    workflows.Progress
+	// ckptDir is the attempt's checkpoint folder, "" when it takes none.
+	ckptDir   string
+	latestMod time.Time
+	// carried is the checkpoint the attempt resumes from until the
+	// runner says whether it could (resumeKnown).
+	carried     *workflows.Checkpoint
+	resumeKnown bool
 }
 
-func newProgressReader(path string, attempt int, executorName string, started time.Time) *progressReader {
-	return &progressReader{path: path, last: workflows.Progress{
-		Attempt: attempt, CurrentCell: -1, Executor: executorName, OutputPath: path, StartedAt: started,
+func newProgressReader(path string, attempt int, executorName string, started time.Time, ckptDir string, carried *workflows.Checkpoint) *progressReader {
+	return &progressReader{path: path, ckptDir: ckptDir, carried: carried, last: workflows.Progress{
+		Attempt: attempt, CurrentCell: -1, Executor: executorName, OutputPath: path, StartedAt: started, Checkpoint: carried,
 	}}
 }
 
 func (r *progressReader) read() workflows.Progress {
+	r.readCheckpoints()
 	st, err := os.Stat(r.path)
 	if err != nil || (st.ModTime().Equal(r.modTime) && st.Size() == r.size) {
 		return r.last
@@ -41,7 +56,41 @@ func (r *progressReader) read() workflows.Progress {
 	r.modTime, r.size = st.ModTime(), st.Size()
 	r.last.CellsDone, r.last.CellsTotal = p.CellsDone, p.CellsTotal
 	r.last.CurrentCell, r.last.CurrentSource = p.Current, p.CurrentSource
+	if r.last.ResumedFromCell > 0 && r.last.ResumedAt == 0 {
+		r.last.ResumedAt = resumedAt(r.path)
+	}
 	return r.last
+}
+
+// readCheckpoints takes in what the runner wrote to the checkpoint folder
+// since the last read: whether it resumed, and its latest checkpoint.
+func (r *progressReader) readCheckpoints() {
+	if r.ckptDir == "" {
+		return
+	}
+	if !r.resumeKnown && r.carried != nil {
+		var rr resumeRecord
+		if readJSON(filepath.Join(r.ckptDir, rundir.ResumeFile), &rr) {
+			r.resumeKnown = true
+			if rr.Resumed {
+				r.last.ResumedFromCell = rr.FirstCell
+			} else if r.last.Checkpoint == r.carried {
+				// A checkpoint that could not be restored is not offered
+				// to the next attempt either.
+				r.last.Checkpoint = nil
+			}
+		}
+	}
+	latest := filepath.Join(r.ckptDir, rundir.LatestCheckpointFile)
+	st, err := os.Stat(latest)
+	if err != nil || st.ModTime().Equal(r.latestMod) {
+		return
+	}
+	var rec checkpointRecord
+	if readJSON(latest, &rec) && rec.SHA256 != "" {
+		cp := rec.checkpoint(r.last.Attempt)
+		r.last.Checkpoint, r.latestMod = &cp, st.ModTime()
+	}
 }
 
 // final is the last heartbeat of an attempt whose executor exited: the
@@ -125,4 +174,21 @@ func excerpt(src string) string {
 		}
 	}
 	return src
+}
+
+// checkpoints are the attempt's checkpoints for its result: the one it
+// resumed from, then its own last one. (The runner's result file, when
+// there is one, lists every one it kept.)
+func (r *progressReader) checkpoints(kept []workflows.Checkpoint) []workflows.Checkpoint {
+	var out []workflows.Checkpoint
+	if r.carried != nil && r.last.ResumedFromCell > 0 {
+		out = append(out, *r.carried)
+	}
+	if len(kept) > 0 {
+		return append(out, kept...)
+	}
+	if cp := r.last.Checkpoint; cp != nil && cp != r.carried {
+		out = append(out, *cp)
+	}
+	return out
 }

@@ -59,6 +59,7 @@ type attempt struct {
 	// closers undo what the stages opened (see close).
 	closers []func()
 	// Set by prepare.
+	resume  resumePoint
 	spec    executor.Spec
 	launch  executor.Spec
 	logw    *logstore.Writer
@@ -104,7 +105,11 @@ func (a *Activities) prepare(ctx context.Context, at *attempt) (workflows.Attemp
 	// confining this one and starting Python can take seconds on a loaded
 	// host, and a short heartbeat timeout must not find this attempt lost
 	// too before its executor's first heartbeat.
-	at.startup = a.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt})
+	// Where to start is read before the first heartbeat, which replaces
+	// the lost attempt's details; the checkpoint goes on in every
+	// heartbeat of this attempt until a newer one is taken.
+	at.resume = a.resumeFrom(ctx, jobID, in)
+	at.startup = a.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt, Checkpoint: at.resume.Checkpoint})
 	at.onClose(at.startup)
 	a.closeLostAttempts(ctx, jobID, n)
 	dir := rundir.AttemptDir(a.DataDir, jobID, n)
@@ -131,6 +136,11 @@ func (a *Activities) prepare(ctx context.Context, at *attempt) (workflows.Attemp
 		if err := os.WriteFile(spec.ParamsFile, in.Parameters, filemode.File); err != nil {
 			return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the parameters file: %v", err), nil, true)
 		}
+	}
+	if refused, err := a.checkpointSpec(at, &spec, &res); err != nil {
+		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot create the run's checkpoint folder: %v", err), nil, true)
+	} else if refused != "" {
+		return res, a.end(dir, &res, failure.TypeBadInput, refused, nil, true)
 	}
 	at.spec = spec
 	logw, err := logstore.Create(dir)
@@ -196,7 +206,7 @@ func (a *Activities) run(ctx context.Context, at *attempt, res workflows.Attempt
 	go func() { defer pumps.Done(); _ = logw.Copy(logstore.Stdout, proc.Stdout) }()
 	go func() { defer pumps.Done(); _ = logw.Copy(logstore.Stderr, proc.Stderr) }()
 
-	progress := newProgressReader(spec.Output, n, a.Executor.Name, res.StartedAt)
+	progress := newProgressReader(spec.Output, n, a.Executor.Name, res.StartedAt, spec.CheckpointDir, at.resume.Checkpoint)
 	heartbeat := func() {
 		p := progress.read()
 		p.LogLines, p.LogBytes = logw.Stats()
@@ -240,11 +250,14 @@ func (a *Activities) conclude(ctx context.Context, at *attempt, res workflows.At
 		out.Warnings = append(out.Warnings, isolation)
 	}
 	res.Kernel, res.KernelDefaulted = out.KernelName, out.KernelDefaulted
-	res.CellsExecuted, res.CellsTotal, res.Warnings = out.CellsExecuted, out.CellsTotal, out.Warnings
-	activity.RecordHeartbeat(ctx, progress.final(out, logw))
+	res.CellsExecuted, res.CellsTotal = out.CellsExecuted, out.CellsTotal
+	res.Warnings = append(res.Warnings, out.Warnings...)
+	last := progress.final(out, logw)
+	activity.RecordHeartbeat(ctx, last)
+	res.ResumedFromCell, res.Checkpoints = last.ResumedFromCell, progress.checkpoints(nil)
 	if out.Succeeded() {
 		code := 0
-		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(failure.KindOK), Message: "the notebook ran to its end", ExitCode: &code})
+		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(failure.KindOK), Message: "the notebook ran to its end", ExitCode: &code, ResumedFromCell: res.ResumedFromCell})
 		log.Info("attempt succeeded", "cells", out.CellsExecuted)
 		return res, nil
 	}
@@ -254,7 +267,7 @@ func (a *Activities) conclude(ctx context.Context, at *attempt, res workflows.At
 	if msg == "" {
 		msg = string(out.Kind)
 	}
-	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(out.Kind), Message: msg, ExitCode: &out.ExitCode, Retried: retried})
+	_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(out.Kind), Message: msg, ExitCode: &out.ExitCode, Retried: retried, ResumedFromCell: res.ResumedFromCell})
 	log.Info("attempt failed", "kind", out.Kind, "exit", out.ExitCode, "retried", retried)
 	return res, a.fail(&res, errType, msg, out.Cell, nonRetryable)
 }

@@ -123,6 +123,15 @@ func (r *RunResult) merge(a AttemptResult) {
 		r.CellsExecuted, r.CellsTotal = a.CellsExecuted, a.CellsTotal
 	}
 	r.Warnings = a.Warnings
+	r.Checkpoints = a.Checkpoints
+}
+
+// LastCheckpoint is the run's latest checkpoint, nil if it took none.
+func (r *RunResult) LastCheckpoint() *Checkpoint {
+	if n := len(r.Checkpoints); n > 0 {
+		return &r.Checkpoints[n-1]
+	}
+	return nil
 }
 
 // classify turns the activity's outcome into a status and error, filling
@@ -141,6 +150,10 @@ func classify(err error, attempt *AttemptResult) (string, *RunError) {
 		if timeoutErr.LastHeartbeatDetails(&p) == nil {
 			attempt.Attempt, attempt.CellsExecuted, attempt.CellsTotal = p.Attempt, p.CellsDone, p.CellsTotal
 			attempt.Executor, attempt.OutputPath = p.Executor, p.OutputPath
+			attempt.ResumedFromCell = p.ResumedFromCell
+			if p.Checkpoint != nil {
+				attempt.Checkpoints = []Checkpoint{*p.Checkpoint}
+			}
 		}
 	}
 	switch {

@@ -55,6 +55,9 @@ type NotifyPayload struct {
 	Attempts   int          `json:"attempts,omitempty"`
 	Error      *NotifyError `json:"error,omitempty"`
 	Nodes      []NotifyNode `json:"nodes,omitempty"` // a batch's nodes
+	// Checkpoint is a run's last complete checkpoint: a rerun with
+	// from_cell above its cell can go on from it.
+	Checkpoint *CheckpointSummary `json:"checkpoint,omitempty"`
 }
 
 // NotifyError summarizes why a run did not succeed.
@@ -154,7 +157,7 @@ func runPayload(ctx workflow.Context, r RunResult) NotifyPayload {
 	return NotifyPayload{
 		Event: "run.ended", DeliveryID: ex.ID + "/" + ex.RunID, JobID: ex.ID, Status: r.Status,
 		Notebook: r.Notebook, OutputPath: r.OutputPath, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-		Duration: r.Duration, Attempts: r.Attempts, Error: notifyError(r.Error),
+		Duration: r.Duration, Attempts: r.Attempts, Error: notifyError(r.Error), Checkpoint: r.LastCheckpoint().Summary(),
 	}
 }
 

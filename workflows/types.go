@@ -104,6 +104,30 @@ type Checkpoint struct {
 	SkippedCount int      `json:"skipped_count,omitempty"`
 }
 
+// CheckpointSummary is a checkpoint as status and webhooks show it.
+type CheckpointSummary struct {
+	// Cell is the input-notebook index of the last cell it holds (the
+	// index cell errors give): a resume goes on from the next one.
+	Cell      int       `json:"cell"`
+	Attempt   int       `json:"attempt"`
+	SavedAt   time.Time `json:"saved_at"`
+	SizeBytes int64     `json:"size_bytes"`
+	// Partial checkpoints left out the names in Skipped (SkippedCount in
+	// all): they could not be saved.
+	Partial      bool     `json:"partial,omitempty"`
+	Skipped      []string `json:"skipped,omitempty"`
+	SkippedCount int      `json:"skipped_count,omitempty"`
+}
+
+// Summary is the checkpoint as status and webhooks show it; nil for none.
+func (c *Checkpoint) Summary() *CheckpointSummary {
+	if c == nil {
+		return nil
+	}
+	return &CheckpointSummary{Cell: c.Cell, Attempt: c.Attempt, SavedAt: c.SavedAt, SizeBytes: c.SizeBytes,
+		Partial: c.Partial, Skipped: c.Skipped, SkippedCount: c.SkippedCount}
+}
+
 // MaxSkippedNames bounds the names a Checkpoint lists, so that heartbeat
 // details stay small.
 const MaxSkippedNames = 20

@@ -40,6 +40,8 @@ var runOptionFlags = map[string]optionFlag{
 	"memory_limit":           {name: "memory-limit", usage: "cap the kernel's memory at this `size` (512MiB, 4GB); the run fails with MemoryLimitExceeded past it"},
 	"cpu_limit":              {name: "cpu-limit", usage: "cap the kernel's CPU at this many `cores` (0.5, 2)"},
 	"no_type_check":          {name: "no-type-check", usage: "pass parameter values whose type does not fit the parameters cell (a string for an int), with a warning, instead of refusing the run"},
+	"checkpoint":             {name: "checkpoint", usage: "save the kernel's variables between cells: `auto` (default), every_cell or off; a retried attempt and rerun --from-cell go on from the last one"},
+	"checkpoint_max_size":    {name: "checkpoint-max-size", usage: "keep no checkpoint larger than this `size` (default 8GiB)"},
 	"labels":                 {name: "label", usage: "a `label` to find the job by with millrace jobs --label (repeatable)"},
 	"priority":               {name: "priority", usage: "`high`, normal or low: waiting high-priority runs start first"},
 	"notify_url":             {name: "notify-url", usage: "POST a signed JSON message to this `url` when the run ends (its host must be in MILLRACE_NOTIFY_ALLOW)"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/limits"
 	"millrace/workflows"
 )
 
@@ -81,13 +82,21 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 	if st.Notification != nil {
 		row("webhook", st.Notification.String())
 	}
+	if r := st.ResumedFrom; r != nil {
+		row("resumed", fmt.Sprintf("from job %s, its checkpoint after cell %d (asked: from cell %d)", r.JobID, r.CheckpointCell, r.FromCell))
+	}
+	row("checkpoint", checkpointLine(st.Checkpoint))
 	for _, warning := range st.Warnings {
 		row("warning", warning)
 	}
 	if len(st.Attempts) > 1 || (len(st.Attempts) == 1 && !st.Ended()) {
 		fmt.Fprintln(w, "attempts:")
 		for _, a := range st.Attempts {
-			fmt.Fprintf(w, "  %d  %-10s %s\n", a.Attempt, a.Outcome, a.Message)
+			msg := a.Message
+			if a.ResumedFromCell > 0 {
+				msg += fmt.Sprintf(" (resumed from cell %d)", a.ResumedFromCell)
+			}
+			fmt.Fprintf(w, "  %d  %-10s %s\n", a.Attempt, a.Outcome, msg)
 		}
 	}
 	if st.Error != nil {
@@ -95,6 +104,18 @@ func runStatus(ctx context.Context, c *cli, cmd command, args []string) error {
 		printFailure(w, s, st.Error, "  ")
 	}
 	return nil
+}
+
+// checkpointLine describes a run's last checkpoint in one line.
+func checkpointLine(cp *jobs.CheckpointInfo) string {
+	if cp == nil {
+		return ""
+	}
+	s := fmt.Sprintf("after cell %d, %s, saved %s (attempt %d)", cp.Cell, limits.FormatSize(cp.SizeBytes), cp.SavedAt.Local().Format(time.DateTime), cp.Attempt)
+	if cp.Partial {
+		s += fmt.Sprintf("; partial: %d names left out (%s)", max(cp.SkippedCount, len(cp.Skipped)), strings.Join(cp.Skipped, ", "))
+	}
+	return s
 }
 
 func kernelNote(k string) string {

@@ -139,6 +139,21 @@ type Spec struct {
 	CellTimeout  time.Duration // 0: none
 	StartTimeout time.Duration // 0: DefaultStartTimeout
 	ResultFile   string        // where the bundled runner writes its outcome
+	// Checkpoints (bundled runner only).
+	CheckpointDir      string // the attempt's checkpoint folder; "" for none
+	Checkpoint         string // auto, every_cell or off
+	CheckpointMaxBytes int64
+	Resume             *Resume // the checkpoint to restore first; nil: run from the first cell
+}
+
+// Resume is a checkpoint for the bundled runner to restore before it runs
+// the cells after it.
+type Resume struct {
+	Path         string
+	SHA256       string
+	Cell         int  // the input-notebook index of the checkpoint's last cell
+	AllowPartial bool // restore a checkpoint that left names out
+	Required     bool // fail the run, rather than run from the start, when it cannot be restored
 }
 
 // Args returns the command line (program first). Parameters always go

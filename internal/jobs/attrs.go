@@ -32,4 +32,10 @@ func readAttributes(st *Status, sa *commonpb.SearchAttributes, memo *commonpb.Me
 	if p, ok := memo.GetFields()[memoOutput]; ok {
 		_ = memoDC.FromPayload(p, &st.OutputPath)
 	}
+	if p, ok := memo.GetFields()[memoResume]; ok {
+		var r ResumedFrom
+		if memoDC.FromPayload(p, &r) == nil {
+			st.ResumedFrom = &r
+		}
+	}
 }

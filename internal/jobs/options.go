@@ -56,3 +56,23 @@ func resourceLimits(memory string, cpu float64) (int64, float64, error) {
 	}
 	return mem, cpu, nil
 }
+
+// checkpointPolicy checks a run's checkpoint options: the policy's name
+// (kept as given, "" for the default) and the size cap in bytes (0 for the
+// default).
+func checkpointPolicy(policy, maxSize string) (string, int64, error) {
+	var errs []error
+	switch policy {
+	case "", workflows.CheckpointAuto, workflows.CheckpointEveryCell, workflows.CheckpointOff:
+	default:
+		errs = append(errs, fmt.Errorf("checkpoint %q: must be %s, %s or %s", policy, workflows.CheckpointAuto, workflows.CheckpointEveryCell, workflows.CheckpointOff))
+	}
+	size, err := limits.ParseSize(maxSize)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("checkpoint_max_size: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", 0, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return policy, size, nil
+}

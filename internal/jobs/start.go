@@ -89,14 +89,18 @@ func (s *Service) runOptions(jobID string, in workflows.RunInput) client.StartWo
 
 // Memo keys: what status and list answer without reading the input.
 const (
-	memoOutput = "output"     // the output path
-	memoNotify = "notify_url" // set when the run has a completion webhook
+	memoOutput = "output"       // the output path
+	memoNotify = "notify_url"   // set when the run has a completion webhook
+	memoResume = "resumed_from" // a ResumedFrom, set when the run is a rerun with from_cell
 )
 
 func runMemo(in workflows.RunInput) map[string]any {
 	m := map[string]any{memoOutput: in.Output}
 	if in.NotifyURL != "" {
 		m[memoNotify] = in.NotifyURL
+	}
+	if r := in.Resume; r != nil {
+		m[memoResume] = ResumedFrom{JobID: r.Job, FromCell: r.FromCell, CheckpointCell: r.Checkpoint.Cell}
 	}
 	return m
 }
@@ -202,6 +206,8 @@ func (s *Service) RunInput(jobID string, req StartRequest) (workflows.RunInput, 
 	in.NotifyURL, err = s.notifyURL(req.NotifyURL)
 	errs = append(errs, err)
 	in.MemoryLimit, in.CPULimit, err = resourceLimits(req.MemoryLimit, req.CPULimit)
+	errs = append(errs, err)
+	in.Checkpoint, in.CheckpointMaxBytes, err = checkpointPolicy(req.Checkpoint, req.CheckpointMaxSize)
 	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {

@@ -25,17 +25,41 @@ type Progress struct {
 	Percent       float64 `json:"percent"`
 	CurrentCell   int     `json:"current_cell,omitempty"` // 1-based among code cells while one runs; 0 when none
 	CurrentSource string  `json:"current_source,omitempty"`
+	// ResumedAt is the cell (counted as CurrentCell) where the running
+	// attempt went on after restoring a checkpoint; 0 when it did not.
+	ResumedAt int `json:"resumed_at,omitempty"`
 }
 
-// String renders progress as "cell 5/12".
+// String renders progress as "cell 5/12", or "cell 14/40, resumed at cell
+// 12/40" for an attempt that restored a checkpoint.
 func (p Progress) String() string {
 	if p.CellsTotal == 0 {
 		return "starting"
 	}
+	s := fmt.Sprintf("%d/%d cells", p.CellsDone, p.CellsTotal)
 	if p.CurrentCell > 0 {
-		return fmt.Sprintf("cell %d/%d", p.CurrentCell, p.CellsTotal)
+		s = fmt.Sprintf("cell %d/%d", p.CurrentCell, p.CellsTotal)
 	}
-	return fmt.Sprintf("%d/%d cells", p.CellsDone, p.CellsTotal)
+	if p.ResumedAt > 0 {
+		if p.CurrentCell == p.ResumedAt {
+			return fmt.Sprintf("resumed at cell %d/%d", p.ResumedAt, p.CellsTotal)
+		}
+		s += fmt.Sprintf(", resumed at cell %d/%d", p.ResumedAt, p.CellsTotal)
+	}
+	return s
+}
+
+// CheckpointInfo is a run's last complete checkpoint, as status shows it.
+type CheckpointInfo = workflows.CheckpointSummary
+
+// ResumedFrom says which job and checkpoint a rerun with from_cell
+// started from.
+type ResumedFrom struct {
+	JobID    string `json:"job_id"`
+	FromCell int    `json:"from_cell"`
+	// CheckpointCell is the last cell the restored checkpoint holds: the
+	// run went on from the cell after it.
+	CheckpointCell int `json:"checkpoint_cell"`
 }
 
 // Failure describes why a run failed, with a traceback excerpt.
@@ -59,6 +83,10 @@ type Attempt struct {
 	Outcome string    `json:"outcome"`
 	Message string    `json:"message"`
 	EndedAt time.Time `json:"ended_at"`
+	// ResumedFromCell is the input-notebook index of the first cell the
+	// attempt ran after restoring a checkpoint; absent when it ran from
+	// the start.
+	ResumedFromCell int `json:"resumed_from_cell,omitempty"`
 }
 
 // Status is a job's state, as get_job_status and `millrace status` show it.
@@ -86,6 +114,10 @@ type Status struct {
 	Priority string    `json:"priority,omitempty"` // high, normal or low
 	// Notification says how the completion webhook (notify_url) went.
 	Notification *workflows.Notification `json:"notification,omitempty"`
+	// Checkpoint is the run's last complete checkpoint, if it took one.
+	Checkpoint *CheckpointInfo `json:"checkpoint,omitempty"`
+	// ResumedFrom is set for a rerun with from_cell.
+	ResumedFrom *ResumedFrom `json:"resumed_from,omitempty"`
 }
 
 // Ended reports whether the job has reached a final status.
@@ -124,8 +156,15 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 				st.MaxAttempts = m
 			}
 			var p workflows.Progress
-			if hb := pa.GetHeartbeatDetails(); hb != nil && s.dc().FromPayloads(hb, &p) == nil && p.Attempt == st.Attempt {
+			hb := pa.GetHeartbeatDetails()
+			if hb != nil && s.dc().FromPayloads(hb, &p) == nil {
+				// A retry waiting to start still has its lost attempt's
+				// checkpoint: the one it will resume from.
+				st.Checkpoint = p.Checkpoint.Summary()
+			}
+			if hb != nil && p.Attempt == st.Attempt {
 				st.Progress = progressOf(p.CellsDone, p.CellsTotal, p.CurrentCell, p.CurrentSource)
+				st.Progress.ResumedAt = p.ResumedAt
 				st.Executor = p.Executor
 				if p.OutputPath != "" {
 					st.OutputPath = p.OutputPath
@@ -204,6 +243,7 @@ func (s *Service) closedStatus(ctx context.Context, st *Status, exec enumspb.Wor
 		st.Attempt = res.Attempts
 	}
 	st.Progress = progressOf(res.CellsExecuted, res.CellsTotal, -1, "")
+	st.Checkpoint = res.LastCheckpoint().Summary()
 	if !res.StartedAt.IsZero() {
 		t := res.StartedAt
 		st.StartedAt = &t
@@ -258,7 +298,7 @@ func (s *Service) attempts(jobID string) []Attempt {
 	var out []Attempt
 	for _, n := range ns {
 		if e, ok, err := rundir.ReadEnd(rundir.AttemptDir(s.DataDir, jobID, n)); ok && err == nil {
-			out = append(out, Attempt{Attempt: n, Outcome: e.Outcome, Message: e.Message, EndedAt: e.EndedAt})
+			out = append(out, Attempt{Attempt: n, Outcome: e.Outcome, Message: e.Message, EndedAt: e.EndedAt, ResumedFromCell: e.ResumedFromCell})
 		}
 	}
 	return out

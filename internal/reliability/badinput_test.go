@@ -108,6 +108,8 @@ func TestBadInputJobService(t *testing.T) {
 		{"an unknown priority", start(jobs.StartRequest{Path: nb, Job: runopts.Job{Priority: "urgent!"}}), "priority"},
 		{"a memory limit that is not a size", start(jobs.StartRequest{Path: nb, Options: runopts.Options{MemoryLimit: "lots"}}), "memory_limit"},
 		{"a memory limit too small for a kernel", start(jobs.StartRequest{Path: nb, Options: runopts.Options{MemoryLimit: "1MiB"}}), "below the minimum"},
+		{"an unknown checkpoint policy", start(jobs.StartRequest{Path: nb, Options: runopts.Options{Checkpoint: "sometimes"}}), "every_cell"},
+		{"a checkpoint cap that is not a size", start(jobs.StartRequest{Path: nb, Options: runopts.Options{CheckpointMaxSize: "huge"}}), "checkpoint_max_size"},
 		{"a negative CPU limit", start(jobs.StartRequest{Path: nb, Options: runopts.Options{CPULimit: -2}}), "cpu_limit"},
 		{"a webhook to a metadata address", start(jobs.StartRequest{Path: nb, Job: runopts.Job{NotifyURL: "http://169.254.169.254/latest/meta-data"}}), "notify_url"},
 		{"a webhook to a file URL", start(jobs.StartRequest{Path: nb, Job: runopts.Job{NotifyURL: "file:///etc/passwd"}}), "http"},

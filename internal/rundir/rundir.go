@@ -53,6 +53,9 @@ type AttemptEnd struct {
 	Message  string    `json:"message"`
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Retried  bool      `json:"retried"`
+	// ResumedFromCell is the input-notebook index of the first cell the
+	// attempt ran after restoring a checkpoint; 0 when it did not resume.
+	ResumedFromCell int `json:"resumed_from_cell,omitempty"`
 }
 
 // WriteEnd stores the end record of an attempt atomically.

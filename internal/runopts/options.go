@@ -55,6 +55,10 @@ type Options struct {
 	// cell, with a warning on the run for each, instead of refusing the
 	// run. A batch's own no_type_check applies to every node as well.
 	NoTypeCheck bool `json:"no_type_check,omitempty" yaml:"no_type_check,omitempty" jsonschema:"pass parameter values whose type does not fit the parameters cell (a string for an int...) instead of refusing the run; the run's warnings list them. Default false"`
+	// Checkpoint is auto, every_cell or off ("" = auto).
+	Checkpoint string `json:"checkpoint,omitempty" yaml:"checkpoint,omitempty" jsonschema:"when to save the kernel's variables between cells, so that a retried attempt (worker or kernel lost) and rerun_job with from_cell go on from there instead of from the first cell: auto (default: often enough to cost at most about 3% of the run time), every_cell, or off"`
+	// CheckpointMaxSize caps one checkpoint: bytes or a size with a unit.
+	CheckpointMaxSize string `json:"checkpoint_max_size,omitempty" yaml:"checkpoint_max_size,omitempty" jsonschema:"largest checkpoint to keep, such as 2GiB (default 8GiB); past it no checkpoint is saved and the run's warnings say so"`
 }
 
 // Job says how a job is found, scheduled and reported. A batch has its own

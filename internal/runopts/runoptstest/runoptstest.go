@@ -71,15 +71,17 @@ func (w World) Valid(withDirect bool) map[string]any {
 		params["undeclared"] = "extra"
 	}
 	return map[string]any{
-		"parameters":   params,
-		"output_path":  filepath.Join(w.Root, "out", "run.ipynb"),
-		"kernel":       "python3",
-		"cwd":          filepath.Join(w.Root, "work"),
-		"memory_limit": "300MiB",
-		"priority":     "low",
-		"notify_url":   "https://" + NotifyHost + "/run",
-		"labels":       []string{"options-a", "options-b"},
-		"env":          map[string]string{"OPTIONS_VAR": "set"},
+		"parameters":          params,
+		"output_path":         filepath.Join(w.Root, "out", "run.ipynb"),
+		"kernel":              "python3",
+		"cwd":                 filepath.Join(w.Root, "work"),
+		"memory_limit":        "300MiB",
+		"checkpoint":          "every_cell",
+		"checkpoint_max_size": "3GiB",
+		"priority":            "low",
+		"notify_url":          "https://" + NotifyHost + "/run",
+		"labels":              []string{"options-a", "options-b"},
+		"env":                 map[string]string{"OPTIONS_VAR": "set"},
 	}
 }
 
