@@ -199,28 +199,28 @@ func TestVerifyCheckpoint(t *testing.T) {
 	refused("missing file", gone, job, "is gone from disk")
 	// Recorded elsewhere than its job's checkpoints folder.
 	theirs := checkpointFile(t, data, other, 2, "namespace of cell 2")
-	refused("another job's checkpoint", theirs, job, "outside")
+	refused("another job's checkpoint", theirs, job, "is not a checkpoint of job "+job)
 	loose := theirs
 	loose.Path = filepath.Join(rundir.JobDir(data, job), "output.ipynb")
-	refused("a file of the job outside checkpoints", loose, job, "outside")
+	refused("a file of the job outside checkpoints", loose, job, "is not a checkpoint of job")
 	dotted := good
 	dotted.Path = filepath.Join(rundir.JobDir(data, job), "attempt-1", "checkpoints", "..", "..", "..", other, "attempt-1", "checkpoints", "cell-2.ckpt")
-	refused("a path with ..", dotted, job, "outside")
+	refused("a path with ..", dotted, job, "is not a checkpoint of job")
 	refused("not a job id", good, "../x", "is not a job id")
 	// A symlink in its path, to a file with the right bytes.
 	linked := checkpointFile(t, data, job, 6, "namespace of cell 6")
-	real := linked.Path + ".real"
-	os.Rename(linked.Path, real)
-	if err := os.Symlink(real, linked.Path); err != nil {
+	target := linked.Path + ".real"
+	os.Rename(linked.Path, target)
+	if err := os.Symlink(target, linked.Path); err != nil {
 		t.Fatal(err)
 	}
-	refused("symlinked file", linked, job, "is a symlink")
+	refused("symlinked file", linked, job, "symbolic link")
 	dirJob := "nb-cccc"
 	moved := checkpointFile(t, data, dirJob, 2, "namespace")
 	attempt := rundir.AttemptDir(data, dirJob, 1)
 	os.Rename(attempt, attempt+".real")
 	os.Symlink(attempt+".real", attempt)
-	refused("symlinked attempt folder", moved, dirJob, "is a symlink")
+	refused("symlinked attempt folder", moved, dirJob, "symbolic link")
 	// A folder where the file should be.
 	dir := checkpointFile(t, data, job, 7, "x")
 	os.Remove(dir.Path)
