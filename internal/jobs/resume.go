@@ -266,7 +266,7 @@ func parameterDiff(was, now json.RawMessage) ([]string, error) {
 		vb, inB := b[k]
 		switch {
 		case !inA:
-			diff = append(diff, fmt.Sprintf("%s (new: %s)", k, short(vb)))
+			diff = append(diff, fmt.Sprintf("%s (was not given, now %s)", k, short(vb)))
 		case !inB:
 			diff = append(diff, fmt.Sprintf("%s (was %s, now not given)", k, short(va)))
 		case !sameJSON(va, vb):

@@ -119,7 +119,7 @@ func TestParameterDiffComparesValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"gone (was true, now not given)", "lr (was 2, now 2.0)", "new (new: [1])", "rows (was 10, now 20)"}
+	want := []string{"gone (was true, now not given)", "lr (was 2, now 2.0)", "new (was not given, now [1])", "rows (was 10, now 20)"}
 	if strings.Join(d, "|") != strings.Join(want, "|") {
 		t.Errorf("diff %q, want %q", d, want)
 	}
