@@ -110,9 +110,11 @@ func readLog(t *testing.T, path string) string {
 }
 
 // failedAtCell3 runs resume.ipynb until cell 3 fails and returns the job.
-func failedAtCell3(t *testing.T, svc *jobs.Service, log string, params map[string]any) string {
+func failedAtCell3(t *testing.T, svc *jobs.Service, log string, params map[string]any, checkpoint string) string {
 	t.Helper()
-	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "resume.ipynb", Options: resumeOptions(log, params)})
+	opts := resumeOptions(log, params)
+	opts.Checkpoint = checkpoint
+	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "resume.ipynb", Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestRerunFromCellAfterFixingTheNotebook(t *testing.T) {
 	ctx := context.Background()
 	svc, dir := resumeSetup(t, true)
 	log := filepath.Join(dir, "cells.log")
-	first := failedAtCell3(t, svc, log, nil)
+	first := failedAtCell3(t, svc, log, nil, workflows.CheckpointEveryCell)
 	if got := readLog(t, log); got != "cell 1\ncell 3\n" {
 		t.Fatalf("first run's cells: %q", got)
 	}
@@ -192,8 +194,8 @@ func TestRerunFromCellAfterFixingTheNotebook(t *testing.T) {
 }
 
 // TestRerunFromCellRefusals: each refusal comes at the call, says why, and
-// starts nothing: a job still running, a cell with no checkpoint before
-// it, a cell past the notebook, other parameters than the checkpoint's,
+// starts nothing: a job still running, a job without checkpoints, a cell
+// past the notebook, other parameters than the checkpoint's,
 // a checkpoint changed on disk.
 func TestRerunFromCellRefusals(t *testing.T) {
 	ctx := context.Background()
@@ -221,8 +223,10 @@ func TestRerunFromCellRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first := failedAtCell3(t, svc, log, nil)
-	refused("no checkpoint before cell 1", first, jobs.RerunOptions{FromCell: 1}, "job "+first+" has checkpoints after cell", "from_cell must be above", "rerun without from_cell")
+	off := failedAtCell3(t, svc, filepath.Join(dir, "off.log"), map[string]any{}, workflows.CheckpointOff)
+	refused("a job without checkpoints", off, jobs.RerunOptions{FromCell: 3}, "job "+off+" took no checkpoint (checkpoint: off", "rerun without from_cell")
+
+	first := failedAtCell3(t, svc, log, nil, workflows.CheckpointEveryCell)
 	refused("past the notebook", first, jobs.RerunOptions{FromCell: 5}, "has 5 cells now", "from_cell must be 1 to 4")
 
 	// A job that went on from first's checkpoint with other parameters
@@ -274,7 +278,7 @@ func TestRerunFromCellRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, j := range list.Jobs {
-		if j.JobID != slow.JobID && j.JobID != first && j.JobID != other {
+		if j.JobID != slow.JobID && j.JobID != off && j.JobID != first && j.JobID != other {
 			t.Errorf("a refused rerun started %s", j.JobID)
 		}
 	}

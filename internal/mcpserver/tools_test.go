@@ -85,7 +85,7 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 	}
 	// The argument names are exactly the issues'.
 	args := map[string]string{
-		"start_notebook":   "cell_timeout_seconds cpu_limit cwd kernel labels max_attempts memory_limit no_type_check notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
+		"start_notebook":   "cell_timeout_seconds checkpoint checkpoint_max_size cpu_limit cwd kernel labels max_attempts memory_limit no_type_check notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
 		"get_job_logs":     "cursor job_id limit stream tail",
 		"list_jobs":        "batch_id label limit notebook page_token status",
 		"get_job_output":   "cell_from cell_to job_id max_chars",
