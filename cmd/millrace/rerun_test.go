@@ -2,12 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/runopts"
+	"millrace/internal/testenv"
+	"millrace/workflows"
 )
 
 // TestRerunFlags parses millrace rerun's command lines without a server:
@@ -49,5 +56,43 @@ func TestRerunFlags(t *testing.T) {
 		if !strings.Contains(help.String(), w) {
 			t.Errorf("help does not say %q:\n%s", w, help.String())
 		}
+	}
+}
+
+// TestRerunFromCellCommand: millrace rerun --from-cell on a run that failed
+// at cell 2 of a notebook since fixed says where it resumes, watches the
+// new job to its success, and the cells before 2 did not run again.
+func TestRerunFromCellCommand(t *testing.T) {
+	e := setup(t)
+	log := filepath.Join(e.root, "cells.log")
+	cells := func(bug string) []string {
+		return []string{
+			testenv.ParametersPrefix + "log = 'cells.log'",
+			"x = 1\nopen(log, 'a').write('cell 1\\n')",
+			"open(log, 'a').write('cell 2\\n')\n" + bug + "print('RESULT', x + 1)",
+		}
+	}
+	testenv.WriteNotebook(t, e.root, "loop.ipynb", cells("raise ValueError('bug')\n")...)
+	started, err := e.svc.Start(context.Background(), jobs.StartRequest{Path: "loop.ipynb", Options: runopts.Options{
+		MaxAttempts: 1, Checkpoint: workflows.CheckpointEveryCell, Parameters: map[string]any{"log": log},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.svc.WaitEnded(context.Background(), started.JobID, 2*time.Minute, nil); err != nil || st.Status != workflows.StatusFailed {
+		t.Fatalf("first run: %s %v", st.Status, err)
+	}
+	testenv.WriteNotebook(t, e.root, "loop.ipynb", cells("")...)
+	r := e.millrace(t, append([]string{"rerun", started.JobID, "--from-cell", "2"}, e.flags()...)...)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stderr, "resumes from the checkpoint "+started.JobID+" took after cell 1") {
+		t.Errorf("millrace rerun --from-cell does not say where it resumes:\n%s", r)
+	}
+	if b, _ := os.ReadFile(log); string(b) != "cell 1\ncell 2\ncell 2\n" {
+		t.Errorf("cells run: %q", b)
+	}
+	r = e.millrace(t, append([]string{"rerun", started.JobID, "--from-cell", "7"}, e.flags()...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "from_cell must be 1 to 2") {
+		t.Errorf("--from-cell past the notebook:\n%s", r)
 	}
 }

@@ -158,6 +158,9 @@ func TestRerunFromCellAfterFixingTheNotebook(t *testing.T) {
 	if got := readLog(t, log); got != "cell 1\ncell 3\ncell 3\ncell 4\n" {
 		t.Fatalf("cells run across both jobs: %q, want cell 1 once (restored), cells 3 and 4 again", got)
 	}
+	if rf := st.ResumedFrom; rf == nil || rf.JobID != first || rf.FromCell != 3 || rf.CheckpointCell != 1 {
+		t.Errorf("status resumed_from %+v, want %s's checkpoint after cell 1", rf, first)
+	}
 	nb, err := notebook.Load(st.OutputPath)
 	if err != nil {
 		t.Fatal(err)
