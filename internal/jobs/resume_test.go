@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +232,41 @@ func TestVerifyCheckpoint(t *testing.T) {
 	cancel()
 	if err := verifyCheckpoint(cctx, data, job, good); err == nil || IsUserError(err) {
 		t.Errorf("canceled: %v, want the context's error", err)
+	}
+}
+
+// BenchmarkVerifyCheckpoint measures the check a rerun with from_cell makes
+// at the call: the whole file is hashed (MILLRACE_BENCH_CHECKPOINT_MB,
+// default 256 MB).
+func BenchmarkVerifyCheckpoint(b *testing.B) {
+	mb := 256
+	if v := os.Getenv("MILLRACE_BENCH_CHECKPOINT_MB"); v != "" {
+		fmt.Sscan(v, &mb)
+	}
+	data := b.TempDir()
+	dir := filepath.Join(rundir.AttemptDir(data, "nb-bench", 1), "checkpoints")
+	os.MkdirAll(dir, 0o700)
+	p := filepath.Join(dir, "cell-1.ckpt")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := sha256.New()
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	for range mb {
+		f.Write(chunk)
+		h.Write(chunk)
+	}
+	f.Close()
+	cp := workflows.Checkpoint{Cell: 1, Path: p, SHA256: hex.EncodeToString(h.Sum(nil)), SizeBytes: int64(mb) << 20}
+	b.SetBytes(cp.SizeBytes)
+	b.ResetTimer()
+	for range b.N {
+		if err := verifyCheckpoint(context.Background(), data, "nb-bench", cp); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
