@@ -43,7 +43,11 @@ func (a *Activities) closeLostAttempts(ctx context.Context, jobID string, attemp
 		if killed > 0 {
 			msg += fmt.Sprintf(" and killed %d leftover process(es)", killed)
 		}
-		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: time.Now(), Outcome: string(failure.KindLost), Message: msg, Retried: true})
+		end := rundir.AttemptEnd{Attempt: n, EndedAt: time.Now(), Outcome: string(failure.KindLost), Message: msg, Retried: true}
+		if hasLast && last.Attempt == n {
+			end.ResumedFromCell = last.ResumedFromCell
+		}
+		_ = rundir.WriteEnd(dir, end)
 		a.logger().Warn("earlier attempt was lost", "job", jobID, "attempt", n, "detail", msg)
 	}
 }

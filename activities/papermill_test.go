@@ -1,11 +1,15 @@
 package activities_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
 
 	"millrace/internal/executor"
 	"millrace/internal/executor/runner"
@@ -47,7 +51,7 @@ func TestPapermillExecutorPath(t *testing.T) {
 	}
 	svc := server.Service(t, cfg, dir)
 
-	ok := start(t, svc, jobs.StartRequest{Path: "greeting.ipynb", Options: runopts.Options{Parameters: map[string]any{"greeting": "Hello"}}})
+	ok := start(t, svc, jobs.StartRequest{Path: "greeting.ipynb", Options: runopts.Options{Parameters: map[string]any{"greeting": "Hello"}, Checkpoint: workflows.CheckpointEveryCell}})
 	bad := start(t, svc, jobs.StartRequest{Path: "fails_later.ipynb"})
 	dies := start(t, svc, jobs.StartRequest{Path: "dies_once.ipynb"})
 
@@ -57,6 +61,23 @@ func TestPapermillExecutorPath(t *testing.T) {
 	}
 	if !strings.Contains(logText(t, svc, ok.JobID), "Hello\n") {
 		t.Fatal("cell output missing from the logs")
+	}
+	// papermill takes no checkpoints: a run that asked for them says so.
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "takes no checkpoints (the bundled runner does)") || st.Checkpoint != nil {
+		t.Errorf("warnings %q, checkpoint %+v; want one warning that papermill takes no checkpoints, and none", st.Warnings, st.Checkpoint)
+	}
+	// Nor can it restore one: a rerun with from_cell fails at once.
+	in, err := svc.StartedInput(context.Background(), ok.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Resume = &workflows.Resume{Job: ok.JobID, FromCell: 1, Checkpoint: workflows.Checkpoint{Cell: 0, Path: "/nonexistent/cell-0.ckpt", SHA256: strings.Repeat("0", 64)}}
+	resumed, err := server.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.RunIDPrefix + uuid.NewString(), TaskQueue: cfg.TaskQueue}, workflows.NotebookRunWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resumed.Get(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "resuming needs the bundled runner") {
+		t.Errorf("a resume on papermill: %v; want it refused, naming the bundled runner", err)
 	}
 	st = waitEnd(t, svc, bad.JobID, 2*time.Minute)
 	if e := st.Error; st.Status != workflows.StatusFailed || e == nil || e.Type != failure.TypeCellError || e.EName != "AssertionError" || e.CellIndex == nil || *e.CellIndex != 4 || st.Attempt != 1 {

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"millrace/internal/executor"
+	"millrace/internal/executor/runner"
 	"millrace/internal/logstore"
 	"millrace/internal/notebook"
-	"millrace/internal/rundir"
 	"millrace/workflows"
 )
 
@@ -69,8 +69,7 @@ func (r *progressReader) readCheckpoints() {
 		return
 	}
 	if !r.resumeKnown && r.carried != nil {
-		var rr resumeRecord
-		if readJSON(filepath.Join(r.ckptDir, rundir.ResumeFile), &rr) {
+		if rr, ok, _ := runner.ReadResumeOutcome(r.ckptDir); ok {
 			r.resumeKnown = true
 			if rr.Resumed {
 				r.last.ResumedFromCell = rr.FirstCell
@@ -81,14 +80,12 @@ func (r *progressReader) readCheckpoints() {
 			}
 		}
 	}
-	latest := filepath.Join(r.ckptDir, rundir.LatestCheckpointFile)
-	st, err := os.Stat(latest)
+	st, err := os.Stat(filepath.Join(r.ckptDir, runner.LatestFile))
 	if err != nil || st.ModTime().Equal(r.latestMod) {
 		return
 	}
-	var rec checkpointRecord
-	if readJSON(latest, &rec) && rec.SHA256 != "" {
-		cp := rec.checkpoint(r.last.Attempt)
+	if c, ok, _ := runner.ReadLatest(r.ckptDir); ok && c.SHA256 != "" {
+		cp := checkpointOf(c, r.last.Attempt)
 		r.last.Checkpoint, r.latestMod = &cp, st.ModTime()
 	}
 }
@@ -176,18 +173,18 @@ func excerpt(src string) string {
 	return src
 }
 
-// checkpoints are the attempt's checkpoints for its result: the one it
-// resumed from, then its own last one. (The runner's result file, when
-// there is one, lists every one it kept.)
-func (r *progressReader) checkpoints(kept []workflows.Checkpoint) []workflows.Checkpoint {
+// checkpoints are the attempt's checkpoints for its result, oldest first:
+// the one it resumed from, then those the runner kept (its result file
+// lists them), or else its last one.
+func (r *progressReader) checkpoints(kept []runner.Checkpoint) []workflows.Checkpoint {
 	var out []workflows.Checkpoint
 	if r.carried != nil && r.last.ResumedFromCell > 0 {
 		out = append(out, *r.carried)
 	}
-	if len(kept) > 0 {
-		return append(out, kept...)
+	for _, c := range kept {
+		out = append(out, checkpointOf(c, r.last.Attempt))
 	}
-	if cp := r.last.Checkpoint; cp != nil && cp != r.carried {
+	if cp := r.last.Checkpoint; len(kept) == 0 && cp != nil && cp != r.carried {
 		out = append(out, *cp)
 	}
 	return out

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 
 	"millrace/internal/executor"
+	"millrace/internal/executor/runner"
 	"millrace/internal/filemode"
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
@@ -124,45 +124,16 @@ func makeCheckpointDir(dataDir, jobID string, n int) (string, error) {
 	return dir, os.Chmod(dir, filemode.PrivateDir)
 }
 
-// checkpointRecord is a checkpoint as the runner describes it in
-// latest.json and its result file.
-type checkpointRecord struct {
-	Cell         int      `json:"cell"`
-	Path         string   `json:"path"`
-	SHA256       string   `json:"sha256"`
-	SizeBytes    int64    `json:"size_bytes"`
-	SavedAt      string   `json:"saved_at"`
-	Partial      bool     `json:"partial"`
-	Skipped      []string `json:"skipped"`
-	SkippedCount int      `json:"skipped_count"`
-}
-
-// checkpoint is the record as Temporal keeps it.
-func (r checkpointRecord) checkpoint(attempt int) workflows.Checkpoint {
-	saved, _ := time.Parse(time.RFC3339Nano, r.SavedAt)
-	skipped := r.Skipped
+// checkpointOf is a checkpoint the runner reported, as Temporal keeps it.
+func checkpointOf(c runner.Checkpoint, attempt int) workflows.Checkpoint {
+	skipped := c.Skipped
 	if len(skipped) > workflows.MaxSkippedNames {
 		skipped = skipped[:workflows.MaxSkippedNames]
 	}
 	return workflows.Checkpoint{
-		Cell: r.Cell, Attempt: attempt, Path: r.Path, SHA256: r.SHA256, SizeBytes: r.SizeBytes, SavedAt: saved,
-		Partial: r.Partial, Skipped: skipped, SkippedCount: max(r.SkippedCount, len(r.Skipped)),
+		Cell: c.Cell, Attempt: attempt, Path: c.Path, SHA256: c.SHA256, SizeBytes: c.SizeBytes, SavedAt: c.SavedAt,
+		Partial: c.Partial, Skipped: skipped, SkippedCount: max(c.SkippedCount, len(c.Skipped)),
 	}
-}
-
-// resumeRecord is the runner's resume.json: whether the attempt restored
-// its checkpoint, and why not.
-type resumeRecord struct {
-	Resumed   bool   `json:"resumed"`
-	Cell      int    `json:"cell"`
-	FirstCell int    `json:"first_cell"`
-	Reason    string `json:"reason"`
-}
-
-// readJSON reads a small JSON file the runner writes atomically.
-func readJSON(path string, v any) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && json.Unmarshal(b, v) == nil
 }
 
 // resumedAt finds where a resumed attempt went on in its output notebook:
@@ -218,7 +189,7 @@ func (a *Activities) checkpointSpec(at *attempt, spec *executor.Spec, res *workf
 	}
 	spec.CheckpointDir, spec.Checkpoint, spec.CheckpointMaxBytes = dir, policy, maxBytes
 	if cp := at.resume.Checkpoint; cp != nil {
-		spec.Resume = &executor.Resume{Path: cp.Path, SHA256: cp.SHA256, Cell: cp.Cell, AllowPartial: rp.AllowPartial, Required: rp.Required}
+		spec.Resume = &executor.Resume{Checkpoint: cp.Path, SHA256: cp.SHA256, Cell: cp.Cell, AllowPartial: rp.AllowPartial, Required: rp.Required}
 	}
 	return "", nil
 }

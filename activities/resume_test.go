@@ -169,6 +169,7 @@ func TestResumeAfterWorkerKilled(t *testing.T) {
 	if restored != 9 {
 		t.Errorf("%d cells marked restored; want 9", restored)
 	}
+	server.ReplayHistory(t, run.JobID, "notebook_run_resumed")
 }
 
 // diesOnce is a cell that kills its kernel the first time it runs: a
@@ -214,7 +215,7 @@ func TestResumeRefusesTamperedCheckpoint(t *testing.T) {
 		markCell+"mark(0)",
 		"x = 41\nmark(1)",
 		// Wait for the checkpoint after cell 1 (the fork writes it while
-		// this cell runs), flip its last byte, and kill the kernel.
+		// this cell runs), flip a byte in its middle, and kill the kernel.
 		fmt.Sprintf(`import glob, json
 if not os.path.exists('died'):
     ckpt = None
@@ -225,10 +226,11 @@ if not os.path.exists('died'):
             break
         time.sleep(0.1)
     with open(ckpt, 'r+b') as f:
-        f.seek(-1, 2)
-        last = f.read(1)
-        f.seek(-1, 2)
-        f.write(bytes([last[0] ^ 0xFF]))
+        middle = os.path.getsize(ckpt) // 2
+        f.seek(middle)
+        b = f.read(1)
+        f.seek(middle)
+        f.write(bytes([b[0] ^ 0xFF]))
     open('died', 'w').close()
     os._exit(1)
 mark(2)`, cfg.DataDir),

@@ -254,7 +254,7 @@ func (a *Activities) conclude(ctx context.Context, at *attempt, res workflows.At
 	res.Warnings = append(res.Warnings, out.Warnings...)
 	last := progress.final(out, logw)
 	activity.RecordHeartbeat(ctx, last)
-	res.ResumedFromCell, res.Checkpoints = last.ResumedFromCell, progress.checkpoints(nil)
+	res.ResumedFromCell, res.Checkpoints = last.ResumedFromCell, progress.checkpoints(out.Checkpoints)
 	if out.Succeeded() {
 		code := 0
 		_ = rundir.WriteEnd(dir, rundir.AttemptEnd{Attempt: n, EndedAt: res.EndedAt, Outcome: string(failure.KindOK), Message: "the notebook ran to its end", ExitCode: &code, ResumedFromCell: res.ResumedFromCell})

@@ -30,6 +30,7 @@ var (
 var nonRetryable = []string{
 	string(failure.TypeCellTimeout), string(failure.TypeNoSuchKernel), string(failure.TypeNoTranslator),
 	string(failure.TypeBadInput), string(failure.TypeStorage), string(failure.TypeMemoryLimit),
+	string(failure.TypeResumeFailed),
 }
 
 // ActivityOptions returns the options of a run's activity. The run timeout is

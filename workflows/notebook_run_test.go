@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 
 func attemptErr(typ failure.Type, msg string, attempt int, nonRetryable bool) error {
 	res := AttemptResult{Attempt: attempt, Executor: "millrace-runner", CellsExecuted: 1, CellsTotal: 3,
-		Error: &RunError{Type: typ, Message: msg, Cell: &notebook.CellFailure{Index: 2, EName: "ValueError", EValue: "boom"}}}
+		Error:       &RunError{Type: typ, Message: msg, Cell: &notebook.CellFailure{Index: 2, EName: "ValueError", EValue: "boom"}},
+		Checkpoints: []Checkpoint{{Cell: 1, Attempt: attempt, Path: "/data/runs/nb-1/attempt-1/checkpoints/cell-1.ckpt", SHA256: "ab", SizeBytes: 10}}}
 	return temporal.NewApplicationErrorWithOptions(msg, string(typ), temporal.ApplicationErrorOptions{NonRetryable: nonRetryable, Details: []any{res}})
 }
 
@@ -197,5 +199,22 @@ func TestActivityOptions(t *testing.T) {
 	o = ActivityOptions(RunInput{RetryOnError: true, MaxAttempts: 5, Timeout: time.Hour})
 	if has(o.RetryPolicy.NonRetryableErrorTypes, string(failure.TypeCellError)) || o.RetryPolicy.MaximumAttempts != 5 || o.ScheduleToCloseTimeout != time.Hour {
 		t.Fatalf("with retry_on_error: got %+v", o.RetryPolicy)
+	}
+}
+
+// A lost worker's last heartbeat carries the run's last checkpoint: the
+// run's result keeps it, so that a rerun with from_cell can use it.
+func TestNotebookRunKeepsTheLostAttemptsCheckpoint(t *testing.T) {
+	env := newEnv(t)
+	cp := Checkpoint{Cell: 7, Attempt: 3, Path: "/data/runs/nb-1/attempt-3/checkpoints/cell-7.ckpt", SHA256: "cd", SizeBytes: 200 << 20}
+	env.OnActivity(RunNotebookActivity, mock.Anything, mock.Anything).Return(AttemptResult{},
+		temporal.NewHeartbeatTimeoutError(Progress{Attempt: 3, CellsDone: 8, CellsTotal: 10, Checkpoint: &cp, ResumedFromCell: 5}))
+	env.ExecuteWorkflow(NotebookRun, RunInput{Notebook: "/n.ipynb", MaxAttempts: 1})
+	res, err := runResult(t, env)
+	if err == nil || res.Status != StatusFailed || res.Error.Type != failure.TypeWorkerLost {
+		t.Fatalf("run: %v %s %+v, want FAILED WorkerLost", err, res.Status, res.Error)
+	}
+	if len(res.Checkpoints) != 1 || !reflect.DeepEqual(res.Checkpoints[0], cp) || res.LastCheckpoint().Cell != 7 {
+		t.Errorf("checkpoints %+v, want the last heartbeat's %+v", res.Checkpoints, cp)
 	}
 }

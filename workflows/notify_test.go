@@ -79,7 +79,8 @@ func TestNotebookRunStartsNotify(t *testing.T) {
 	}
 	p := got.Payload
 	if got.URL != "http://hooks.test/x" || p.Event != "run.ended" || p.Status != StatusFailed || p.OutputPath != "/o.ipynb" ||
-		p.Error == nil || p.Error.EName != "ValueError" || p.Error.CellIndex == nil || *p.Error.CellIndex != 2 || p.DeliveryID == "" {
+		p.Error == nil || p.Error.EName != "ValueError" || p.Error.CellIndex == nil || *p.Error.CellIndex != 2 || p.DeliveryID == "" ||
+		p.Checkpoint == nil || p.Checkpoint.Cell != 1 || p.Checkpoint.SizeBytes != 10 {
 		t.Errorf("notify input = %+v", got)
 	}
 }

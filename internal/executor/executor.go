@@ -57,6 +57,9 @@ type Executor struct {
 	Path string // the program to start
 	// script is the bundled runner's path once written (Bundled only).
 	script string
+	// bootstrap is the file of code that installs the checkpoint library
+	// in a kernel (runner.CheckpointBootstrap), written beside script.
+	bootstrap string
 }
 
 // Resolve picks the executor. With Kind auto, papermill wins when it is on
@@ -85,11 +88,15 @@ func (c Config) Resolve(dir string) (Executor, error) {
 		if err != nil {
 			return Executor{}, err
 		}
-		script, err := writeScript(dir)
+		script, err := writeScript(dir, "millrace_runner", runner.Script)
 		if err != nil {
 			return Executor{}, err
 		}
-		return Executor{Name: Bundled, Path: py, script: script}, nil
+		bootstrap, err := writeScript(dir, "millrace_checkpoint_bootstrap", []byte(runner.CheckpointBootstrap()))
+		if err != nil {
+			return Executor{}, err
+		}
+		return Executor{Name: Bundled, Path: py, script: script, bootstrap: bootstrap}, nil
 	}
 	return Executor{}, fmt.Errorf("unknown executor %q: use auto, papermill or bundled", kind)
 }
@@ -111,19 +118,19 @@ func (c Config) python() (string, error) {
 	return "", ErrNoExecutor
 }
 
-// writeScript stores the embedded runner under dir, named by its content so
-// that workers of different versions sharing a data dir never overwrite each
-// other's script mid-run.
-func writeScript(dir string) (string, error) {
-	sum := sha256.Sum256(runner.Script)
-	path := filepath.Join(dir, "runner", "millrace_runner-"+hex.EncodeToString(sum[:6])+".py")
-	if b, err := os.ReadFile(path); err == nil && string(b) == string(runner.Script) {
+// writeScript stores an embedded script (the runner, the checkpoint
+// bootstrap) under dir, named by its content so that workers of different
+// versions sharing a data dir never overwrite each other's script mid-run.
+func writeScript(dir, name string, content []byte) (string, error) {
+	sum := sha256.Sum256(content)
+	path := filepath.Join(dir, "runner", name+"-"+hex.EncodeToString(sum[:6])+".py")
+	if b, err := os.ReadFile(path); err == nil && string(b) == string(content) {
 		return path, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), filemode.Dir); err != nil {
 		return "", fmt.Errorf("write runner: %w", err)
 	}
-	if err := atomicfile.Write(path, runner.Script, filemode.File); err != nil {
+	if err := atomicfile.Write(path, content, filemode.File); err != nil {
 		return "", fmt.Errorf("write runner: %w", err)
 	}
 	return path, nil
@@ -139,21 +146,28 @@ type Spec struct {
 	CellTimeout  time.Duration // 0: none
 	StartTimeout time.Duration // 0: DefaultStartTimeout
 	ResultFile   string        // where the bundled runner writes its outcome
-	// Checkpoints (bundled runner only).
-	CheckpointDir      string // the attempt's checkpoint folder; "" for none
-	Checkpoint         string // auto, every_cell or off
-	CheckpointMaxBytes int64
-	Resume             *Resume // the checkpoint to restore first; nil: run from the first cell
+
+	// Checkpoints and resume: the bundled runner's alone (papermill gets
+	// none of these flags). CheckpointDir is the attempt's checkpoint
+	// folder, which the caller creates (0700); "" means no checkpoints.
+	CheckpointDir      string
+	Checkpoint         string // auto (also ""), every_cell or off
+	CheckpointMaxBytes int64  // 0: no cap
+	CheckpointKeep     int    // complete checkpoints to keep; 0: the runner's default (3)
+	Resume             *Resume
 }
 
-// Resume is a checkpoint for the bundled runner to restore before it runs
-// the cells after it.
+// Resume tells the bundled runner to restore a checkpoint and run the cells
+// after its cell.
 type Resume struct {
-	Path         string
-	SHA256       string
-	Cell         int  // the input-notebook index of the checkpoint's last cell
-	AllowPartial bool // restore a checkpoint that left names out
-	Required     bool // fail the run, rather than run from the start, when it cannot be restored
+	Checkpoint string // absolute path of a cell-K.ckpt
+	SHA256     string // the hash recorded when it completed
+	Cell       int    // K, the input-notebook index of its last cell
+	// AllowPartial restores a checkpoint that left names out.
+	AllowPartial bool
+	// Required fails the run (failure.KindResumeFailed) when it cannot
+	// resume, instead of running from the first cell with a warning.
+	Required bool
 }
 
 // Args returns the command line (program first). Parameters always go
@@ -183,6 +197,40 @@ func (e Executor) Args(s Spec) []string {
 	args = append(args, "--start-timeout", strconv.Itoa(int(start/time.Second)))
 	if e.Name == Bundled && s.ResultFile != "" {
 		args = append(args, "--result-file", s.ResultFile)
+	}
+	if e.Name == Bundled {
+		args = append(args, e.checkpointArgs(s)...)
+	}
+	return args
+}
+
+// checkpointArgs are the bundled runner's checkpoint and resume flags.
+func (e Executor) checkpointArgs(s Spec) []string {
+	var args []string
+	if s.CheckpointDir != "" {
+		args = append(args, "--checkpoint-dir", s.CheckpointDir)
+		if s.Checkpoint != "" {
+			args = append(args, "--checkpoint", s.Checkpoint)
+		}
+		if s.CheckpointMaxBytes > 0 {
+			args = append(args, "--checkpoint-max-bytes", strconv.FormatInt(s.CheckpointMaxBytes, 10))
+		}
+		if s.CheckpointKeep > 0 {
+			args = append(args, "--checkpoint-keep", strconv.Itoa(s.CheckpointKeep))
+		}
+	}
+	if r := s.Resume; r != nil {
+		args = append(args, "--resume-checkpoint", r.Checkpoint, "--resume-sha256", r.SHA256,
+			"--resume-cell", strconv.Itoa(r.Cell))
+		if r.AllowPartial {
+			args = append(args, "--allow-partial")
+		}
+		if r.Required {
+			args = append(args, "--resume-required")
+		}
+	}
+	if len(args) > 0 {
+		args = append(args, "--checkpoint-bootstrap", e.bootstrap)
 	}
 	return args
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"millrace/internal/executor/runner"
 	"millrace/internal/failure"
 )
 
@@ -22,6 +23,9 @@ func TestResolve(t *testing.T) {
 	}
 	if _, err := os.Stat(e.script); err != nil {
 		t.Fatalf("runner script not written: %v", err)
+	}
+	if b, err := os.ReadFile(e.bootstrap); err != nil || string(b) != runner.CheckpointBootstrap() {
+		t.Fatalf("checkpoint bootstrap not written beside the runner: %v", err)
 	}
 	if _, err := (Config{Kind: ChoosePapermill}).Resolve(dir); err == nil {
 		t.Fatal("papermill chosen explicitly but missing: want an error")
@@ -51,6 +55,29 @@ func TestArgs(t *testing.T) {
 	}
 	b := Executor{Name: Bundled, Path: "/usr/bin/python3", script: "/r.py"}.Args(Spec{Input: "/in.ipynb", Output: "/out.ipynb", Cwd: "/w", ResultFile: "/r.json"})
 	want = []string{"/usr/bin/python3", "/r.py", "/in.ipynb", "/out.ipynb", "--cwd", "/w", "--start-timeout", "60", "--result-file", "/r.json"}
+	if !slices.Equal(b, want) {
+		t.Fatalf("bundled args\n got %q\nwant %q", b, want)
+	}
+}
+
+// TestArgsCheckpoints: the checkpoint and resume flags go to the bundled
+// runner alone (papermill has none), with the bootstrap file the runner
+// installs the library from.
+func TestArgsCheckpoints(t *testing.T) {
+	s := Spec{Input: "/in.ipynb", Output: "/out.ipynb", Cwd: "/w", CheckpointDir: "/a/checkpoints", Checkpoint: "every_cell",
+		CheckpointMaxBytes: 1 << 30, CheckpointKeep: 2,
+		Resume: &Resume{Checkpoint: "/b/checkpoints/cell-3.ckpt", SHA256: "ab12", Cell: 3, AllowPartial: true, Required: true}}
+	pm := Executor{Name: Papermill, Path: "/bin/papermill"}.Args(s)
+	for _, a := range pm {
+		if strings.Contains(a, "checkpoint") || strings.Contains(a, "resume") || strings.Contains(a, "partial") {
+			t.Fatalf("papermill got a checkpoint flag: %q", pm)
+		}
+	}
+	b := Executor{Name: Bundled, Path: "/usr/bin/python3", script: "/r.py", bootstrap: "/boot.py"}.Args(s)
+	want := []string{"/usr/bin/python3", "/r.py", "/in.ipynb", "/out.ipynb", "--cwd", "/w", "--start-timeout", "60",
+		"--checkpoint-dir", "/a/checkpoints", "--checkpoint", "every_cell", "--checkpoint-max-bytes", "1073741824", "--checkpoint-keep", "2",
+		"--resume-checkpoint", "/b/checkpoints/cell-3.ckpt", "--resume-sha256", "ab12", "--resume-cell", "3",
+		"--allow-partial", "--resume-required", "--checkpoint-bootstrap", "/boot.py"}
 	if !slices.Equal(b, want) {
 		t.Fatalf("bundled args\n got %q\nwant %q", b, want)
 	}

@@ -34,6 +34,11 @@ const (
 	// Temporal spells it (CANCELED), like every cancel in millrace.
 	KindCanceled Kind = "canceled"
 	KindInternal Kind = "internal"
+	// KindResumeFailed is a run told to resume from a checkpoint, and to
+	// fail rather than start from its first cell, that could not resume:
+	// the notebook changed before the checkpoint's cell, the checkpoint is
+	// partial, or its file is not the one recorded.
+	KindResumeFailed Kind = "resume_failed"
 )
 
 // Kinds no executor reports: the worker sets them from what it saw.
@@ -76,6 +81,9 @@ const (
 	// memory_limit and was killed. Not retried: the next attempt would
 	// need the same memory.
 	TypeMemoryLimit Type = "MemoryLimitExceeded"
+	// TypeResumeFailed: a required resume could not happen. Not retried:
+	// the next attempt would find the same checkpoint and notebook.
+	TypeResumeFailed Type = "ResumeFailed"
 )
 
 // Failure types the workflows give a run or a batch.
@@ -118,6 +126,8 @@ func (k Kind) Type() (t Type, nonRetryable bool) {
 		return TypeBadInput, true
 	case KindMemoryLimit:
 		return TypeMemoryLimit, true
+	case KindResumeFailed:
+		return TypeResumeFailed, true
 	}
 	return TypeExecutorExited, false
 }

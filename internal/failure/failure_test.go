@@ -23,6 +23,7 @@ var wire = map[string]string{
 	"KindBadNotebook":       "bad_notebook",
 	"KindCanceled":          "canceled",
 	"KindInternal":          "internal",
+	"KindResumeFailed":      "resume_failed",
 	"KindMemoryLimit":       "memory_limit",
 	"KindExited":            "exited",
 	"KindTimedOut":          "timed_out",
@@ -38,6 +39,7 @@ var wire = map[string]string{
 	"TypeExecutorExited":    "ExecutorExited",
 	"TypeStorage":           "StorageError",
 	"TypeMemoryLimit":       "MemoryLimitExceeded",
+	"TypeResumeFailed":      "ResumeFailed",
 	"TypeRunFailed":         "RunFailed",
 	"TypeRunTimedOut":       "RunTimedOut",
 	"TypeBatchFailed":       "BatchFailed",
@@ -107,6 +109,7 @@ func TestKindType(t *testing.T) {
 		{KindNoTranslator, TypeNoTranslator, true},
 		{KindBadNotebook, TypeBadInput, true},
 		{KindMemoryLimit, TypeMemoryLimit, true},
+		{KindResumeFailed, TypeResumeFailed, true},
 		{KindCanceled, TypeExecutorExited, false}, // a signal from outside millrace
 		{KindInternal, TypeExecutorExited, false},
 		{KindExited, TypeExecutorExited, false},

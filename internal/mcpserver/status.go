@@ -17,7 +17,7 @@ type JobArgs struct {
 func (t *tools) getJobStatus() server.ServerTool {
 	tool := mcp.NewTool("get_job_status",
 		mcp.WithToolTitle("Job status"),
-		mcp.WithDescription(`Get a notebook job's current state: status (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, TIMED_OUT), progress (cells_done, cells_total, percent, current_cell and its source while one runs), attempt and max_attempts, created/started/ended times, duration, output_path and executor. For a failure: the cell index, exception name (ename) and value (evalue), the end of the traceback, and how each earlier attempt ended.
+		mcp.WithDescription(`Get a notebook job's current state: status (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, TIMED_OUT), progress (cells_done, cells_total, percent, current_cell and its source while one runs), attempt and max_attempts, created/started/ended times, duration, output_path and executor. For a failure: the cell index, exception name (ename) and value (evalue), the end of the traceback, and how each earlier attempt ended (resumed_from_cell when an attempt went on from a checkpoint). checkpoint is the last saved state of the kernel (cell, size, names left out): rerun_job with from_cell goes on from it.
 
 Cheap and safe to call repeatedly: poll it after start_notebook until the status is no longer PENDING or RUNNING (every few seconds for short runs, less often for long ones).`),
 		inputSchema[JobArgs](nil),

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"millrace/internal/jobs"
+	"millrace/internal/limits"
 	"millrace/internal/notebook"
 	"millrace/workflows"
 )
@@ -76,6 +77,21 @@ func statusText(st jobs.Status) string {
 		b.WriteString("\nattempts:")
 		for _, a := range st.Attempts {
 			fmt.Fprintf(&b, "\n  %d: %s: %s", a.Attempt, a.Outcome, notebook.FirstLine(a.Message, 160))
+			if a.ResumedFromCell > 0 {
+				fmt.Fprintf(&b, " (resumed from cell %d)", a.ResumedFromCell)
+			}
+		}
+	}
+	if r := st.ResumedFrom; r != nil {
+		fmt.Fprintf(&b, "\nresumed from job %s: its checkpoint after cell %d", r.JobID, r.CheckpointCell)
+	}
+	if cp := st.Checkpoint; cp != nil {
+		fmt.Fprintf(&b, "\nlast checkpoint: after cell %d, %s", cp.Cell, limits.FormatSize(cp.SizeBytes))
+		if cp.Partial {
+			fmt.Fprintf(&b, ", partial (left out: %s)", strings.Join(cp.Skipped, ", "))
+		}
+		if e := st.Error; st.Status == workflows.StatusFailed && e != nil && e.CellIndex != nil && *e.CellIndex > cp.Cell {
+			fmt.Fprintf(&b, "\nto go on once cell %d is fixed: rerun_job with from_cell %d (restores the checkpoint after cell %d instead of running cells 0-%d again)", *e.CellIndex, *e.CellIndex, cp.Cell, cp.Cell)
 		}
 	}
 	for _, w := range st.Warnings {

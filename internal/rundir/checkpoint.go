@@ -17,11 +17,8 @@ import (
 //
 // The folder is private (0700) whatever the data dir's file mode: loading
 // a checkpoint runs code.
-const (
-	CheckpointDir        = "checkpoints"
-	LatestCheckpointFile = "latest.json"
-	ResumeFile           = "resume.json"
-)
+// The runner names the files inside (runner.LatestFile, runner.ResumeFile).
+const CheckpointDir = "checkpoints"
 
 // CheckpointsDir returns the checkpoint folder of attempt n of a job.
 func CheckpointsDir(dataDir, jobID string, n int) string {

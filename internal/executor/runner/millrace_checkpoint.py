@@ -14,7 +14,7 @@ CheckpointError with an actionable message; it is never raised from inside an
 except block, because IPython (8.5) cannot format a chained exception of a user
 expression and then sends no execute_reply at all.
 
-save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="auto")
+save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="auto", max_bytes=0)
     pickles the user namespace with dill: variables, and functions, classes
     and lambdas defined in the notebook (by value); imported modules are
     recorded by name and re-imported on restore; the states of random, and of
@@ -33,6 +33,10 @@ save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="
     kernel. "auto" is fork where fork is safe (see fork_unsafe_reason) and
     inline elsewhere; the summary says which ran and why.
 
+    max_bytes caps the file: the write stops as soon as it would pass the
+    cap, raising CheckpointTooBig (inline) or leaving a "failed" sidecar with
+    error_type "CheckpointTooBig" (fork), and nothing is kept.
+
 poll(path), wait(path, timeout=None)
     the state of a forked save: "writing", "complete" or "failed".
 
@@ -40,6 +44,10 @@ restore(path, expected_sha256)
     refuses a file whose sha256 differs from the one the runner recorded
     when the save completed (loading a pickle runs code), then loads it into
     the user namespace (all names or none) and restores the random states.
+    A refusal before anything was unpickled raises CheckpointRefused: the
+    kernel is untouched. Any other failure came after unpickling began,
+    which runs code (imports, reduce functions): the namespace is unchanged,
+    but the process may not be.
 
 It needs dill (Debian: python3-dill) and nothing else outside the stdlib.
 """
@@ -81,6 +89,16 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 class CheckpointError(Exception):
     """A checkpoint could not be taken or restored; the message says why and
     what to do. Nothing in the namespace changed."""
+
+
+class CheckpointTooBig(CheckpointError):
+    """The checkpoint would pass save's max_bytes; the write was stopped
+    there and nothing was kept."""
+
+
+class CheckpointRefused(CheckpointError):
+    """restore refused the file before unpickling anything (missing,
+    incomplete, or not the recorded sha256): the kernel is untouched."""
 
 
 class Summary(dict):
@@ -222,14 +240,20 @@ class _HashingWriter:
     """A file that hashes what goes through it, so the sha256 costs no second
     read of the file."""
 
-    def __init__(self, f):
+    def __init__(self, f, max_bytes=0):
         self._f = f
         self.sha = hashlib.sha256()
         self.size = 0
+        self.max_bytes = max_bytes
 
     def write(self, data):
+        n = memoryview(data).nbytes
+        if self.max_bytes and self.size + n > self.max_bytes:
+            # Checked before the bytes go out: a 200 MB array over the cap
+            # is refused without writing it.
+            raise CheckpointTooBig("the checkpoint needs more than max_bytes=%d bytes; nothing was kept" % self.max_bytes)
         self.sha.update(data)
-        self.size += memoryview(data).nbytes
+        self.size += n
         return self._f.write(data)
 
 
@@ -412,7 +436,7 @@ def _write_checkpoint(job, probe):
         }
 
     def fill(f):
-        w = _HashingWriter(f)
+        w = _HashingWriter(f, job["max_bytes"])
         _write_payload(payload(), w)
         return w
 
@@ -426,9 +450,11 @@ def _write_checkpoint(job, probe):
         w = _atomic(job["path"], fill)
     except Exception as e:
         whole, w = e, None
-    if w is None:
+    if isinstance(whole, CheckpointTooBig):
         # Outside the except block, so that a later error carries no chained
         # context (IPython fails to format a chained user-expression error).
+        raise CheckpointTooBig(str(whole))
+    if w is None:
         bad = _probe(values)
         if not bad:
             raise CheckpointError("the namespace cannot be pickled, though each name can on its own: %s" % _reason(whole))
@@ -488,7 +514,7 @@ def _run_child(job, probe, deadline):
     except BaseException as e:
         try:
             failed = Summary(job["summary"])
-            failed.update(state="failed", error=_reason(e))
+            failed.update(state="failed", error=_reason(e), error_type=type(e).__name__)
             _write_sidecar(job["path"], failed)
         except BaseException:
             pass
@@ -586,7 +612,7 @@ def wait(path, timeout=None):
         pause = min(pause * 2, 0.05)
 
 
-def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="auto"):
+def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, probe="auto", max_bytes=0):
     """Checkpoint the user namespace to path (after cell index cell).
 
     mode: "inline", "fork" or "auto" (fork unless fork_unsafe_reason()).
@@ -599,6 +625,7 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
     a clean namespace saves about twice as fast without probing, a partial
     one about 30% faster with it, and a name that could not be pickled
     usually still cannot).
+    max_bytes: the largest file to keep, 0 for no cap (see CheckpointTooBig).
 
     Returns a Summary: path, cell, mode, fallback (why fork was not used, or
     null), state ("complete", "writing", "busy"; a failure raises), pid (fork),
@@ -618,6 +645,8 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
         raise CheckpointError("cell must be a cell index (an int >= 0), not %r" % (cell,))
     if not isinstance(deadline, (int, float)) or not deadline > 0:
         raise CheckpointError("deadline must be a positive number of seconds, not %r" % (deadline,))
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
+        raise CheckpointError("max_bytes must be a byte count (an int >= 0, 0 for no cap), not %r" % (max_bytes,))
     path = os.path.abspath(path)
     if not os.path.isdir(os.path.dirname(path)):
         raise CheckpointError("checkpoint folder %s does not exist; create it first" % os.path.dirname(path))
@@ -654,6 +683,7 @@ def save(path, cell, mode="auto", if_busy="skip", deadline=DEFAULT_DEADLINE, pro
         "cell": cell,
         "started": t0,
         "deadline": float(deadline),
+        "max_bytes": max_bytes,
         "modules": modules,
         "values": values,
         "skipped": skipped,
@@ -701,12 +731,12 @@ def restore(path, expected_sha256):
     modules, skipped_at_save, random, seconds."""
     t0 = time.monotonic()
     if not isinstance(expected_sha256, str) or not _SHA256.match(expected_sha256.lower()):
-        raise CheckpointError("expected_sha256 must be the 64 hex digits save reported, not %r" % (expected_sha256,))
+        raise CheckpointRefused("expected_sha256 must be the 64 hex digits save reported, not %r" % (expected_sha256,))
     expected = expected_sha256.lower()
     path = os.path.abspath(path)
     verified, refusal = _read_verified(path, expected)
     if refusal is not None:
-        raise CheckpointError(refusal)
+        raise CheckpointRefused(refusal)
     stream, buffers = verified
     import dill
 

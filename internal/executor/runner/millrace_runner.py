@@ -4,6 +4,10 @@
     millrace_runner.py INPUT OUTPUT [-f PARAMS.json] [-k KERNEL] [--cwd DIR]
         [--execution-timeout SECONDS] [--start-timeout SECONDS]
         [--result-file FILE]
+        [--checkpoint-dir DIR [--checkpoint auto|every_cell|off]
+         [--checkpoint-max-bytes N] [--checkpoint-keep N] --checkpoint-bootstrap FILE]
+        [--resume-checkpoint DIR/cell-K.ckpt --resume-sha256 HEX --resume-cell K
+         [--allow-partial] [--resume-required]]
 
 It follows papermill's observable contract so that either can be the executor:
 the `injected-parameters` cell after the `parameters` cell, metadata.papermill
@@ -16,9 +20,46 @@ stderr streams and tracebacks (ANSI stripped) to stderr. The runner's own
 messages go to stderr, prefixed with "[millrace-runner]".
 
 Exit codes: 0 ok, 1 cell error or cell timeout, 3 the notebook cannot run as
-asked (bad notebook, no such kernel, no parameter translator), 4 the kernel did
+asked (bad notebook, no such kernel, no parameter translator, a required
+resume that failed), 4 the kernel did
 not start, 5 internal error, 138 the kernel died, 130/143 canceled by
 SIGINT/SIGTERM. --result-file receives a JSON summary on every path.
+
+Checkpoints (--checkpoint-dir; none without it). Between cells the runner
+calls millrace_checkpoint.py in the kernel (installed once by the code in
+--checkpoint-bootstrap, a silent execute) through user expressions. After
+code cell K (its index in the input file; never the injected parameters
+cell, a failed cell or a SystemExit) it may save DIR/cell-K.ckpt (with the
+library's sidecar cell-K.ckpt.json) and DIR/cell-K.ipynb, the output notebook
+as it was then. every_cell saves after every code cell; auto after a cell
+once CHECKPOINT_MIN_SECONDS of cells have run and, later, once the time since
+the last save is at least max(CHECKPOINT_MIN_SECONDS, cost / CHECKPOINT_SHARE),
+cost being the last save's pause (inline: all of it) plus, for a forked save,
+its total time divided by the cores (the child competes for one). A forked
+save writes while the next cells run; it is polled before each cell, and
+waited for at the end of a run that was not canceled and whose kernel lived.
+Each complete checkpoint is recorded in DIR/latest.json (0600) and in the
+result's "checkpoints" (the --checkpoint-keep latest, oldest first; older
+files are deleted). A save never fails the run: a failure is a warning, and
+later saves go on. A checkpoint over --checkpoint-max-bytes is stopped as
+soon as it passes the cap and not kept; the run gets one warning, and later
+cells are tried again (the namespace may shrink), spaced by the auto rule so
+that thrown-away writes cost at most CHECKPOINT_SHARE of the run.
+--checkpoint-min-interval SECONDS (hidden, for tests only) replaces
+CHECKPOINT_MIN_SECONDS, so that a test of auto need not run for 10 s.
+
+Resume (--resume-checkpoint). Before any cell runs: the snapshot
+cell-K.ipynb beside the checkpoint must hold the same code cells 0..K as the
+input (and the same injected parameters when they come before cell K+1); a
+checkpoint whose sidecar says partial needs --allow-partial. Then the kernel
+restores it (the library checks the sha256 as it reads). The output notebook
+takes the outputs of the cells up to K from the snapshot (marked
+metadata.millrace.restored), metadata.millrace.resumed records where from,
+and execution starts after cell K; the new kernel numbers executions from 1
+again. DIR/resume.json says whether it resumed, and why not. A failed resume
+fails the run with resume_failed (exit 3) under --resume-required, and
+otherwise runs from the first cell with a warning; a restore that failed
+after it began unpickling (which runs code) is followed by a fresh kernel.
 
 Needs Python 3 with nbclient, nbformat, jupyter_client and ipykernel (Debian:
 python3-nbclient, python3-ipykernel). It uses nothing else outside the stdlib.
@@ -64,6 +105,7 @@ KIND_NO_TRANSLATOR = "no_translator"
 KIND_BAD_NOTEBOOK = "bad_notebook"
 KIND_CANCELED = "canceled"
 KIND_INTERNAL = "internal"
+KIND_RESUME_FAILED = "resume_failed"
 
 # papermill's error marker cells (papermill/execute.py), kept byte for byte.
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
@@ -111,15 +153,16 @@ def shown_path(path):
     return path
 
 
-def write_atomic(path, text):
-    """Write text to path through a temporary file in the same folder."""
+def write_atomic(path, text, mode=None):
+    """Write text to path through a temporary file in the same folder, with
+    mode (default: 0666 less the umask)."""
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o666 & ~UMASK)
+        os.chmod(tmp, (0o666 & ~UMASK) if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -284,6 +327,368 @@ def echo_output(out):
 
 
 # ---------------------------------------------------------------------------
+# Checkpoints and resume: the runner's side of millrace_checkpoint.py, which
+# runs in the kernel and is called between cells through user expressions.
+
+# auto policy: the first checkpoint once cells have run this long, and never
+# two closer than this. A resume costs a kernel start (about 2.5 s here) plus
+# the restore's imports (about 2.6 s for numpy, measured): re-running less
+# than about 10 s of cells costs no more than resuming, so an earlier
+# checkpoint buys nothing, and a notebook of quick cells takes none at all.
+CHECKPOINT_MIN_SECONDS = 10.0
+# auto policy: a save's cost stays at most this share of the run time.
+CHECKPOINT_SHARE = 0.03
+# How long the end of a run waits for a forked save still writing: the
+# library kills its child at its own deadline (DEFAULT_DEADLINE, 600 s), so
+# this is that plus a margin for the reply.
+CHECKPOINT_WAIT = 600.0
+CHECKPOINT_CALL_MARGIN = 60.0
+CHECKPOINT_WATCH_EVERY = 0.5  # seconds between looks at a forked save's sidecar while a cell runs
+# Names a checkpoint record lists (workflows.MaxSkippedNames).
+MAX_SKIPPED_NAMES = 20
+CHECKPOINT_LIB = "millrace_checkpoint"
+
+
+def fmt_bytes(n):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            v = n / size
+            return ("%d %s" % (v, unit)) if v == int(v) else ("%.1f %s" % (v, unit))
+    return "%d bytes" % n
+
+
+def rfc3339_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def write_json_private(path, value):
+    """latest.json, resume.json, snapshots: 0600, like the checkpoints."""
+    write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n", mode=0o600)
+
+
+class KernelCallError(Exception):
+    """A silent execute or user expression that raised in the kernel."""
+
+    def __init__(self, ename, evalue):
+        super().__init__("%s: %s" % (ename, evalue))
+        self.ename = ename or ""
+        self.evalue = evalue or ""
+
+
+class ResumeRefused(Exception):
+    """The checkpoint cannot be resumed from; the message says why.
+    fresh_kernel: the failed attempt may have changed the kernel's process."""
+
+    def __init__(self, reason, fresh_kernel=False):
+        super().__init__(reason)
+        self.reason = reason
+        self.fresh_kernel = fresh_kernel
+
+
+def lib_call(fn, *args, **kw):
+    """The user expression that calls fn of the checkpoint library. JSON
+    string and number literals are Python literals too."""
+    parts = [json.dumps(a) for a in args] + ["%s=%s" % (k, json.dumps(v)) for k, v in kw.items()]
+    return '__import__("%s").%s(%s)' % (CHECKPOINT_LIB, fn, ", ".join(parts))
+
+
+class Checkpoints:
+    """When and where to checkpoint a run, and the records of the complete
+    checkpoints this run kept (latest.json, the result's "checkpoints")."""
+
+    def __init__(self, run, args):
+        self.run = run
+        self.dir = os.path.abspath(args.checkpoint_dir) if args.checkpoint_dir else None
+        self.policy = (args.checkpoint or "auto") if self.dir else "off"
+        self.max_bytes = args.checkpoint_max_bytes or 0
+        self.keep = args.checkpoint_keep
+        self.min_interval = CHECKPOINT_MIN_SECONDS if args.checkpoint_min_interval is None else args.checkpoint_min_interval
+        self.bootstrap = args.checkpoint_bootstrap
+        self.off_reason = None  # why checkpoints were turned off during the run
+        self.kept = []  # records of complete checkpoints, oldest first
+        self.inflight = None  # the forked save still writing
+        self.exec_started = None
+        self.last_end = None  # when the last save (attempt) gave the kernel back
+        self.last_cost = 0.0
+        self.over_cap = False  # the last attempt passed the cap
+        self.over_cap_warned = False
+        self.failures_warned = set()
+        self.cpus = os.cpu_count() or 1
+
+    @property
+    def active(self):
+        return self.policy != "off" and self.off_reason is None
+
+    def turn_off(self, reason):
+        if self.off_reason is None:
+            self.off_reason = reason
+            self.run.warn("checkpoints are off for this run: " + reason)
+
+    def check_folder(self):
+        if self.policy != "off" and not os.path.isdir(self.dir):
+            self.turn_off("the checkpoint folder %s does not exist" % self.dir)
+
+    async def install(self):
+        """Send the library to the kernel; return why it could not be, or None."""
+        info = self.run.nb.metadata.get("language_info") or {}
+        language = (info.get("name") or self.run.result.get("language") or "").lower()
+        if language != "python":
+            return "checkpoints need a Python (IPython) kernel; this one's language is %r" % language
+        if not self.bootstrap:
+            return "the runner was given no --checkpoint-bootstrap file"
+        try:
+            with open(self.bootstrap, encoding="utf-8") as f:
+                code = f.read()
+            await self.run.kernel_exec(code, timeout=120)
+        except (OSError, KernelCallError) as e:
+            return "installing the checkpoint library in the kernel failed: %s" % e
+        return None
+
+    def path(self, cell):
+        return os.path.join(self.dir, "cell-%d.ckpt" % cell)
+
+    def snapshot_path(self, cell):
+        return os.path.join(self.dir, "cell-%d.ipynb" % cell)
+
+    def due(self, now):
+        if self.inflight is not None:
+            # auto does not queue behind a save still writing; every_cell
+            # waits for it (save).
+            return self.policy == "every_cell" and not self.over_cap
+        if self.policy == "every_cell" and not self.over_cap:
+            return True
+        if self.last_end is None:
+            return now - self.exec_started >= self.min_interval
+        # After a save over the cap every_cell spaces its tries as auto
+        # does, so that writes that end up thrown away cost at most the
+        # same share of the run.
+        return now - self.last_end >= max(self.min_interval, self.last_cost / CHECKPOINT_SHARE)
+
+    async def after_cell(self, cell):
+        """Called once code cell `cell` (input index) succeeded."""
+        if not self.active:
+            return
+        await self.poll()
+        if self.due(time.monotonic()):
+            await self.save(cell)
+
+    async def save(self, cell):
+        if self.inflight is not None:
+            await self.wait()
+        path = self.path(cell)
+        t0 = time.monotonic()
+        try:
+            self.run.write_snapshot(self.snapshot_path(cell), cell)
+            snap_seconds = time.monotonic() - t0
+            s = await self.run.kernel_call(
+                lib_call("save", path, cell, if_busy="wait" if self.policy == "every_cell" else "skip",
+                         max_bytes=self.max_bytes),
+                timeout=CHECKPOINT_WAIT + CHECKPOINT_CALL_MARGIN,
+            )
+        except (KernelCallError, OSError) as e:
+            self.last_end = time.monotonic()
+            self.last_cost = self.last_end - t0
+            self.discard(cell)
+            self.failed(cell, getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e)))
+            return
+        self.last_end = time.monotonic()
+        state = s.get("state")
+        if state == "writing":
+            self.inflight = {"cell": cell, "path": path, "snapshot_seconds": snap_seconds, "pid": s.get("pid"),
+                             "pause_seconds": s.get("pause_seconds") or 0, "started": t0}
+            self.last_cost = snap_seconds + self.inflight["pause_seconds"]
+        elif state == "complete":
+            self.last_cost = self.last_end - t0
+            self.complete(cell, s)
+        else:  # "busy": a forked save still writes (auto only); try after a later cell
+            self.discard(cell)
+
+    async def finish(self):
+        """The end of a run that did not stop by a signal or a dead kernel:
+        the forked save still writing is waited for, so that the last
+        checkpoint is usable by a rerun that fixes the failing cell."""
+        if self.inflight is None:
+            return
+        try:
+            await self.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            say("waiting for the last checkpoint: %s: %s" % (type(e).__name__, e))
+
+    async def poll(self):
+        if self.inflight is None:
+            return
+        try:
+            s = await self.run.kernel_call(lib_call("poll", self.inflight["path"]), timeout=CHECKPOINT_CALL_MARGIN)
+        except KernelCallError as e:
+            s = {"state": "failed", "error": str(e)}
+        self.settle(s)
+
+    async def wait(self, timeout=CHECKPOINT_WAIT):
+        """Wait for the forked save in flight, if any, to end."""
+        if self.inflight is None:
+            return
+        try:
+            s = await self.run.kernel_call(lib_call("wait", self.inflight["path"], timeout),
+                                           timeout=timeout + CHECKPOINT_CALL_MARGIN)
+        except KernelCallError as e:
+            s = {"state": "failed", "error": str(e)}
+        self.settle(s)
+        if self.inflight is not None:  # still writing past the wait: give it up
+            cell = self.inflight["cell"]
+            self.inflight = None
+            self.discard(cell)
+            self.failed(cell, "Timeout", "still writing after %gs" % timeout)
+
+    async def watch(self):
+        """While cells run, notice a forked save that completed, from the
+        sidecar its child writes once the file is whole: the kernel is busy
+        with the cell and cannot be asked, and a long cell would otherwise
+        keep the checkpoint out of latest.json, and out of Temporal, until
+        it ends."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_WATCH_EVERY)
+            job = self.inflight
+            if job is None:
+                continue
+            try:
+                with open(job["path"] + ".json", encoding="utf-8") as f:
+                    s = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if s.get("state") in ("complete", "failed") and s.get("path") == job["path"] and self.inflight is job:
+                self.settle(s)
+
+    def settle(self, s):
+        """Take the end of the forked save in flight from a poll, a wait or
+        its sidecar (watch), whichever comes first."""
+        state = s.get("state")
+        if state == "writing" or self.inflight is None:
+            return
+        job, self.inflight = self.inflight, None
+        cell = job["cell"]
+        # The child competes with the kernel for a core for its whole run,
+        # a failed one (over the cap, say) too.
+        total = s.get("total_seconds") if state == "complete" else None
+        if total is None:
+            total = time.monotonic() - job["started"]
+        self.last_cost = job["snapshot_seconds"] + job["pause_seconds"] + total / self.cpus
+        if state == "complete":
+            self.complete(cell, s)
+            return
+        self.discard(cell)
+        self.failed(cell, s.get("error_type") or "", s.get("error") or "state %r" % state)
+
+    def complete(self, cell, s):
+        skipped = sorted(s.get("skipped") or {})
+        rec = {
+            "cell": cell,
+            "path": s.get("path") or self.path(cell),
+            "sha256": s.get("sha256"),
+            "size_bytes": s.get("size_bytes"),
+            "saved_at": rfc3339_now(),
+            "partial": bool(s.get("partial")),
+            "skipped": skipped[:MAX_SKIPPED_NAMES],
+            "skipped_count": len(skipped),
+            "mode": s.get("mode"),
+            "pause_seconds": s.get("pause_seconds"),
+            "total_seconds": s.get("total_seconds"),
+        }
+        self.over_cap = False
+        self.kept.append(rec)
+        while len(self.kept) > self.keep:
+            old = self.kept.pop(0)
+            self.discard(old["cell"])
+        self.run.result["checkpoints"] = list(self.kept)
+        try:
+            write_json_private(os.path.join(self.dir, "latest.json"), rec)
+        except OSError as e:
+            self.failed(cell, "OSError", "writing latest.json: %s" % e)
+        say("checkpoint after cell %d: %s, %s (%s, paused the kernel %.3fs)" % (
+            cell, fmt_bytes(rec["size_bytes"] or 0), "partial" if rec["partial"] else "complete",
+            rec["mode"], rec["pause_seconds"] or 0))
+
+    def failed(self, cell, ename, evalue):
+        if ename == "CheckpointTooBig":
+            self.over_cap = True
+            if not self.over_cap_warned:
+                self.over_cap_warned = True
+                self.run.warn(
+                    "checkpoints stopped after cell %d: the namespace needs more than %s, the cap "
+                    "(checkpoint_max_size); raise the cap or del large variables (later cells are tried "
+                    "again, spaced so that the tries cost at most %d%% of the run)"
+                    % (cell, fmt_bytes(self.max_bytes), round(CHECKPOINT_SHARE * 100)))
+            return
+        what = ("%s: %s" % (ename, evalue)) if ename else evalue
+        msg = "checkpoint after cell %d failed: %s" % (cell, what)
+        if what in self.failures_warned:
+            say(msg)  # the same reason again: once in the warnings is enough
+        else:
+            self.failures_warned.add(what)
+            self.run.warn(msg)
+
+    def discard(self, cell):
+        """Remove a checkpoint's files (the file, its sidecar, its snapshot)."""
+        path = self.path(cell)
+        for p in (path, path + ".json", self.snapshot_path(cell)):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                say("cannot remove %s: %s" % (p, e))
+
+    def abandon(self, kernel_pgid):
+        """After the kernel is gone: stop a forked save still writing (its
+        process is in the kernel's group) and remove what it left."""
+        job, self.inflight = self.inflight, None
+        if job is None:
+            return
+        if kernel_pgid:
+            try:
+                os.killpg(kernel_pgid, signal.SIGKILL)
+            except OSError:
+                pass
+        # The child must be gone before its temporary file is removed, or a
+        # rename it still makes would leave a stray sidecar.
+        pid = job.get("pid")
+        deadline = time.monotonic() + 5
+        while pid and time.monotonic() < deadline and _process_alive(pid):
+            time.sleep(0.02)
+        self.discard(job["cell"])
+        base = os.path.basename(self.path(job["cell"]))
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            names = []
+        for name in names:
+            if name.startswith("." + base) and name.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(self.dir, name))
+                except OSError:
+                    pass
+
+
+def _process_alive(pid):
+    """Whether pid is a live process (a zombie is not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+def _source(cell):
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+# ---------------------------------------------------------------------------
 # The run.
 
 
@@ -304,6 +709,9 @@ class Run:
         self.output_saved = False
         self.kernel_pgid = None
         self.ipc_dir = None  # the kernel's sockets
+        self.kernel_phase = None  # what a silent call to the kernel is doing
+        self.resume_from = 0  # output index of the first cell to execute
+        self.checkpoints = Checkpoints(self, args)
         self.result = {
             "status": "failed",
             "kind": KIND_INTERNAL,
@@ -316,6 +724,9 @@ class Run:
             "warnings": [],
             "available_kernels": [],
             "cell": None,
+            "cells_restored": 0,
+            "resumed_from_cell": None,
+            "checkpoints": [],
         }
 
     # -- signals -----------------------------------------------------------
@@ -339,6 +750,10 @@ class Run:
                 os.killpg(self.kernel_pgid, signal.SIGKILL)
             except OSError:
                 pass
+        try:
+            self.checkpoints.abandon(self.kernel_pgid)
+        except Exception:
+            pass
         self.result.update(status="failed", kind=KIND_CANCELED)
         if not self.result["message"]:
             self.result["message"] = "canceled by %s" % signal.Signals(self.signal).name
@@ -529,6 +944,243 @@ class Run:
             "traceback": [strip_ansi(line) for line in tb_lines],
         }
 
+    # -- kernel calls and checkpoints --------------------------------------
+
+    async def kernel_exec(self, code, user_expressions=None, timeout=60.0, what="running a checkpoint call"):
+        """Run code as a silent execute_request (no history, no output, no
+        execution count) and return the reply's content; raise
+        KernelCallError when it raised. nbclient skips the busy/idle messages
+        it causes: they carry another parent."""
+        from queue import Empty
+
+        from nbclient.exceptions import DeadKernelError
+
+        kc = self.client.kc
+        self.kernel_phase = what
+        try:
+            msg_id = await _ensure_async(kc.execute(
+                code, silent=True, store_history=False, user_expressions=user_expressions or {}, allow_stdin=False
+            ))
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    msg = await _ensure_async(kc.shell_channel.get_msg(timeout=1.0))
+                except Empty:
+                    if not await _ensure_async(kc.is_alive()):
+                        raise DeadKernelError("Kernel died")
+                    if time.monotonic() > deadline:
+                        raise KernelCallError("Timeout", "the kernel did not answer in %gs" % timeout)
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    break
+        finally:
+            self.kernel_phase = None
+        content = msg["content"]
+        if content.get("status") != "ok":
+            raise KernelCallError(content.get("ename"), content.get("evalue"))
+        return content
+
+    async def kernel_call(self, expr, timeout=60.0, what="running a checkpoint call"):
+        """Evaluate expr (a call of the checkpoint library, whose results
+        print as JSON) as a user expression; return its value."""
+        content = await self.kernel_exec("", {"r": expr}, timeout=timeout, what=what)
+        r = (content.get("user_expressions") or {}).get("r") or {}
+        if r.get("status") != "ok":
+            raise KernelCallError(r.get("ename"), r.get("evalue"))
+        text = (r.get("data") or {}).get("text/plain", "")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise KernelCallError("ValueError", "the checkpoint library answered %r" % text[:200])
+
+    def write_snapshot(self, path, cell):
+        """The output notebook as it is now (cell `cell` just ended), with
+        each cell's input index, for a resume to restore outputs from."""
+        import nbformat
+
+        md = self.nb.metadata
+        had, prev = "millrace" in md, md.get("millrace")
+        md["millrace"] = dict(prev or {}, checkpoint={
+            "cell": cell, "origin": [self.origin.get(id(c)) for c in self.nb.cells],
+        })
+        try:
+            text = nbformat.v4.writes(self.nb) + "\n"
+        finally:
+            if had:
+                md["millrace"] = prev
+            else:
+                del md["millrace"]
+        write_atomic(path, text, mode=0o600)
+
+    # -- resume ----------------------------------------------------------------
+
+    def boundary(self, cells, origin_of, k):
+        """The index in cells of the first cell of the input after cell k:
+        the cells before it are the ones the checkpoint after k covers (the
+        injected parameters cell among them when it comes before)."""
+        for i, c in enumerate(cells):
+            o = origin_of(i, c)
+            if o is not None and o > k:
+                return i
+        return len(cells)
+
+    def resume_plan(self):
+        """Check what needs no kernel: the snapshot is the checkpoint's, the
+        cells up to k (and the parameters) are those it ran, and the
+        sidecar does not say partial. Returns (snapshot, its cells by input
+        index)."""
+        import nbformat
+
+        a = self.args
+        k = a.resume_cell
+        path = os.path.abspath(a.resume_checkpoint)
+        snap_path = os.path.join(os.path.dirname(path), "cell-%d.ipynb" % k)
+        try:
+            with open(snap_path, encoding="utf-8") as f:
+                snap = nbformat.reads(f.read(), as_version=4)
+        except Exception as e:
+            raise ResumeRefused("its notebook snapshot %s cannot be read (%s: %s)" % (snap_path, type(e).__name__, e))
+        meta = (snap.metadata.get("millrace") or {}).get("checkpoint") or {}
+        origin = meta.get("origin")
+        if meta.get("cell") != k or not isinstance(origin, list) or len(origin) != len(snap.cells):
+            raise ResumeRefused("%s is not the notebook snapshot of a checkpoint after cell %d" % (snap_path, k))
+        snap_by = {}
+        for c, o in zip(snap.cells, origin):
+            snap_by[o] = c
+        cur_by = {self.origin.get(id(c)): c for c in self.nb.cells}
+        for i in range(k + 1):
+            s, c = snap_by.get(i), cur_by.get(i)
+            code = (s is not None and s.cell_type == "code") or (c is not None and c.cell_type == "code")
+            if code and (s is None or c is None or s.cell_type != c.cell_type or _source(s) != _source(c)):
+                raise ResumeRefused(
+                    "cell %d changed since the checkpoint was taken; rerun from cell %d or earlier, "
+                    "or without from_cell" % (i, i))
+        # The parameters: when the injected cell is among the restored cells,
+        # the namespace holds the values it set then.
+        cur_b = self.boundary(self.nb.cells, lambda i, c: self.origin.get(id(c)), k)
+        snap_b = self.boundary(snap.cells, lambda i, c: origin[i], k)
+        cur_inj = next((c for c in self.nb.cells[:cur_b] if self.origin.get(id(c)) is None), None)
+        snap_inj = next((c for i, c in enumerate(snap.cells[:snap_b]) if origin[i] is None), None)
+        if (cur_inj is not None or snap_inj is not None) and (
+                cur_inj is None or snap_inj is None or _source(cur_inj) != _source(snap_inj)):
+            raise ResumeRefused(
+                "the parameters differ from those of the run that took the checkpoint, which set them before "
+                "cell %d; rerun with the same parameters, or without from_cell" % (k + 1))
+        try:
+            with open(path + ".json", encoding="utf-8") as f:
+                side = json.load(f)
+        except (OSError, ValueError):
+            side = {}  # restore's own report of skipped names decides
+        if isinstance(side, dict) and side.get("partial") and not a.allow_partial:
+            raise ResumeRefused(self.partial_reason(k, side.get("skipped") or {}))
+        return snap, snap_by
+
+    @staticmethod
+    def partial_reason(k, skipped):
+        names = sorted(skipped)
+        shown = ", ".join(names[:MAX_SKIPPED_NAMES]) + (
+            " and %d more" % (len(names) - MAX_SKIPPED_NAMES) if len(names) > MAX_SKIPPED_NAMES else "")
+        return ("the checkpoint after cell %d left out names %s (they could not be saved); "
+                "pass allow_partial to resume anyway" % (k, shown))
+
+    async def restore(self):
+        """Load the checkpoint into the kernel (the library was installed)."""
+        a = self.args
+        k = a.resume_cell
+        try:
+            r = await self.kernel_call(
+                lib_call("restore", os.path.abspath(a.resume_checkpoint), a.resume_sha256),
+                timeout=CHECKPOINT_WAIT, what="restoring the checkpoint after cell %d" % k)
+        except KernelCallError as e:
+            # A refusal comes before anything is unpickled; any other
+            # failure came after unpickling ran code in the kernel.
+            raise ResumeRefused(e.evalue or str(e), fresh_kernel=e.ename != "CheckpointRefused")
+        if r.get("cell") != k:
+            raise ResumeRefused("the checkpoint holds the state after cell %s, not after cell %d" % (r.get("cell"), k),
+                                fresh_kernel=True)
+        if r.get("skipped_at_save") and not a.allow_partial:
+            raise ResumeRefused(self.partial_reason(k, r["skipped_at_save"]), fresh_kernel=True)
+        say("restored the checkpoint after cell %d in %.2fs: %d names" % (k, r.get("seconds") or 0, len(r.get("restored") or [])))
+
+    def apply_snapshot(self, snap_by):
+        """Take the outputs of the cells the checkpoint covers from its
+        snapshot; execution starts after them."""
+        a = self.args
+        k = a.resume_cell
+        b = self.boundary(self.nb.cells, lambda i, c: self.origin.get(id(c)), k)
+        for cell in self.nb.cells[:b]:
+            s = snap_by.get(self.origin.get(id(cell)))
+            if s is None or s.cell_type != cell.cell_type:
+                # A markdown cell the snapshot does not have: nothing to restore.
+                self.cell_start(cell)
+                self.cell_end(cell)
+                continue
+            if cell.cell_type == "code":
+                cell.outputs = s.get("outputs", [])
+                cell.execution_count = s.get("execution_count")
+                self.result["cells_restored"] += 1
+            if "papermill" in s.metadata:
+                cell.metadata["papermill"] = s.metadata["papermill"]
+            cell.metadata["millrace"] = {"restored": True}
+        self.resume_from = b
+        self.nb.metadata.setdefault("millrace", {})["resumed"] = {
+            "cell": k, "first_cell": k + 1,
+            "checkpoint": os.path.abspath(a.resume_checkpoint), "sha256": a.resume_sha256,
+        }
+        self.result["resumed_from_cell"] = k + 1
+        self.save()
+
+    def resume_outcome(self, resumed, reason=None):
+        k = self.args.resume_cell
+        if self.checkpoints.dir is None:
+            return
+        out = {"resumed": resumed, "cell": k, "first_cell": k + 1}
+        if not resumed:
+            out["reason"] = reason
+        try:
+            write_json_private(os.path.join(self.checkpoints.dir, "resume.json"), out)
+        except OSError as e:
+            self.warn("cannot write resume.json: %s" % e)
+
+    def resume_refused(self, e):
+        """A resume that cannot happen: the run fails (--resume-required) or
+        starts from its first cell with a warning."""
+        k = self.args.resume_cell
+        self.resume_outcome(False, e.reason)
+        if self.args.resume_required:
+            raise RunFailure(KIND_RESUME_FAILED, EXIT_SETUP,
+                             "cannot resume from the checkpoint after cell %d: %s" % (k, e.reason))
+        self.warn("not resumed from the checkpoint after cell %d: %s; the run started from its first cell" % (k, e.reason))
+
+    async def prepare_kernel(self, kernel_name, plan):
+        """Install the checkpoint library and restore the checkpoint, as
+        asked; on a refused restore that may have changed the kernel, start
+        a fresh one."""
+        ck = self.checkpoints
+        installed = False
+        if plan is not None:
+            snap, snap_by = plan
+            try:
+                why = await ck.install()
+                if why:
+                    raise ResumeRefused(why)
+                installed = True
+                await self.restore()
+            except ResumeRefused as e:
+                self.resume_refused(e)
+                if e.fresh_kernel:
+                    say("starting a fresh kernel: the failed restore may have changed this one")
+                    await self.shutdown_kernel(now=True)
+                    await self.start_kernel(kernel_name)
+                    installed = False
+            else:
+                self.apply_snapshot(snap_by)
+                self.resume_outcome(True)
+        if ck.active and not installed:
+            why = await ck.install()
+            if why:
+                ck.turn_off(why)
+
     # -- execution -----------------------------------------------------------
 
     async def pipeline(self):
@@ -570,10 +1222,21 @@ class Run:
                 "no such kernel '%s'; available kernels: %s"
                 % (kernel_name, ", ".join(sorted(specs)) or "(none)"),
             )
+        self.checkpoints.check_folder()
+        plan = None
+        if self.args.resume_checkpoint:
+            try:
+                plan = self.resume_plan()
+            except ResumeRefused as e:
+                self.resume_refused(e)
         self.check_canceled()
         await self.start_kernel(kernel_name)
         self.check_canceled()
+        await self.prepare_kernel(kernel_name, plan)
+        self.check_canceled()
+        self.checkpoints.exec_started = time.monotonic()
         await self.execute_cells()
+        await self.checkpoints.finish()
 
     async def start_kernel(self, kernel_name):
         cwd = self.args.cwd or os.path.dirname(os.path.abspath(self.args.input))
@@ -640,7 +1303,10 @@ class Run:
 
         client = self.client
         for index, cell in enumerate(self.nb.cells):
+            if index < self.resume_from:
+                continue  # restored from the checkpoint
             self.check_canceled()
+            await self.checkpoints.poll()
             if cell.cell_type != "code":
                 self.cell_start(cell)
                 self.cell_end(cell)
@@ -673,6 +1339,9 @@ class Run:
             self.cell_end(cell)
             self.current_index = None
             self.save()
+            k = self.origin.get(id(cell))
+            if k is not None:  # never after the injected parameters
+                await self.checkpoints.after_cell(k)
 
     def insert_error_markers(self):
         """papermill's raise_for_execution_errors markers around the failing cell."""
@@ -780,7 +1449,10 @@ class Run:
             running = self.current_index
             self.fail_running_cell("DeadKernelError", "Kernel died")
             res["kind"] = KIND_KERNEL_DIED
-            res["message"] = "the kernel died while cell %s was running" % self._input_index_text(running)
+            if running is None and self.kernel_phase:
+                res["message"] = "the kernel died while %s" % self.kernel_phase
+            else:
+                res["message"] = "the kernel died while cell %s was running" % self._input_index_text(running)
             return EXIT_KERNEL_DIED, True
         res["kind"] = KIND_INTERNAL
         res["message"] = "%s: %s" % (type(exc).__name__, exc)
@@ -827,6 +1499,7 @@ async def main_async(args):
         loop.add_signal_handler(signum, run.on_signal, signum)
 
     run.exec_task = asyncio.create_task(run.pipeline())
+    watcher = asyncio.create_task(run.checkpoints.watch())
     if EARLY_SIGNALS:
         run.on_signal(EARLY_SIGNALS[0])
     exc = None
@@ -867,6 +1540,7 @@ async def main_async(args):
         code, kill_now = EXIT_INTERNAL, True
     finally:
         await run.shutdown_kernel(now=kill_now or run.signal is not None)
+        run.checkpoints.abandon(run.kernel_pgid)
 
     if run.result["kind"] != KIND_OK:
         run.result["status"] = "failed"
@@ -904,9 +1578,33 @@ def parse_args(argv):
     for flag in ("--log-output", "--no-log-output", "--progress-bar", "--no-progress-bar",
                  "--request-save-on-cell-execute", "--no-request-save-on-cell-execute"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    c = p.add_argument_group("checkpoints and resume (the bundled runner's own; papermill has none)")
+    c.add_argument("--checkpoint-dir", help="save checkpoints in this folder (absent: no checkpoints)")
+    c.add_argument("--checkpoint", choices=("auto", "every_cell", "off"), default="auto",
+                   help="when to save (default auto, with --checkpoint-dir)")
+    c.add_argument("--checkpoint-max-bytes", type=int, default=0, help="largest checkpoint to keep (0: no cap)")
+    c.add_argument("--checkpoint-keep", type=int, default=3, help="complete checkpoints to keep (default 3)")
+    c.add_argument("--checkpoint-bootstrap", help="file with the code that installs the checkpoint library in a kernel")
+    # Tests only: the auto policy's minimum interval, CHECKPOINT_MIN_SECONDS.
+    c.add_argument("--checkpoint-min-interval", type=float, default=None, help=argparse.SUPPRESS)
+    c.add_argument("--resume-checkpoint", help="a cell-K.ckpt to restore before running the cells after K")
+    c.add_argument("--resume-sha256", help="the sha256 the checkpoint must have")
+    c.add_argument("--resume-cell", type=int, help="K: the input-notebook index of the checkpoint's last cell")
+    c.add_argument("--allow-partial", action="store_true", help="resume from a checkpoint that left names out")
+    c.add_argument("--resume-required", action="store_true",
+                   help="a resume that fails fails the run (resume_failed) instead of running from the first cell")
     args = p.parse_args(argv)
     if args.execution_timeout is not None and args.execution_timeout <= 0:
         args.execution_timeout = None
+    if args.checkpoint_keep < 1:
+        p.error("--checkpoint-keep must be at least 1")
+    if args.checkpoint_max_bytes < 0:
+        p.error("--checkpoint-max-bytes must be 0 (no cap) or more")
+    resume = (args.resume_checkpoint, args.resume_sha256, args.resume_cell)
+    if any(v is not None for v in resume) and not all(v is not None for v in resume):
+        p.error("--resume-checkpoint, --resume-sha256 and --resume-cell go together")
+    if args.resume_cell is not None and args.resume_cell < 0:
+        p.error("--resume-cell must be a cell index (0 or more)")
     return args
 
 

@@ -6,6 +6,10 @@
 //
 //	python3 millrace_runner.py INPUT OUTPUT [-f PARAMS.json] [-k KERNEL] [--cwd DIR]
 //	    [--execution-timeout SECONDS] [--start-timeout SECONDS] [--result-file FILE]
+//	    [--checkpoint-dir DIR [--checkpoint auto|every_cell|off] [--checkpoint-max-bytes N]
+//	     [--checkpoint-keep N] --checkpoint-bootstrap FILE]
+//	    [--resume-checkpoint DIR/cell-K.ckpt --resume-sha256 HEX --resume-cell K
+//	     [--allow-partial] [--resume-required]]
 //
 // Besides papermill's observable behaviour (injected-parameters cell,
 // metadata.papermill, output notebook saved at every cell start and end,
@@ -43,7 +47,7 @@ const DefaultPython = "/usr/bin/python3"
 const (
 	ExitOK          = 0
 	ExitCellFailed  = 1   // a cell raised, or a cell passed --execution-timeout
-	ExitSetup       = 3   // bad notebook, no such kernel, no parameter translator
+	ExitSetup       = 3   // bad notebook, no such kernel, no parameter translator, a required resume failed
 	ExitKernelStart = 4   // the kernel did not start (or not within --start-timeout)
 	ExitInternal    = 5   // a bug or an unusable argument; see stderr
 	ExitKernelDied  = 138 // papermill's code for a dead kernel
@@ -59,7 +63,7 @@ func Kinds() []failure.Kind {
 	return []failure.Kind{
 		failure.KindOK, failure.KindCellError, failure.KindCellTimeout, failure.KindKernelDied,
 		failure.KindKernelStartFailed, failure.KindNoSuchKernel, failure.KindNoTranslator,
-		failure.KindBadNotebook, failure.KindCanceled, failure.KindInternal,
+		failure.KindBadNotebook, failure.KindCanceled, failure.KindInternal, failure.KindResumeFailed,
 	}
 }
 
@@ -82,6 +86,17 @@ type Result struct {
 	// interrupted. The file gives a null index for the injected parameters
 	// cell, which reads as 0 here; Message names that cell as such.
 	Cell *notebook.CellFailure `json:"cell,omitempty"`
+	// CellsRestored counts the code cells whose outputs a resume took from
+	// the checkpoint's snapshot instead of running them; CellsExecuted
+	// leaves them out.
+	CellsRestored int `json:"cells_restored,omitempty"`
+	// ResumedFromCell is the input-notebook index of the first cell after
+	// the restored checkpoint (its cell + 1); nil when the run did not
+	// resume.
+	ResumedFromCell *int `json:"resumed_from_cell,omitempty"`
+	// Checkpoints are the complete checkpoints the run kept
+	// (--checkpoint-keep of them), oldest first.
+	Checkpoints []Checkpoint `json:"checkpoints,omitempty"`
 }
 
 // ReadResult reads a result file. ok is false when there is none: the
