@@ -204,14 +204,10 @@ func (s *Service) resumeRun(ctx context.Context, job string, jobIn, next workflo
 	if err != nil && !errors.Is(err, notebook.ErrNoCodeCells) {
 		return nil, "", true, userErrorf("notebook %s: %v", next.Notebook, err)
 	}
-	code := make([]bool, len(nb.Cells))
-	for i, c := range nb.Cells {
-		code[i] = c.Type == notebook.CellCode
-	}
-	if cells := len(code); explicit && opts.FromCell >= cells {
+	if cells := len(nb.Cells); explicit && opts.FromCell >= cells {
 		return nil, "", true, userErrorf("from_cell %d: %s has %d cells now (indexes 0 to %d), so from_cell must be 1 to %d", opts.FromCell, next.Notebook, cells, cells-1, cells-1)
 	}
-	return s.resumeFor(ctx, job, jobIn, next.Parameters, opts.FromCell, code, opts.AllowPartial)
+	return s.resumeFor(ctx, job, jobIn, next.Parameters, opts.FromCell, nb, opts.AllowPartial)
 }
 
 // recheck resolves a stored input's paths inside the roots again and checks

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"millrace/internal/beneath"
+	"millrace/internal/notebook"
 	"millrace/internal/rundir"
 	"millrace/workflows"
 )
@@ -72,28 +73,46 @@ const resumeWarningPrefix = "resume: "
 // latest checkpoint and adds no warning. found is false, with a UserError
 // that says why, when the job has no checkpoint to go on from; any other
 // error refuses the rerun.
-func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.RunInput, params json.RawMessage, fromCell int, code []bool, allowPartial bool) (r *workflows.Resume, warning string, found bool, err error) {
+func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.RunInput, params json.RawMessage, fromCell int, nb *notebook.Notebook, allowPartial bool) (r *workflows.Resume, warning string, found bool, err error) {
 	res, err := s.runResult(ctx, job)
 	if err != nil {
 		return nil, "", false, err
 	}
-	explicit := fromCell < len(code)
+	explicit := fromCell < len(nb.Cells)
 	if !explicit {
-		fromCell = len(code)
+		fromCell = len(nb.Cells)
 	}
 	cp, ok := pickCheckpoint(res.Checkpoints, fromCell)
 	if !ok {
 		return nil, "", false, &UserError{Msg: noCheckpoint(job, res.Checkpoints, fromCell)}
 	}
-	// A run that resumed lists the checkpoint it resumed from among its
-	// own: that one lies in the folder of the job that took it.
-	owner, ownerParams := job, jobIn.Parameters
-	if r := jobIn.Resume; r != nil && r.Job != job && sameCheckpoint(r.Checkpoint, cp) {
-		ownerIn, err := s.StartedInput(ctx, r.Job)
-		if err != nil {
-			return nil, "", true, fmt.Errorf("read the input of %s, whose checkpoint after cell %d %s resumed from: %w", r.Job, cp.Cell, job, err)
+	// A cell at or before the checkpoint's that was edited since would not
+	// run again, and the runner refuses such a resume: go back to the latest
+	// checkpoint before the first edited cell instead, and say so.
+	var edited []string
+	for range res.Checkpoints {
+		if err := checkPlace(s.DataDir, checkpointOwner(job, jobIn, cp), cp); err != nil {
+			return nil, "", true, err
 		}
-		owner, ownerParams = r.Job, ownerIn.Parameters
+		c, err := s.editedCell(cp, nb)
+		if err != nil {
+			return nil, "", true, err
+		}
+		if c < 0 {
+			break
+		}
+		edited = append(edited, fmt.Sprintf("cell %d changed since the checkpoint after cell %d was taken", c, cp.Cell))
+		if cp, ok = pickCheckpoint(res.Checkpoints, c); !ok {
+			return nil, "", false, userErrorf("%s, and job %s took none before it", strings.Join(edited, "; "), job)
+		}
+	}
+	owner, ownerParams := checkpointOwner(job, jobIn, cp), jobIn.Parameters
+	if owner != job {
+		ownerIn, err := s.StartedInput(ctx, owner)
+		if err != nil {
+			return nil, "", true, fmt.Errorf("read the input of %s, whose checkpoint after cell %d %s resumed from: %w", owner, cp.Cell, job, err)
+		}
+		ownerParams = ownerIn.Parameters
 	}
 	if diff, err := parameterDiff(ownerParams, params); err != nil {
 		return nil, "", true, err
@@ -109,8 +128,76 @@ func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.Run
 	if !explicit {
 		fromCell = cp.Cell + 1
 	}
-	return &workflows.Resume{Job: owner, FromCell: fromCell, Checkpoint: cp, AllowPartial: allowPartial}, rerunCellsWarning(cp.Cell, fromCell, code), true, nil
+	code := make([]bool, len(nb.Cells))
+	for i, c := range nb.Cells {
+		code[i] = c.Type == notebook.CellCode
+	}
+	warning = rerunCellsWarning(cp.Cell, fromCell, code)
+	if len(edited) > 0 {
+		warning = fmt.Sprintf("%s%s: resuming from the checkpoint after cell %d", resumeWarningPrefix, strings.Join(edited, "; "), cp.Cell)
+		if w := rerunCellsWarning(cp.Cell, fromCell, code); w != "" {
+			warning += "; " + strings.TrimPrefix(w, resumeWarningPrefix)
+		}
+	}
+	return &workflows.Resume{Job: owner, FromCell: fromCell, Checkpoint: cp, AllowPartial: allowPartial}, warning, true, nil
 }
+
+// editedCell is the first code cell, at or before cp's cell, whose source
+// in nb differs from the one the checkpoint's run executed; -1 when none
+// does. The run's notebook is the snapshot beside the checkpoint
+// (cell-K.ipynb), whose metadata.millrace.checkpoint.origin gives each of
+// its cells' index in the input notebook (null for the injected parameters
+// cell): the rule the runner applies before it restores.
+func (s *Service) editedCell(cp workflows.Checkpoint, nb *notebook.Notebook) (int, error) {
+	snapPath := filepath.Join(filepath.Dir(cp.Path), fmt.Sprintf("cell-%d.ipynb", cp.Cell))
+	dataDir, err := filepath.Abs(s.DataDir)
+	if err != nil {
+		return 0, err
+	}
+	b, err := beneath.ReadFile(dataDir, snapPath, maxSnapshotBytes)
+	if err != nil {
+		return 0, userErrorf("the notebook snapshot of the checkpoint after cell %d cannot be read (%v); rerun without from_cell", cp.Cell, err)
+	}
+	snap, err := notebook.Parse(b)
+	if err != nil && !errors.Is(err, notebook.ErrNoCodeCells) {
+		return 0, userErrorf("the notebook snapshot %s: %v; rerun without from_cell", snapPath, err)
+	}
+	var md struct {
+		Millrace struct {
+			Checkpoint struct {
+				Cell   int    `json:"cell"`
+				Origin []*int `json:"origin"`
+			} `json:"checkpoint"`
+		} `json:"millrace"`
+	}
+	_ = json.Unmarshal(snap.Metadata.Raw, &md)
+	meta := md.Millrace.Checkpoint
+	if meta.Cell != cp.Cell || len(meta.Origin) != len(snap.Cells) {
+		return 0, userErrorf("%s is not the notebook snapshot of a checkpoint after cell %d; rerun without from_cell", snapPath, cp.Cell)
+	}
+	then := map[int]*notebook.Cell{}
+	for i, o := range meta.Origin {
+		if o != nil {
+			then[*o] = &snap.Cells[i]
+		}
+	}
+	for i := 0; i <= cp.Cell; i++ {
+		old := then[i]
+		var cur *notebook.Cell
+		if i < len(nb.Cells) {
+			cur = &nb.Cells[i]
+		}
+		code := old != nil && old.Type == notebook.CellCode || cur != nil && cur.Type == notebook.CellCode
+		if code && (old == nil || cur == nil || old.Type != cur.Type || old.Source != cur.Source) {
+			return i, nil
+		}
+	}
+	return -1, nil
+}
+
+// maxSnapshotBytes bounds the notebook snapshot read to compare sources:
+// outputs make it large, not the sources.
+const maxSnapshotBytes = 512 << 20
 
 // runResult is a finished run's result: the workflow's result when it
 // succeeded, the details of its failure or cancel otherwise. A run that
@@ -186,6 +273,16 @@ func checkpointCells(cps []workflows.Checkpoint) []string {
 		out[i] = strconv.Itoa(n)
 	}
 	return out
+}
+
+// checkpointOwner is the job whose folder holds cp, one of job's records:
+// a run that resumed lists the checkpoint it resumed from among its own,
+// and that one is the resumed job's.
+func checkpointOwner(job string, jobIn workflows.RunInput, cp workflows.Checkpoint) string {
+	if r := jobIn.Resume; r != nil && sameCheckpoint(r.Checkpoint, cp) {
+		return r.Job
+	}
+	return job
 }
 
 // sameCheckpoint reports whether two records name the same saved file.
@@ -370,20 +467,13 @@ func short(v any) string {
 // when it was saved. The hash is read as a stream: a checkpoint may be
 // gigabytes.
 func verifyCheckpoint(ctx context.Context, dataDir, owner string, cp workflows.Checkpoint) error {
-	what := fmt.Sprintf("the checkpoint after cell %d of %s", cp.Cell, owner)
-	if err := checkJobID(owner); err != nil {
-		return userErrorf("%s: %v", what, err)
+	if err := checkPlace(dataDir, owner, cp); err != nil {
+		return err
 	}
+	what := fmt.Sprintf("the checkpoint after cell %d of %s", cp.Cell, owner)
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
-	}
-	err = rundir.CheckCheckpoint(dataDir, owner, cp.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return userErrorf("%s is gone from disk (%s); rerun without from_cell", what, cp.Path)
-	}
-	if err != nil {
-		return userErrorf("%s: %v; rerun without from_cell", what, err)
 	}
 	// Opened beneath the data dir: a folder swapped for a symlink since the
 	// check cannot take the read outside it, and the hash decides the rest.
@@ -406,6 +496,27 @@ func verifyCheckpoint(ctx context.Context, dataDir, owner string, cp workflows.C
 	}
 	if !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), cp.SHA256) {
 		return &UserError{Msg: changed}
+	}
+	return nil
+}
+
+// checkPlace refuses a checkpoint that is not one of owner's checkpoint
+// files, reached through no symbolic link below the data dir.
+func checkPlace(dataDir, owner string, cp workflows.Checkpoint) error {
+	what := fmt.Sprintf("the checkpoint after cell %d of %s", cp.Cell, owner)
+	if err := checkJobID(owner); err != nil {
+		return userErrorf("%s: %v", what, err)
+	}
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	err = rundir.CheckCheckpoint(dataDir, owner, cp.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return userErrorf("%s is gone from disk (%s); rerun without from_cell", what, cp.Path)
+	}
+	if err != nil {
+		return userErrorf("%s: %v; rerun without from_cell", what, err)
 	}
 	return nil
 }

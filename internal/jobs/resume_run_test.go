@@ -198,8 +198,8 @@ func TestRerunFromCellAfterFixingTheNotebook(t *testing.T) {
 
 // TestRerunFromCellRefusals: each refusal comes at the call, says why, and
 // starts nothing: a job still running, a job without checkpoints, a cell
-// past the notebook, other parameters than the checkpoint's,
-// a checkpoint changed on disk.
+// past the notebook, other parameters than the checkpoint's, a cell before
+// the checkpoint edited since, a checkpoint changed on disk.
 func TestRerunFromCellRefusals(t *testing.T) {
 	ctx := context.Background()
 	svc, dir := resumeSetup(t, true)
@@ -265,6 +265,36 @@ func TestRerunFromCellRefusals(t *testing.T) {
 	}
 	refused("other parameters", other, jobs.RerunOptions{FromCell: 3}, "parameters differ from those of "+first, "scale (was not given, now 2)")
 
+	// A cell before the checkpoint edited since: the runner would refuse
+	// the resume, so the call goes back to a checkpoint before that cell,
+	// or refuses when there is none, saying which cell changed.
+	nbPath := filepath.Join(dir, "resume.ipynb")
+	orig, err := os.ReadFile(nbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(orig), "x = 10 * scale", "x = 20 * scale", 1)
+	if edited == string(orig) {
+		t.Fatal("the test notebook has no line to edit")
+	}
+	os.WriteFile(nbPath, []byte(edited), 0o644)
+	const changed = "cell 1 changed since the checkpoint after cell 1 was taken"
+	earlier, err := svc.RerunRunWith(ctx, first, jobs.RerunOptions{FromCell: 3})
+	var also string
+	switch {
+	case err != nil:
+		if !jobs.IsUserError(err) || !strings.Contains(err.Error(), changed) {
+			t.Errorf("rerun from cell 3 after cell 1 was edited: %v, want a refusal saying %q", err, changed)
+		}
+	default:
+		also = earlier.JobID
+		waitRun(t, svc, also)
+		if earlier.Resume == nil || earlier.Resume.Checkpoint.Cell >= 1 || len(earlier.Warnings) == 0 || !strings.Contains(earlier.Warnings[0], changed) {
+			t.Errorf("rerun from cell 3 after cell 1 was edited: resume %+v warnings %q, want a checkpoint before cell 1 and a warning saying %q", earlier.Resume, earlier.Warnings, changed)
+		}
+	}
+	os.WriteFile(nbPath, orig, 0o644)
+
 	// first's checkpoint changed on disk.
 	b, err := os.ReadFile(cp.Path)
 	if err != nil {
@@ -281,7 +311,7 @@ func TestRerunFromCellRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, j := range list.Jobs {
-		if j.JobID != slow.JobID && j.JobID != off && j.JobID != first && j.JobID != other {
+		if j.JobID != slow.JobID && j.JobID != off && j.JobID != first && j.JobID != other && j.JobID != also {
 			t.Errorf("a refused rerun started %s", j.JobID)
 		}
 	}

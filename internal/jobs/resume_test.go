@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"millrace/internal/notebook"
 	"millrace/internal/rundir"
 	"millrace/workflows"
 )
@@ -268,5 +269,68 @@ func BenchmarkVerifyCheckpoint(b *testing.B) {
 		if err := verifyCheckpoint(context.Background(), data, "nb-bench", cp); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// nbJSON is an nbformat 4 notebook of cells "code:SRC" or "md:SRC", with
+// notebook metadata md.
+func nbJSON(t *testing.T, md map[string]any, cells ...string) []byte {
+	t.Helper()
+	var cs []map[string]any
+	for _, c := range cells {
+		kind, src, _ := strings.Cut(c, ":")
+		cell := map[string]any{"cell_type": "markdown", "metadata": map[string]any{}, "source": src}
+		if kind == "code" {
+			cell["cell_type"], cell["outputs"], cell["execution_count"] = "code", []any{}, nil
+		}
+		cs = append(cs, cell)
+	}
+	b, err := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": md, "cells": cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEditedCellComparesWithTheSnapshot(t *testing.T) {
+	data := t.TempDir()
+	s := &Service{DataDir: data}
+	cp := checkpointFile(t, data, "nb-aaaa", 3, "namespace")
+	origin := []any{0, nil, 1, 2, 3} // the injected parameters cell has none
+	snapshot := nbJSON(t, map[string]any{"millrace": map[string]any{"checkpoint": map[string]any{"cell": 3, "origin": origin}}},
+		"code:n = 1", "code:n = 5", "code:x = n", "md:notes", "code:y = x")
+	snapPath := filepath.Join(filepath.Dir(cp.Path), "cell-3.ipynb")
+	if err := os.WriteFile(snapPath, snapshot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what  string
+		cells []string
+		want  int
+	}{
+		{"unchanged, a cell added after", []string{"code:n = 1", "code:x = n", "md:notes", "code:y = x", "code:z = y"}, -1},
+		{"markdown edited", []string{"code:n = 1", "code:x = n", "md:other notes", "code:y = x", "code:z = y"}, -1},
+		{"a cell after the checkpoint edited", []string{"code:n = 1", "code:x = n", "md:notes", "code:y = x", "code:z = 2 * y"}, -1},
+		{"cell 1 edited", []string{"code:n = 1", "code:x = 2 * n", "md:notes", "code:y = x", "code:z = y"}, 1},
+		{"the parameters cell edited", []string{"code:n = 2", "code:x = n", "md:notes", "code:y = x"}, 0},
+		{"markdown turned into code", []string{"code:n = 1", "code:x = n", "code:notes", "code:y = x"}, 2},
+		{"cells cut", []string{"code:n = 1", "code:x = n", "md:notes"}, 3},
+	} {
+		nb, err := notebook.Parse(nbJSON(t, map[string]any{}, tc.cells...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.editedCell(cp, nb); err != nil || got != tc.want {
+			t.Errorf("%s: %d %v, want %d", tc.what, got, err, tc.want)
+		}
+	}
+	nb, _ := notebook.Parse(nbJSON(t, map[string]any{}, "code:n = 1"))
+	os.WriteFile(snapPath, nbJSON(t, map[string]any{"millrace": map[string]any{"checkpoint": map[string]any{"cell": 2, "origin": origin}}}, "code:n = 1", "code:n = 5", "code:x = n", "md:notes", "code:y = x"), 0o600)
+	if _, err := s.editedCell(cp, nb); !IsUserError(err) || !strings.Contains(err.Error(), "is not the notebook snapshot of a checkpoint after cell 3") {
+		t.Errorf("another checkpoint's snapshot: %v", err)
+	}
+	os.Remove(snapPath)
+	if _, err := s.editedCell(cp, nb); !IsUserError(err) || !strings.Contains(err.Error(), "snapshot of the checkpoint after cell 3 cannot be read") {
+		t.Errorf("no snapshot: %v", err)
 	}
 }
