@@ -134,10 +134,7 @@ func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.Run
 	}
 	warning = rerunCellsWarning(cp.Cell, fromCell, code)
 	if len(edited) > 0 {
-		warning = fmt.Sprintf("%s%s: resuming from the checkpoint after cell %d", resumeWarningPrefix, strings.Join(edited, "; "), cp.Cell)
-		if w := rerunCellsWarning(cp.Cell, fromCell, code); w != "" {
-			warning += "; " + strings.TrimPrefix(w, resumeWarningPrefix)
-		}
+		warning = fmt.Sprintf("%s%s: resuming from the checkpoint after cell %d, so %s", resumeWarningPrefix, strings.Join(edited, "; "), cp.Cell, runAgain(cp.Cell, fromCell, code))
 	}
 	return &workflows.Resume{Job: owner, FromCell: fromCell, Checkpoint: cp, AllowPartial: allowPartial}, warning, true, nil
 }
@@ -294,22 +291,31 @@ func sameCheckpoint(a, b workflows.Checkpoint) bool {
 // the checkpoint was taken after cell k, more than one cell before it; ""
 // when none do. code says which cells are code cells.
 func rerunCellsWarning(k, fromCell int, code []bool) string {
+	again := runAgain(k, fromCell, code)
+	if again == "" {
+		return ""
+	}
+	return fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: %s", resumeWarningPrefix, fromCell, k, again)
+}
+
+// runAgain names the code cells between cell k and fromCell ("cell 4 runs
+// again", "cells 3, 4 and 6 run again"); "" when there are none.
+func runAgain(k, fromCell int, code []bool) string {
 	var again []string
 	for i := k + 1; i < fromCell && i < len(code); i++ {
 		if code[i] {
 			again = append(again, strconv.Itoa(i))
 		}
 	}
-	head := fmt.Sprintf("%sthe latest checkpoint before cell %d was taken after cell %d: ", resumeWarningPrefix, fromCell, k)
 	switch {
 	case len(again) == 0:
 		return ""
 	case len(again) == 1:
-		return head + "cell " + again[0] + " runs again"
+		return "cell " + again[0] + " runs again"
 	case len(again) > 8:
-		return head + fmt.Sprintf("%d code cells, %s to %s, run again", len(again), again[0], again[len(again)-1])
+		return fmt.Sprintf("%d code cells, %s to %s, run again", len(again), again[0], again[len(again)-1])
 	}
-	return head + "cells " + strings.Join(again[:len(again)-1], ", ") + " and " + again[len(again)-1] + " run again"
+	return "cells " + strings.Join(again[:len(again)-1], ", ") + " and " + again[len(again)-1] + " run again"
 }
 
 // withoutResumeWarnings drops the warnings an earlier resume added.

@@ -283,11 +283,13 @@ func TestRerunFromCellRefusals(t *testing.T) {
 	var also string
 	switch {
 	case err != nil:
+		t.Logf("after an edit of cell 1: %v", err)
 		if !jobs.IsUserError(err) || !strings.Contains(err.Error(), changed) {
 			t.Errorf("rerun from cell 3 after cell 1 was edited: %v, want a refusal saying %q", err, changed)
 		}
 	default:
 		also = earlier.JobID
+		t.Logf("after an edit of cell 1: %s resumes from %+v: %q", also, earlier.Resume, earlier.Warnings)
 		waitRun(t, svc, also)
 		if earlier.Resume == nil || earlier.Resume.Checkpoint.Cell >= 1 || len(earlier.Warnings) == 0 || !strings.Contains(earlier.Warnings[0], changed) {
 			t.Errorf("rerun from cell 3 after cell 1 was edited: resume %+v warnings %q, want a checkpoint before cell 1 and a warning saying %q", earlier.Resume, earlier.Warnings, changed)
