@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.temporal.io/sdk/temporal"
-
 	"millrace/internal/beneath"
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
@@ -74,7 +72,7 @@ const resumeWarningPrefix = "resume: "
 // that says why, when the job has no checkpoint to go on from; any other
 // error refuses the rerun.
 func (s *Service) resumeFor(ctx context.Context, job string, jobIn workflows.RunInput, params json.RawMessage, fromCell int, nb *notebook.Notebook, allowPartial bool) (r *workflows.Resume, warning string, found bool, err error) {
-	res, err := s.runResult(ctx, job)
+	res, _, err := s.runResult(ctx, job)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -195,34 +193,6 @@ func (s *Service) editedCell(cp workflows.Checkpoint, nb *notebook.Notebook) (in
 // maxSnapshotBytes bounds the notebook snapshot read to compare sources:
 // outputs make it large, not the sources.
 const maxSnapshotBytes = 512 << 20
-
-// runResult is a finished run's result: the workflow's result when it
-// succeeded, the details of its failure or cancel otherwise. A run that
-// left no result (terminated, or its workflow timed out) gives an empty
-// one: it has no checkpoints to resume from.
-func (s *Service) runResult(ctx context.Context, jobID string) (workflows.RunResult, error) {
-	var res workflows.RunResult
-	err := s.Client.GetWorkflow(ctx, jobID, "").Get(ctx, &res)
-	var appErr *temporal.ApplicationError
-	var canceled *temporal.CanceledError
-	var terminated *temporal.TerminatedError
-	var timeout *temporal.TimeoutError
-	switch {
-	case err == nil:
-	case errors.As(err, &appErr):
-		if appErr.HasDetails() {
-			_ = appErr.Details(&res)
-		}
-	case errors.As(err, &canceled):
-		if canceled.HasDetails() {
-			_ = canceled.Details(&res)
-		}
-	case errors.As(err, &terminated), errors.As(err, &timeout):
-	default:
-		return res, fmt.Errorf("read result of %s: %w", jobID, err)
-	}
-	return res, nil
-}
 
 // pickCheckpoint is the latest checkpoint taken before cell fromCell: the
 // one with the highest cell below it, the latest saved among equals.
