@@ -46,4 +46,8 @@ type Activities struct {
 	// the worker variables kernels also get (config.Config's).
 	AllowEnv runenv.Patterns
 	PassEnv  runenv.Patterns
+	// Heartbeats is when the server last accepted each attempt's
+	// heartbeats, read by the attempt's fence (FenceAfter); nil runs
+	// attempts unfenced.
+	Heartbeats HeartbeatLog
 }

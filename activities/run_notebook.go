@@ -222,6 +222,9 @@ func (a *Activities) run(ctx context.Context, at *attempt, res workflows.Attempt
 	res.EndedAt = time.Now()
 	at.proc, at.progress, at.grp, at.isolation, at.oomKills = proc, progress, grp, isolation, oomKills
 
+	if lost := asLostContact(storageErr); lost != nil {
+		return res, a.endFenced(at, &res, lost)
+	}
 	if storageErr != nil {
 		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the run's log, so the run was stopped: %v", storageErr), nil, true)
 	}
@@ -308,14 +311,18 @@ func (a *Activities) heartbeatEvery() time.Duration {
 }
 
 // watch heartbeats until the executor exits, the context ends (cancel or
-// timeout: the process tree is stopped), or the log cannot be written (the
-// process tree is stopped and the error returned).
+// timeout: the process tree is stopped), the log cannot be written (the
+// process tree is stopped and the error returned), or the attempt's fence
+// finds the server out of reach (the process tree is stopped and the
+// fence's reason returned: see FenceAfter).
 func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *logstore.Writer, heartbeat func()) error {
 	every := a.heartbeatEvery()
 	grace := a.Grace
 	if grace <= 0 {
 		grace = executor.DefaultGrace
 	}
+	fence := a.fence(ctx, every, grace)
+	defer fence.close()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -323,12 +330,22 @@ func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *lo
 		case <-proc.Done():
 			return nil
 		case <-ctx.Done():
+			// The SDK ends the context when a heartbeat fails for good:
+			// that is the fence's to report, not a cancel.
+			if lost := fence.lost(context.Cause(ctx)); lost != nil {
+				a.stop(proc, lost.grace)
+				return lost
+			}
 			a.stop(proc, grace)
 			return nil
 		case <-tick.C:
 			if err := logw.Err(); err != nil {
 				a.stop(proc, grace)
 				return err
+			}
+			if lost := fence.lost(nil); lost != nil {
+				a.stop(proc, lost.grace)
+				return lost
 			}
 			heartbeat()
 		}

@@ -163,12 +163,22 @@ func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Ser
 	// enough visibility RPS for a UI or MCP client listing runs. One task
 	// queue partition: a laptop needs no more throughput, and with one,
 	// task queue priority is exact (across partitions it is best effort),
-	// so a waiting high-priority run really starts first. User values win.
+	// so a waiting high-priority run really starts first.
+	//
+	// A keepalive of 5 s + 5 s instead of 1 min + 10 s: a worker cut off
+	// from the server leaves its task polls open on the server, which would
+	// hand them the retries of the very run that worker lost, where they are
+	// lost too (measured: attempts 2 and 3 both went to the cut-off worker
+	// and the run failed). Dropping a silent client within 10 s, well under
+	// the 15 s heartbeat timeout, sends the retry to a worker that is there.
+	// User values win.
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():           1,
 		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key():          1,
+		dynamicconfig.KeepAliveTime.Key():                                5 * time.Second,
+		dynamicconfig.KeepAliveTimeout.Key():                             5 * time.Second,
 	}
 	for k, v := range o.dynConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v

@@ -10,6 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"millrace/internal/config"
 	"millrace/internal/jobs"
 	"millrace/internal/notebook"
 	"millrace/internal/runopts"
@@ -114,40 +115,100 @@ func rerunCommand() command {
 		help: `A batch id reruns the finished batch under the same id, running only the
 nodes that failed, were skipped, canceled or timed out, and reusing the
 outputs of those that succeeded. A run id starts the same notebook with the
-same input again, as a new job.`,
+same input again, as a new job, from its first cell.
+
+--from-cell N goes on from cell N instead (its index in the notebook, 0-based
+with every cell counted, as a failed run's status shows it): the new job
+restores the variables of the job's latest checkpoint taken before cell N
+in a fresh kernel, does not run the cells before it, and runs the notebook
+file as it is now from there. The fix-and-continue loop:
+
+  millrace run train.ipynb --checkpoint every_cell   # fails at cell 12
+  (fix cell 12 in train.ipynb)
+  millrace rerun nb-... --from-cell 12                 # runs cells 12 onwards
+
+The job must have ended and have taken a checkpoint before cell N; its
+parameters are reused, and a checkpoint whose file changed on disk is
+refused. For a batch, every node that runs again resumes from its own latest
+checkpoint before cell N (a large N: each node's latest); a node without one
+runs from its first cell, with a warning.`,
 		run: runRerun,
 	}
 }
 
-func runRerun(ctx context.Context, c *cli, cmd command, args []string) error {
+// rerunArgs are millrace rerun's command line.
+type rerunArgs struct {
+	id             string
+	opts           jobs.RerunOptions
+	detach, asJSON bool
+	cfg            *config.Config
+}
+
+func parseRerun(c *cli, cmd command, args []string) (rerunArgs, error) {
 	f := newFlags(c, cmd)
 	detach := f.Bool("detach", false, "print the id and return at once")
 	asJSON := f.Bool("json", false, "print JSON instead of text")
-	f.withConfig()
-	id, svc, done, err := f.parseJob(ctx, args)
+	fromCell := f.Int("from-cell", 0, "go on from cell `N` (0-based index in the notebook, as a failed run's status gives it), restoring the job's latest checkpoint taken before it")
+	allowPartial := f.Bool("allow-partial", false, "with --from-cell: restore a partial checkpoint (one that could not save some names) without those names")
+	cfg := f.withConfig()
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return rerunArgs{}, err
+	}
+	if *fromCell < 0 {
+		return rerunArgs{}, usagef(cmd, "--from-cell %d: give a cell index of 1 or more", *fromCell)
+	}
+	if *allowPartial && *fromCell == 0 {
+		return rerunArgs{}, usagef(cmd, "--allow-partial applies to a rerun with --from-cell")
+	}
+	return rerunArgs{id: pos[0], opts: jobs.RerunOptions{FromCell: *fromCell, AllowPartial: *allowPartial}, detach: *detach, asJSON: *asJSON, cfg: cfg}, nil
+}
+
+func runRerun(ctx context.Context, c *cli, cmd command, args []string) error {
+	a, err := parseRerun(c, cmd, args)
+	if err != nil {
+		return err
+	}
+	svc, done, err := c.connect(ctx, cmd, a.cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if jobs.IsBatchID(id) {
-		started, err := svc.RerunBatch(ctx, id)
+	if jobs.IsBatchID(a.id) {
+		started, err := svc.RerunBatchWith(ctx, a.id, a.opts)
 		if err != nil {
 			return err
 		}
-		return c.followBatch(ctx, svc, started, *detach, *asJSON)
+		if !a.asJSON {
+			for _, n := range started.Nodes {
+				if n.Resume != nil {
+					fmt.Fprintf(c.stderr, "node %s resumes from %s\n", n.ID, jobs.ResumeText(n.Resume))
+				}
+				for _, w := range n.Warnings {
+					c.printWarnings([]string{"node " + n.ID + ": " + w})
+				}
+			}
+		}
+		return c.followBatch(ctx, svc, started, a.detach, a.asJSON)
 	}
-	started, err := svc.RerunRun(ctx, id)
+	started, err := svc.RerunRunWith(ctx, a.id, a.opts)
 	if err != nil {
 		return err
 	}
-	if *detach {
-		if *asJSON {
-			return c.printJSON(started)
-		}
+	if a.detach && a.asJSON {
+		return c.printJSON(started)
+	}
+	if a.detach {
 		fmt.Fprintln(c.stdout, started.JobID)
+	}
+	if started.Resume != nil && !a.asJSON {
+		fmt.Fprintf(c.stderr, "%s resumes from %s\n", started.JobID, jobs.ResumeText(started.Resume))
+	}
+	if a.detach {
+		c.printWarnings(started.Warnings) // a watched run prints them at its end
 		return nil
 	}
-	return c.watch(ctx, svc, started, watchOptions{onInterrupt: interruptDetach, json: *asJSON})
+	return c.watch(ctx, svc, started.Started, watchOptions{onInterrupt: interruptDetach, json: a.asJSON})
 }
 
 // followBatch shows a started batch until it ends (or returns at once with

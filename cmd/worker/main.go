@@ -56,7 +56,11 @@ func run(ctx context.Context, args []string) error {
 	defer ms.Close()
 
 	devMode := cfg.DevMode()
-	c, err := devmode.Connect(ctx, &cfg, logger, connect.WithMetrics(ms.Handler()))
+	// The worker fences its attempts on what the server answers its
+	// heartbeats, so a worker cut off from the server stops its kernels
+	// before the retries start elsewhere.
+	heartbeats := connect.NewHeartbeats()
+	c, err := devmode.Connect(ctx, &cfg, logger, connect.WithMetrics(ms.Handler()), connect.WithHeartbeats(heartbeats))
 	if err != nil {
 		return err
 	}
@@ -68,5 +72,5 @@ func run(ctx context.Context, args []string) error {
 			logger.Warn("search attributes", "error", err)
 		}
 	}
-	return nbworker.Run(ctx, c, &cfg, logger)
+	return nbworker.Run(ctx, c, &cfg, logger, nbworker.WithHeartbeats(heartbeats))
 }

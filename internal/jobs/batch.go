@@ -57,22 +57,28 @@ type StartedBatchNode struct {
 	JobID      string `json:"job_id"`
 	OutputPath string `json:"output_path"`
 	Reused     bool   `json:"reused,omitempty"`
-	// Warnings say what was not checked (type checks off).
+	// Warnings say what was not checked (type checks off), and how a
+	// rerun with from_cell resumes the node.
 	Warnings []string `json:"warnings,omitempty"`
+	// Resume is the checkpoint a rerun with from_cell resumes the node
+	// from; nil when it runs from its first cell.
+	Resume *workflows.Resume `json:"resume,omitempty"`
 }
 
 // StartBatch validates the whole batch, then starts it. Nothing starts when
 // any node is invalid.
 func (s *Service) StartBatch(ctx context.Context, req BatchRequest) (BatchStarted, error) {
 	id := workflows.BatchIDPrefix + uuid.NewString()
-	return s.startBatch(ctx, id, req, 1, nil)
-}
-
-func (s *Service) startBatch(ctx context.Context, batchID string, req BatchRequest, round int, reuse map[string]workflows.NodeState) (BatchStarted, error) {
-	in, err := s.resolveBatch(batchID, req, round, reuse)
+	in, err := s.resolveBatch(id, req, 1, nil)
 	if err != nil {
 		return BatchStarted{}, err
 	}
+	return s.launchBatch(ctx, id, req, in)
+}
+
+// launchBatch starts the Batch workflow of a resolved request (a first
+// round, or a rerun's next one).
+func (s *Service) launchBatch(ctx context.Context, batchID string, req BatchRequest, in workflows.BatchInput) (BatchStarted, error) {
 	updates := []temporal.SearchAttributeUpdate{workflows.KeyKind.ValueSet("batch")}
 	updates = append(updates, s.batchScope(in).Attributes()...)
 	if len(req.Labels) > 0 {
@@ -89,9 +95,9 @@ func (s *Service) startBatch(ctx context.Context, batchID string, req BatchReque
 	if _, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.BatchWorkflow, in); err != nil {
 		return BatchStarted{}, fmt.Errorf("start batch: %w", err)
 	}
-	out := BatchStarted{BatchID: batchID, Status: workflows.StatusRunning, Round: round}
+	out := BatchStarted{BatchID: batchID, Status: workflows.StatusRunning, Round: in.Round}
 	for _, n := range in.Nodes {
-		out.Nodes = append(out.Nodes, StartedBatchNode{ID: n.ID, JobID: n.JobID, OutputPath: n.Run.Output, Reused: n.Reused, Warnings: n.Run.Warnings})
+		out.Nodes = append(out.Nodes, StartedBatchNode{ID: n.ID, JobID: n.JobID, OutputPath: n.Run.Output, Reused: n.Reused, Warnings: n.Run.Warnings, Resume: n.Run.Resume})
 	}
 	return out, nil
 }
@@ -194,7 +200,18 @@ func (s *Service) resolveBatch(batchID string, req BatchRequest, round int, reus
 		if prev, ok := reuse[n.ID]; ok {
 			bn.JobID, bn.Reused = prev.JobID, true
 			bn.Run = workflows.RunInput{Notebook: prev.Notebook, Output: prev.Output}
-			resolved[n.ID] = resolvedNode{output: prev.Output, params: n.Parameters}
+			// Its own references are resolved again, as in the round that
+			// ran it (its ancestors succeeded too, so they are reused with
+			// the same outputs): a node below that refers to one of its
+			// parameters gets the value, not the reference.
+			params := n.Parameters
+			if graphOK {
+				if params, err = exp.substitute(n, resolved, ancestors(req.Nodes, byID, n.ID)); err != nil {
+					problems = append(problems, fmt.Sprintf("node %s: %v", n.ID, err))
+					continue
+				}
+			}
+			resolved[n.ID] = resolvedNode{output: prev.Output, params: params}
 			in.Nodes[i] = bn
 			continue
 		}

@@ -204,14 +204,15 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 	return st, nil
 }
 
-// closedStatus fills a closed run's status from its result: the result on
-// success, the failure's details otherwise.
-func (s *Service) closedStatus(ctx context.Context, st *Status, exec enumspb.WorkflowExecutionStatus) error {
-	var res workflows.RunResult
-	err := s.Client.GetWorkflow(ctx, st.JobID, "").Get(ctx, &res)
+// runResult reads a closed run's RunResult: its result on success, its
+// failure's details otherwise. terminated reports a run ended by Terminate,
+// which runs no workflow code and so leaves no result.
+func (s *Service) runResult(ctx context.Context, jobID string) (res workflows.RunResult, terminated bool, err error) {
+	err = s.Client.GetWorkflow(ctx, jobID, "").Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	var canceled *temporal.CanceledError
-	var terminated *temporal.TerminatedError
+	var term *temporal.TerminatedError
+	var timeout *temporal.TimeoutError
 	switch {
 	case err == nil:
 	case errors.As(err, &appErr):
@@ -222,14 +223,28 @@ func (s *Service) closedStatus(ctx context.Context, st *Status, exec enumspb.Wor
 		if canceled.HasDetails() {
 			_ = canceled.Details(&res)
 		}
-	case errors.As(err, &terminated):
+	case errors.As(err, &term):
+		return res, true, nil
+	case errors.As(err, &timeout):
+	default:
+		return res, false, fmt.Errorf("read result of %s: %w", jobID, err)
+	}
+	return res, false, nil
+}
+
+// closedStatus fills a closed run's status from its result: the result on
+// success, the failure's details otherwise.
+func (s *Service) closedStatus(ctx context.Context, st *Status, exec enumspb.WorkflowExecutionStatus) error {
+	res, terminated, err := s.runResult(ctx, st.JobID)
+	switch {
+	case err != nil && exec != enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return err
+	case terminated:
 		res.Status = workflows.StatusCanceled
 		res.Error = &workflows.RunError{Type: failure.TypeTerminated, Message: "the run was terminated (by an operator, outside millrace); its processes were stopped when its worker noticed"}
-	case exec == enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+	case res.Status == "" && exec == enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
 		res.Status = workflows.StatusTimedOut
 		res.Error = &workflows.RunError{Type: failure.TypeTimeout, Message: "the workflow execution timed out"}
-	default:
-		return fmt.Errorf("read result of %s: %w", st.JobID, err)
 	}
 	if res.Status == "" {
 		res.Status = statusOfExecution(exec)

@@ -55,6 +55,9 @@ func batchStartedText(b jobs.BatchStarted) string {
 		if n.Reused {
 			s += " (reused)"
 		}
+		if n.Resume != nil {
+			s += " (resuming from " + jobs.ResumeText(n.Resume) + ")"
+		}
 		ids = append(ids, s)
 	}
 	text := fmt.Sprintf("%s started (round %d, %d nodes): %s\nfollow it with get_batch_status", b.BatchID, b.Round, len(b.Nodes), strings.Join(ids, ", "))
@@ -110,7 +113,9 @@ func batchText(st jobs.BatchStatus) string {
 
 // RerunJobArgs are rerun_job's arguments.
 type RerunJobArgs struct {
-	JobID string `json:"job_id" jsonschema:"a run's job id (nb-...) or a batch id (batch-...)"`
+	JobID        string `json:"job_id" jsonschema:"a run's job id (nb-...) or a batch id (batch-...)"`
+	FromCell     int    `json:"from_cell,omitempty" jsonschema:"go on from this cell instead of the first: its index in the notebook (0-based, all cells counted), as a failed run's error.cell_index gives it. The new run restores the job's latest checkpoint taken before this cell in a fresh kernel, skips the cells before it and runs the notebook file as it is now from there, so the fix-and-continue loop is: a run fails at cell 12, fix cell 12 in the notebook, rerun_job with from_cell 12. The job must have ended, have run with the same parameters and have taken a checkpoint before the cell (start_notebook's checkpoint option). For a batch: every node that runs again resumes from its own latest checkpoint before this cell (a large value: its latest); a node without one runs from its first cell, with a warning"`
+	AllowPartial bool   `json:"allow_partial,omitempty" jsonschema:"with from_cell: restore a partial checkpoint, one that could not save some names (open files, sockets, locks); those names are missing in the resumed run. Without it such a checkpoint is refused, with the names it lacks"`
 }
 
 // RerunResult says what a rerun started: a new job for a run, the batch's
@@ -120,13 +125,17 @@ type RerunResult struct {
 	Status     string             `json:"status"`
 	OutputPath string             `json:"output_path,omitempty"`
 	Batch      *jobs.BatchStarted `json:"batch,omitempty"`
+	// Resume is the checkpoint a run's rerun with from_cell goes on from
+	// (a batch's nodes each say theirs).
+	Resume   *workflows.Resume `json:"resume,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
 }
 
 func (t *tools) rerunJob() server.ServerTool {
 	tool := mcp.NewTool("rerun_job",
 		mcp.WithToolTitle("Rerun a job or batch"),
-		mcp.WithDescription(`Run a job again. For a batch id: the finished batch runs again under the same id as its next round, running only the nodes that failed, were skipped, canceled or timed out, and reusing the outputs of the nodes that succeeded (a long pipeline that died at its last node does not start over). For a run's job id: the same notebook with the same input starts again as a new job (its new job_id is returned).`),
-		inputSchema[RerunJobArgs](nil),
+		mcp.WithDescription(`Run a job again. For a batch id: the finished batch runs again under the same id as its next round, running only the nodes that failed, were skipped, canceled or timed out, and reusing the outputs of the nodes that succeeded (a long pipeline that died at its last node does not start over). For a run's job id: the same notebook with the same input starts again as a new job (its new job_id is returned), from its first cell; with from_cell it goes on from that cell instead, restoring the variables the earlier cells left from the job's checkpoint, so after fixing a failed cell in the notebook only that cell and the ones after it run. The result says which checkpoint (the cell it was taken after) the run resumes from.`),
+		inputSchema[RerunJobArgs](map[string]map[string]any{"from_cell": {"minimum": 1}}),
 		mcp.WithOutputSchema[RerunResult](),
 		annotations("Rerun a job or batch", false, false, false),
 	)
@@ -134,17 +143,25 @@ func (t *tools) rerunJob() server.ServerTool {
 }
 
 func (t *tools) rerun(ctx context.Context, _ mcp.CallToolRequest, args RerunJobArgs) (RerunResult, string, []mcp.Content, error) {
+	opts := jobs.RerunOptions{FromCell: args.FromCell, AllowPartial: args.AllowPartial}
 	if jobs.IsBatchID(args.JobID) {
-		started, err := t.svc.RerunBatch(ctx, args.JobID)
+		started, err := t.svc.RerunBatchWith(ctx, args.JobID, opts)
 		if err != nil {
 			return RerunResult{}, "", nil, err
 		}
 		return RerunResult{JobID: started.BatchID, Status: started.Status, Batch: &started}, batchStartedText(started), nil, nil
 	}
-	started, err := t.svc.RerunRun(ctx, args.JobID)
+	started, err := t.svc.RerunRunWith(ctx, args.JobID, opts)
 	if err != nil {
 		return RerunResult{}, "", nil, err
 	}
-	return RerunResult{JobID: started.JobID, Status: started.Status, OutputPath: started.OutputPath},
-		fmt.Sprintf("%s started again as %s; follow it with get_job_status", args.JobID, started.JobID), nil, nil
+	text := fmt.Sprintf("%s started again as %s", args.JobID, started.JobID)
+	if r := started.Resume; r != nil {
+		text += fmt.Sprintf(", resuming from %s", jobs.ResumeText(r))
+	}
+	text += "; follow it with get_job_status"
+	for _, w := range started.Warnings {
+		text += "\nwarning: " + w
+	}
+	return RerunResult{JobID: started.JobID, Status: started.Status, OutputPath: started.OutputPath, Resume: started.Resume, Warnings: started.Warnings}, text, nil, nil
 }

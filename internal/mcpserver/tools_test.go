@@ -85,14 +85,14 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 	}
 	// The argument names are exactly the issues'.
 	args := map[string]string{
-		"start_notebook":   "cell_timeout_seconds cpu_limit cwd kernel labels max_attempts memory_limit no_type_check notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
+		"start_notebook":   "cell_timeout_seconds checkpoint checkpoint_max_size cpu_limit cwd kernel labels max_attempts memory_limit no_type_check notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
 		"get_job_logs":     "cursor job_id limit stream tail",
 		"list_jobs":        "batch_id label limit notebook page_token status",
 		"get_job_output":   "cell_from cell_to job_id max_chars",
 		"cancel_job":       "job_id reason",
 		"start_batch":      "fail_fast labels max_parallel name no_type_check nodes notify_url priority",
 		"get_batch_status": "batch_id",
-		"rerun_job":        "job_id",
+		"rerun_job":        "allow_partial from_cell job_id",
 	}
 	for _, tool := range res.Tools {
 		var in struct {
@@ -107,6 +107,18 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		sort.Strings(got)
 		if w, ok := args[tool.Name]; ok && strings.Join(got, " ") != w {
 			t.Errorf("%s arguments: got %v, want %s", tool.Name, got, w)
+		}
+		if tool.Name == "rerun_job" {
+			fc := in.Properties["from_cell"]
+			if fc["type"] != "integer" || fc["minimum"] != 1.0 || !strings.Contains(fmt.Sprint(fc["description"]), "fix cell 12 in the notebook, rerun_job with from_cell 12") {
+				t.Errorf("rerun_job from_cell schema: %v", fc)
+			}
+			if ap := in.Properties["allow_partial"]; ap["type"] != "boolean" || !strings.Contains(fmt.Sprint(ap["description"]), "partial") {
+				t.Errorf("rerun_job allow_partial schema: %v", ap)
+			}
+			if strings.Join(in.Required, ",") != "job_id" {
+				t.Errorf("rerun_job requires %v, want only job_id", in.Required)
+			}
 		}
 		if tool.Name == "start_notebook" {
 			if ws := in.Properties["wait_seconds"]; ws["minimum"] != 0.0 || ws["maximum"] != 50.0 {
@@ -511,6 +523,12 @@ func TestUserErrorsAreToolErrors(t *testing.T) {
 		{"start_notebook", map[string]any{"path": "progress.ipynb", "memory_limit": 4096}, []string{"memory_limit", "want a string"}},
 		{"start_notebook", map[string]any{"path": "progress.ipynb", "cpu_limit": -1}, []string{"cpu_limit"}},
 		{"start_notebook", map[string]any{"path": "progress.ipynb", "notify_url": "http://127.0.0.1:1/x"}, []string{"notify_url", "MILLRACE_NOTIFY_ALLOW"}},
+		{"rerun_job", map[string]any{"job_id": unknown, "from_cell": "three"}, []string{"from_cell", "want a whole number"}},
+		{"rerun_job", map[string]any{"job_id": unknown, "from_cell": 2.5}, []string{"from_cell", "want a whole number"}},
+		{"rerun_job", map[string]any{"job_id": unknown, "allow_partial": "yes"}, []string{"allow_partial", "true or false"}},
+		{"rerun_job", map[string]any{"job_id": unknown, "from_cell": -1}, []string{"from_cell -1", "1 or more"}},
+		{"rerun_job", map[string]any{"job_id": unknown, "allow_partial": true}, []string{"allow_partial applies to a rerun with from_cell"}},
+		{"rerun_job", map[string]any{"job_id": unknown, "from_cell": 3}, []string{"no job"}},
 		{"inspect_notebook", map[string]any{"path": filepath.Join(outside, "progress.ipynb")}, []string{"outside the allowed roots"}},
 		{"inspect_notebook", map[string]any{"path": "missing.ipynb"}, []string{"does not exist"}},
 		{"inspect_notebook", map[string]any{"path": "garbage.ipynb"}, []string{"garbage.ipynb"}},

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"millrace/internal/notify"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -18,6 +17,7 @@ import (
 	"millrace/internal/config"
 	"millrace/internal/executor"
 	"millrace/internal/limits"
+	"millrace/internal/notify"
 	"millrace/internal/paths"
 	"millrace/internal/python"
 	"millrace/workflows"
@@ -28,6 +28,18 @@ import (
 // cancellation, which reaches an activity only through a heartbeat.
 const HeartbeatThrottle = time.Second
 
+// Option adjusts a worker Start builds.
+type Option func(*activities.Activities)
+
+// WithHeartbeats fences every attempt on h, the heartbeat record of the
+// worker's client (a connect.Heartbeats the client was dialled with,
+// connect.WithHeartbeats): an attempt whose heartbeats the server has not
+// accepted for half its heartbeat timeout is stopped before the server
+// hands the run to another worker (activities.FenceAfter).
+func WithHeartbeats(h activities.HeartbeatLog) Option {
+	return func(a *activities.Activities) { a.Heartbeats = h }
+}
+
 // Worker is a started notebook worker.
 type Worker struct {
 	w        worker.Worker
@@ -36,7 +48,7 @@ type Worker struct {
 
 // Start resolves the executor, registers everything on the task queue and
 // starts polling.
-func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, error) {
+func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Worker, error) {
 	exe, err := resolveExecutor(cfg)
 	if err != nil {
 		return nil, err
@@ -69,11 +81,15 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger) (*Worker, e
 	}
 	lim := limits.Detected()
 	logger.Info("resource limits", "enforced_by", lim.String(), "stale_cgroups_removed", lim.Sweep(time.Minute))
-	Register(w, &activities.Activities{
+	acts := &activities.Activities{
 		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
 		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, NotifyNetworks: nets, Limits: &lim,
 		Roots: roots, AllowEnv: cfg.AllowEnv, PassEnv: cfg.PassEnv,
-	})
+	}
+	for _, o := range opts {
+		o(acts)
+	}
+	Register(w, acts)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
@@ -116,8 +132,8 @@ func Register(w worker.Registry, acts *activities.Activities) {
 func (w *Worker) Stop() { w.w.Stop() }
 
 // Run starts a worker and blocks until ctx ends, then stops it.
-func Run(ctx context.Context, c client.Client, cfg *config.Config, logger *slog.Logger) error {
-	w, err := Start(c, cfg, logger)
+func Run(ctx context.Context, c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Option) error {
+	w, err := Start(c, cfg, logger, opts...)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestEnvKernelSeesNoServiceSecrets(t *testing.T) {
 
 	root := t.TempDir()
 	svc := server.Service(t, cfg, root)
-	writeNotebook(t, root, "env.ipynb", "import os\nfor k, v in sorted(os.environ.items()):\n    print('ENV', k, '=', v)")
+	testenv.WriteNotebook(t, root, "env.ipynb", "import os\nfor k, v in sorted(os.environ.items()):\n    print('ENV', k, '=', v)")
 	started, err := svc.Start(context.Background(), jobs.StartRequest{Path: "env.ipynb", Direct: runopts.Direct{Env: map[string]string{"RUN_VAR": "run-ok"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestEnvLoaderAndServiceNamesRefused(t *testing.T) {
 	server.StartWorker(t, cfg)
 	root := t.TempDir()
 	svc := server.Service(t, cfg, root)
-	nb := writeNotebook(t, root, "nb.ipynb", `open("ran.txt", "w").write("x")`)
+	nb := testenv.WriteNotebook(t, root, "nb.ipynb", `open("ran.txt", "w").write("x")`)
 	ctx := context.Background()
 	bad := []map[string]string{
 		{"LD_PRELOAD": "/tmp/evil.so"}, {"LD_LIBRARY_PATH": "/tmp"}, {"MILLRACE_ATTEMPT_ID": "other"},

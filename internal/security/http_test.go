@@ -188,25 +188,6 @@ func workflowsOn(t *testing.T, queue string) int {
 	return len(resp.GetExecutions())
 }
 
-// writeNotebook writes a Python notebook of code cells (no parameters
-// cell, so any parameter is accepted) into dir.
-func writeNotebook(t *testing.T, dir, name string, cells ...string) string {
-	t.Helper()
-	var cs []map[string]any
-	for i, src := range cells {
-		cs = append(cs, map[string]any{"cell_type": "code", "id": fmt.Sprintf("c%d", i), "metadata": map[string]any{},
-			"source": src, "outputs": []any{}, "execution_count": nil})
-	}
-	nb := map[string]any{"nbformat": 4, "nbformat_minor": 5, "cells": cs, "metadata": map[string]any{
-		"kernelspec": map[string]any{"name": "python3", "display_name": "Python 3", "language": "python"}}}
-	b, _ := json.Marshal(nb)
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 const mib = 1 << 20
 
 // checkGrowth fails t when a process's peak resident set grew more than
@@ -293,7 +274,7 @@ func TestCrossOriginPost(t *testing.T) {
 	o := attack(t, "a web page (https://attacker.example, or http://localhost:9999) POSTs start_notebook to the token-less MCP HTTP server")
 	t.Parallel()
 	root := t.TempDir()
-	nb := writeNotebook(t, root, "hello.ipynb", "print('hello')")
+	nb := testenv.WriteNotebook(t, root, "hello.ipynb", "print('hello')")
 	cfg := server.Config(t)
 	p := startMCP(t, cfg, root)
 	call := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"start_notebook","arguments":{"path":%q}}}`, nb)
@@ -416,7 +397,7 @@ func TestEventStreamOutlivesIdleTimeout(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	quiet := listen.IdleTimeout + 10*time.Second
-	nb := writeNotebook(t, root, "quiet.ipynb", fmt.Sprintf("import time\ntime.sleep(%d)", int(quiet.Seconds())))
+	nb := testenv.WriteNotebook(t, root, "quiet.ipynb", fmt.Sprintf("import time\ntime.sleep(%d)", int(quiet.Seconds())))
 	cfg := server.Config(t)
 	server.StartWorker(t, cfg)
 	p := startMCP(t, cfg, root)

@@ -12,6 +12,7 @@ import (
 
 	"millrace/internal/jobs"
 	"millrace/internal/logstore"
+	"millrace/internal/testenv"
 	"millrace/workflows"
 )
 
@@ -22,7 +23,7 @@ func TestBatchReferenceBomb(t *testing.T) {
 	o := attack(t, "start_batch (1.6 MB) whose ${a.parameters.x} references expand to gigabytes")
 	t.Parallel()
 	root := t.TempDir()
-	nb := writeNotebook(t, root, "n.ipynb", "print(1)")
+	nb := testenv.WriteNotebook(t, root, "n.ipynb", "print(1)")
 	cfg := server.Config(t)
 	p := startMCP(t, cfg, root)
 	c := mcpClient(t, p.url, nil, false)
@@ -68,7 +69,7 @@ func TestLogPageOfLongLines(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	const lines, width = 300, logstore.MaxLineBytes
-	nb := writeNotebook(t, root, "long.ipynb", fmt.Sprintf("for i in range(%d):\n    print(f'{i:06d}' + 'x' * %d, flush=True)", lines, width-6))
+	nb := testenv.WriteNotebook(t, root, "long.ipynb", fmt.Sprintf("for i in range(%d):\n    print(f'{i:06d}' + 'x' * %d, flush=True)", lines, width-6))
 	cfg := server.Config(t)
 	server.StartWorker(t, cfg)
 	p := startMCP(t, cfg, root)
@@ -156,7 +157,7 @@ func TestHostileInputFiles(t *testing.T) {
 	o := attack(t, "a -f parameters file or batch file with a YAML alias bomb, a recursive alias, or JSON nested 100,000 deep")
 	t.Parallel()
 	dir := t.TempDir()
-	nb := writeNotebook(t, dir, "n.ipynb", "print(1)")
+	nb := testenv.WriteNotebook(t, dir, "n.ipynb", "print(1)")
 	indent := func(s string) string { return "      " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n      ") }
 	files := []struct {
 		name, content, want string

@@ -13,6 +13,7 @@ import (
 
 	"millrace/internal/executor/runner"
 	"millrace/internal/rundir"
+	"millrace/internal/testenv"
 	"millrace/workflows"
 )
 
@@ -28,7 +29,7 @@ func TestResumeForgedCheckpointPathRefused(t *testing.T) {
 	wcfg := *cfg
 	wcfg.Roots = []string{root}
 	server.StartWorker(t, &wcfg)
-	nb := writeNotebook(t, root, "nb.ipynb", `open("ran.txt", "w").write("x")`)
+	nb := testenv.WriteNotebook(t, root, "nb.ipynb", `open("ran.txt", "w").write("x")`)
 	marker := filepath.Join(root, "pwned")
 	evilPickle := func(path string) string {
 		t.Helper()

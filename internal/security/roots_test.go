@@ -88,9 +88,9 @@ func TestRootsJobUnderAnotherRootIsUnknown(t *testing.T) {
 	svcA, svcB := server.Service(t, cfg, rootA), server.Service(t, cfg, rootB)
 	ctx := context.Background()
 
-	writeNotebook(t, rootB, "b.ipynb", `import os; print("B-OUTPUT", os.environ.get("B_TOKEN"))`)
-	writeNotebook(t, rootB, "slow.ipynb", "import time\ntime.sleep(120)")
-	writeNotebook(t, rootA, "a.ipynb", `print("A-OUTPUT")`)
+	testenv.WriteNotebook(t, rootB, "b.ipynb", `import os; print("B-OUTPUT", os.environ.get("B_TOKEN"))`)
+	testenv.WriteNotebook(t, rootB, "slow.ipynb", "import time\ntime.sleep(120)")
+	testenv.WriteNotebook(t, rootA, "a.ipynb", `print("A-OUTPUT")`)
 	done, err := svcB.Start(ctx, jobs.StartRequest{Path: "b.ipynb", Options: runopts.Options{OutputPath: "out/b.ipynb"}, Direct: runopts.Direct{Env: map[string]string{"B_TOKEN": "b-secret-value"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestRootsFolderSwappedWhilePending(t *testing.T) {
 	root, outside := t.TempDir(), t.TempDir()
 	svc := server.Service(t, cfg, root)
 	ctx := context.Background()
-	writeNotebook(t, root, "nb.ipynb", `open("written-by-kernel.txt", "w").write("x"); print("ran")`)
+	testenv.WriteNotebook(t, root, "nb.ipynb", `open("written-by-kernel.txt", "w").write("x"); print("ran")`)
 	for _, d := range []string{"out", "work"} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -237,8 +237,8 @@ func TestRootsOutputSwappedForSymlinkAfterEnd(t *testing.T) {
 	ctx := context.Background()
 	secret := filepath.Join(outside, "secret.ipynb")
 	// A valid notebook, so a reader that followed the link would serve it.
-	writeNotebook(t, outside, "secret.ipynb", `print("TOP-SECRET-CONTENT")`)
-	writeNotebook(t, root, "nb.ipynb", `print("hello")`)
+	testenv.WriteNotebook(t, outside, "secret.ipynb", `print("TOP-SECRET-CONTENT")`)
+	testenv.WriteNotebook(t, root, "nb.ipynb", `print("hello")`)
 	explicit, err := svc.Start(ctx, jobs.StartRequest{Path: "nb.ipynb", Options: runopts.Options{OutputPath: "out.ipynb"}})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ func TestRootsOutsideAnswerSameWhetherFileExists(t *testing.T) {
 	o := attack(t, "probe which files exist outside the roots through start_notebook and inspect_notebook errors")
 	cfg := server.Config(t)
 	root, outside := t.TempDir(), t.TempDir()
-	writeNotebook(t, outside, "exists.ipynb", `print(1)`)
+	testenv.WriteNotebook(t, outside, "exists.ipynb", `print(1)`)
 	for link, target := range map[string]string{"l-exists.ipynb": "exists.ipynb", "l-missing.ipynb": "missing.ipynb"} {
 		if err := os.Symlink(filepath.Join(outside, target), filepath.Join(root, link)); err != nil {
 			t.Fatal(err)
@@ -334,8 +334,8 @@ func TestRootsWorkerRefusesForgedInputs(t *testing.T) {
 	wcfg := *cfg
 	wcfg.Roots = []string{root}
 	server.StartWorker(t, &wcfg)
-	inside := writeNotebook(t, root, "nb.ipynb", `open("ran.txt", "w").write("x")`)
-	evil := writeNotebook(t, outside, "evil.ipynb", `open("ran.txt", "w").write("x")`)
+	inside := testenv.WriteNotebook(t, root, "nb.ipynb", `open("ran.txt", "w").write("x")`)
+	evil := testenv.WriteNotebook(t, outside, "evil.ipynb", `open("ran.txt", "w").write("x")`)
 	ctx := context.Background()
 	forge := func(id string, in workflows.RunInput) error {
 		run, err := server.Client.ExecuteWorkflow(ctx, clientOptions(id, cfg.TaskQueue), workflows.NotebookRunWorkflow, in)

@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 
 	"millrace/internal/notify"
+	"millrace/internal/testenv"
 	"millrace/workflows"
 )
 
@@ -90,7 +91,7 @@ func TestWebhookToLoopbackName(t *testing.T) {
 	t.Parallel()
 	recv := newHookReceiver(t, http.StatusOK, "")
 	root := t.TempDir()
-	nb := writeNotebook(t, root, "n.ipynb", "print(1)")
+	nb := testenv.WriteNotebook(t, root, "n.ipynb", "print(1)")
 	cfg := server.Config(t)
 	cfg.NotifyAllow, cfg.NotifySecret = []string{"localhost"}, "hook-secret"
 	server.StartWorker(t, cfg)
@@ -141,7 +142,7 @@ func TestWebhookReceiverAnswer(t *testing.T) {
 	talker := newHookReceiver(t, http.StatusBadRequest, "RECEIVER-INTERNAL-DATA: db password is hunter2")
 	good := newHookReceiver(t, http.StatusOK, "")
 	root := t.TempDir()
-	nb := writeNotebook(t, root, "n.ipynb", "print(1)")
+	nb := testenv.WriteNotebook(t, root, "n.ipynb", "print(1)")
 	cfg := server.Config(t)
 	const secret = "hook-secret"
 	// The receivers are on loopback: the operator allows exactly that.
