@@ -20,6 +20,7 @@ import (
 	"millrace/internal/executor"
 	"millrace/internal/executor/runner"
 	"millrace/internal/jobs"
+	"millrace/internal/logstore"
 	"millrace/internal/notebook"
 	"millrace/internal/rundir"
 	"millrace/internal/runopts"
@@ -177,11 +178,9 @@ func killAndFinish(b *testing.B, bin, policy string, n int) killTimes {
 	}
 	// What attempt 2's runner said, with the log's times from the kill:
 	// where a slow resume spends its time.
-	if page, err := svc.Logs(ctx, jobs.LogsRequest{JobID: run.JobID, Stream: "stderr", Limit: jobs.MaxLogLines}); err == nil {
-		for _, l := range page.Lines {
-			if l.Attempt == 2 {
-				b.Logf("%s attempt 2 +%.2fs %s", policy, l.Time.Sub(killed).Seconds(), l.Text)
-			}
+	for _, l := range stderrLines(b, svc, run.JobID) {
+		if l.Attempt == 2 {
+			b.Logf("%s attempt 2 +%.2fs %s", policy, l.Time.Sub(killed).Seconds(), l.Text)
 		}
 	}
 	ran := ranCells(root)
@@ -419,19 +418,26 @@ type checkpointSeen struct {
 // one, where the run's result keeps only the last few.
 func checkpointLines(b *testing.B, svc *jobs.Service, jobID string) []checkpointSeen {
 	var out []checkpointSeen
+	for _, l := range stderrLines(b, svc, jobID) {
+		if m := checkpointLine.FindStringSubmatch(l.Text); m != nil {
+			cell, _ := strconv.Atoi(m[1])
+			pause, _ := strconv.ParseFloat(m[3], 64)
+			out = append(out, checkpointSeen{cell, pause})
+		}
+	}
+	return out
+}
+
+// stderrLines reads a job's whole stderr log, every attempt, page by page.
+func stderrLines(b *testing.B, svc *jobs.Service, jobID string) []logstore.Line {
+	var out []logstore.Line
 	cursor := ""
 	for {
 		page, err := svc.Logs(context.Background(), jobs.LogsRequest{JobID: jobID, Cursor: cursor, Stream: "stderr", Limit: jobs.MaxLogLines})
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, l := range page.Lines {
-			if m := checkpointLine.FindStringSubmatch(l.Text); m != nil {
-				cell, _ := strconv.Atoi(m[1])
-				pause, _ := strconv.ParseFloat(m[3], 64)
-				out = append(out, checkpointSeen{cell, pause})
-			}
-		}
+		out = append(out, page.Lines...)
 		if len(page.Lines) == 0 || page.NextCursor == "" || page.NextCursor == cursor {
 			return out
 		}
