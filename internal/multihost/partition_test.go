@@ -212,6 +212,9 @@ func newHosts(t *testing.T) *hosts {
 		// timeout and an attempt (see serverKeepAlive).
 		"--dynamic-config-value", "frontend.keepAliveTime=" + strconv.Quote(serverKeepAlive.String()),
 		"--dynamic-config-value", "frontend.keepAliveTimeout=" + strconv.Quote(serverKeepAlive.String())}
+	// Registered as it starts: the workers register them too, but a run
+	// started before the namespace's cache has them is refused.
+	args = append(args, testenv.SearchAttributeFlags()...)
 	server := command(l.nsB, serverBin, args...)
 	server.Stderr = os.Stderr
 	if err := server.Start(); err != nil {

@@ -65,7 +65,7 @@ func TestKernelDiesEveryTime(t *testing.T) {
 	t.Parallel()
 	sc := begin(t, name)
 	root := t.TempDir()
-	nb := writeNotebook(t, root, "dies.ipynb", "python3", "print('about to die', flush=True)", "import os\nos._exit(1)")
+	nb := testenv.WriteNotebookFor(t, root, "dies.ipynb", "python3", "print('about to die', flush=True)", "import os\nos._exit(1)")
 	_, svc := setup(t, root)
 	env, kv := marker()
 	sc.run()
@@ -95,7 +95,7 @@ func TestKernelHangsAtStart(t *testing.T) {
 	t.Parallel()
 	sc := begin(t, name)
 	root := t.TempDir()
-	nb := writeNotebook(t, root, "hang.ipynb", "hang", "print('never')")
+	nb := testenv.WriteNotebookFor(t, root, "hang.ipynb", "hang", "print('never')")
 	jupyter := t.TempDir()
 	spec := filepath.Join(jupyter, "kernels", "hang")
 	if err := os.MkdirAll(spec, 0o755); err != nil {
@@ -166,24 +166,4 @@ func TestUnwritableDataDir(t *testing.T) {
 	}
 	sc.ok()
 	sc.note("FAILED on attempt %d in %.0fs, listed: %s: %s", st.Attempt, st.Duration, st.Error.Type, firstLine(st.Error.Message))
-}
-
-// writeNotebook writes an nbformat 4 notebook of code cells for kernel.
-func writeNotebook(t *testing.T, dir, name, kernel string, cells ...string) string {
-	t.Helper()
-	var cs []map[string]any
-	for i, src := range cells {
-		cs = append(cs, map[string]any{"cell_type": "code", "id": "c" + string(rune('a'+i)), "metadata": map[string]any{},
-			"execution_count": nil, "outputs": []any{}, "source": src})
-	}
-	b, err := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "cells": cs,
-		"metadata": map[string]any{"kernelspec": map[string]any{"name": kernel, "display_name": kernel, "language": "python"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -173,7 +173,7 @@ func TestLoadHugeOutput(t *testing.T) {
 	sc := begin(t, name)
 	root := t.TempDir()
 	const lines = 1_000_000
-	nb := writeNotebook(t, root, "huge.ipynb", "python3", fmt.Sprintf(
+	nb := testenv.WriteNotebookFor(t, root, "huge.ipynb", "python3", fmt.Sprintf(
 		"import sys\npad = 'x' * 90\nfor i in range(%d):\n    sys.stdout.write('%%09d %%s\\n' %% (i, pad))\nsys.stdout.flush()", lines))
 	_, svc := setup(t, root)
 	base := measure()

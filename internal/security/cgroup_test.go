@@ -65,7 +65,7 @@ func TestCgroupCancelKillsDetachedProcess(t *testing.T) {
 		t.Fatalf("this host gives runs no cgroup: %s", s.Unisolated())
 	}
 	dir := t.TempDir()
-	nb := codecNotebook(t, dir, "detach.ipynb", `import subprocess
+	nb := testenv.WriteNotebook(t, dir, "detach.ipynb", `import subprocess
 p = subprocess.Popen(["sleep", "300"], env={}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print("DETACHED", p.pid, flush=True)`, `import time
 time.sleep(300)`)
@@ -107,7 +107,7 @@ time.sleep(300)`)
 func TestCgroupRunWithoutLimitsHasItsOwn(t *testing.T) {
 	o := attack(t, "a run without limits escapes having a cgroup of its own, or leaves its cgroup behind")
 	dir := t.TempDir()
-	nb := codecNotebook(t, dir, "own.ipynb", `for line in open("/proc/self/cgroup"):
+	nb := testenv.WriteNotebook(t, dir, "own.ipynb", `for line in open("/proc/self/cgroup"):
     print("CGROUP", line.strip())`)
 	cfg := server.Config(t)
 	server.StartWorker(t, cfg)

@@ -25,28 +25,6 @@ import (
 	"millrace/workflows"
 )
 
-// codecNotebook writes a notebook whose cells are sources, in dir.
-func codecNotebook(t *testing.T, dir, name string, sources ...string) string {
-	t.Helper()
-	var cells []map[string]any
-	for _, src := range sources {
-		cells = append(cells, map[string]any{"cell_type": "code", "metadata": map[string]any{}, "source": src, "outputs": []any{}, "execution_count": nil})
-	}
-	nb := map[string]any{
-		"nbformat": 4, "nbformat_minor": 5, "cells": cells,
-		"metadata": map[string]any{"kernelspec": map[string]any{"name": "python3", "display_name": "Python 3", "language": "python"}},
-	}
-	b, err := json.Marshal(nb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // codecJobs is a worker and a job service on the shared server, with the
 // client a millrace binary configured by cfg would have.
 func codecJobs(t *testing.T, cfg *config.Config, root string) *jobs.Service {
@@ -140,7 +118,7 @@ func randomSecret(t *testing.T) string {
 func TestCodecBinaryWithoutKeyGetsAClearError(t *testing.T) {
 	o := attack(t, "read an encrypted run's input with a millrace binary that lacks the codec key")
 	dir := t.TempDir()
-	nb := codecNotebook(t, dir, "env.ipynb", `import os
+	nb := testenv.WriteNotebook(t, dir, "env.ipynb", `import os
 print("HAS SECRET", len(os.environ["SECRET"]))`)
 	cfg := server.Config(t)
 	key := filepath.Join(t.TempDir(), "codec.key")
@@ -195,7 +173,7 @@ func firstLine(b []byte) string {
 func TestCodecEnvValueNotInHistoryAtRest(t *testing.T) {
 	o := attack(t, "read a run's env value (an API key given with --env) from the Temporal server's database and WAL at rest, or from status and list")
 	dir := t.TempDir()
-	nb := codecNotebook(t, dir, "env.ipynb", `import os, hashlib
+	nb := testenv.WriteNotebook(t, dir, "env.ipynb", `import os, hashlib
 print("SECRET sha256", hashlib.sha256(os.environ["SECRET"].encode()).hexdigest())`)
 
 	on := server.Config(t)
@@ -208,7 +186,7 @@ print("SECRET sha256", hashlib.sha256(os.environ["SECRET"].encode()).hexdigest()
 	codecRun(t, svc, nb, secret)
 	// A cell error that quotes the value: the failure's message is sealed
 	// in history too, and status still reads it.
-	failing := codecNotebook(t, dir, "quote.ipynb", `import os
+	failing := testenv.WriteNotebook(t, dir, "quote.ipynb", `import os
 raise RuntimeError("leaked " + os.environ["SECRET"])`)
 	ctx := context.Background()
 	started, err := svc.Start(ctx, jobs.StartRequest{Path: failing, Options: runopts.Options{MaxAttempts: 1}, Direct: runopts.Direct{Env: map[string]string{"SECRET": secret}}})

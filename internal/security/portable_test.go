@@ -41,7 +41,7 @@ print("KERNEL", os.getpid(), flush=True)`
 func TestPortableWatchdogOutlivesSignalsFromTheRun(t *testing.T) {
 	o := attack(t, "with the portable supervisor (macOS; MILLRACE_SUPERVISOR=portable on Linux), a cell sends SIGTERM, SIGINT, SIGHUP and SIGQUIT to its runner's watchdog, so that its kernel outlives a worker then killed with SIGKILL")
 	dir := t.TempDir()
-	nb := codecNotebook(t, dir, "disarm.ipynb", disarmCell, "import time\ntime.sleep(300)")
+	nb := testenv.WriteNotebook(t, dir, "disarm.ipynb", disarmCell, "import time\ntime.sleep(300)")
 	cfg := server.Config(t)
 	worker := exec.Command(bin["millrace-worker"], "--temporal-address", server.Address, "--namespace", cfg.Namespace,
 		"--task-queue", cfg.TaskQueue, "--data-dir", cfg.DataDir, "--executor", "bundled", "--log-level", "error")

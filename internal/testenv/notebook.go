@@ -16,6 +16,13 @@ const ParametersPrefix = "# parameters\n"
 // ParametersPrefix is tagged "parameters".
 func WriteNotebook(t testing.TB, dir, name string, cells ...string) string {
 	t.Helper()
+	return WriteNotebookFor(t, dir, name, "python3", cells...)
+}
+
+// WriteNotebookFor is WriteNotebook with the kernelspec naming kernel (a
+// Python-language kernel).
+func WriteNotebookFor(t testing.TB, dir, name, kernel string, cells ...string) string {
+	t.Helper()
 	cs := make([]map[string]any, 0, len(cells))
 	for i, src := range cells {
 		md := map[string]any{}
@@ -26,7 +33,7 @@ func WriteNotebook(t testing.TB, dir, name string, cells ...string) string {
 			"metadata": md, "execution_count": nil, "outputs": []any{}, "source": src})
 	}
 	b, err := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "cells": cs, "metadata": map[string]any{
-		"kernelspec": map[string]any{"name": "python3", "display_name": "Python 3", "language": "python"}}})
+		"kernelspec": map[string]any{"name": kernel, "display_name": kernel, "language": "python"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,23 @@ func SearchAttributes() temporal.SearchAttributes {
 		workflows.KeyLabels.ValueSet(nil), workflows.KeyBatchID.ValueSet(""), workflows.KeyKind.ValueSet(""),
 		workflows.KeyNotebookDir.ValueSet(""), workflows.KeyOutputDir.ValueSet(""), workflows.KeyCwd.ValueSet(""),
 	)
+}
+
+// SearchAttributeFlags are the server's --search-attribute flags that
+// register SearchAttributes as it starts, for a test that starts the
+// server binary itself: a workflow started before they are registered is
+// refused.
+func SearchAttributeFlags() []string {
+	var attrs []string
+	for k := range SearchAttributes().GetUntypedValues() {
+		attrs = append(attrs, k.GetName()+"="+k.GetValueType().String())
+	}
+	sort.Strings(attrs)
+	var flags []string
+	for _, a := range attrs {
+		flags = append(flags, "--search-attribute", a)
+	}
+	return flags
 }
 
 // StartServer starts the embedded server on a SQLite file in a new temp
