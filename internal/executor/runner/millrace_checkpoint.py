@@ -499,6 +499,14 @@ def _run_child(job, probe, deadline):
     its deadline even if it is stuck in C."""
     code = 1
     try:
+        # The child is a background writer: at the lowest priority it
+        # yields the processors to the kernel, whose reply to the save call
+        # (the pause the next cell sees) and next cell it would otherwise
+        # slow down, most of all on a machine with few cores.
+        try:
+            os.nice(19)
+        except OSError:
+            pass
         gc.disable()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is for the cell, not the checkpoint
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -494,9 +494,12 @@ class Checkpoints:
         self.last_end = time.monotonic()
         state = s.get("state")
         if state == "writing":
-            self.inflight = {"cell": cell, "path": path, "snapshot_seconds": snap_seconds, "pid": s.get("pid"),
+            # The cost the run saw is the whole call as the runner waited for
+            # it (snapshot, the kernel's fork, the reply's trip back), not
+            # the kernel's own pause alone, which is several times smaller.
+            self.inflight = {"cell": cell, "path": path, "call_seconds": self.last_end - t0, "pid": s.get("pid"),
                              "pause_seconds": s.get("pause_seconds") or 0, "started": t0}
-            self.last_cost = snap_seconds + self.inflight["pause_seconds"]
+            self.last_cost = self.inflight["call_seconds"]
         elif state == "complete":
             self.last_cost = self.last_end - t0
             self.complete(cell, s)
@@ -573,7 +576,7 @@ class Checkpoints:
         total = s.get("total_seconds") if state == "complete" else None
         if total is None:
             total = time.monotonic() - job["started"]
-        self.last_cost = job["snapshot_seconds"] + job["pause_seconds"] + total / self.cpus
+        self.last_cost = job["call_seconds"] + total / self.cpus
         if state == "complete":
             self.complete(cell, s)
             return
