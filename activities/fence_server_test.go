@@ -171,11 +171,11 @@ func TestFenceStopsAnAttemptTheServerTimedOut(t *testing.T) {
 
 	f.mode.Store(faultDrop)
 	testenv.Eventually(t, 30*time.Second, "the server to time attempt 1 out", func() bool {
-		d, err := server.Client.DescribeWorkflowExecution(context.Background(), run.JobID, "")
+		d, err := server.Client.DescribeWorkflow(context.Background(), run.JobID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := d.GetPendingActivities()
+		p := d.RawResponse.GetPendingActivities()
 		return len(p) == 1 && p[0].GetAttempt() == 2
 	})
 	if len(testenv.ProcessesWithEnv(kv)) == 0 {

@@ -97,10 +97,11 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	}
 	// The server gave the run to B because the attempt before timed out,
 	// not because A's failure reached it: A's late answer is refused.
-	d, err := h.client.DescribeWorkflowExecution(context.Background(), run, "")
+	desc, err := h.client.DescribeWorkflow(context.Background(), run, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := desc.RawResponse
 	if p := d.GetPendingActivities(); len(p) != 1 || int(p[0].GetAttempt()) != nB || p[0].GetLastFailure().GetTimeoutFailureInfo().GetTimeoutType() != enumspb.TIMEOUT_TYPE_HEARTBEAT {
 		t.Errorf("pending activity %v, want attempt %d after a heartbeat timeout", p, nB)
 	}
@@ -149,7 +150,8 @@ func (h *hosts) waitOtherAttempt(t *testing.T, run, attemptA string, cutAt time.
 	var first record
 	seen := ""
 	h.waitRecords(t, "another worker's attempt to run a cell", func(rs []record) bool {
-		if d, err := h.client.DescribeWorkflowExecution(context.Background(), run, ""); err == nil {
+		if desc, err := h.client.DescribeWorkflow(context.Background(), run, ""); err == nil {
+			d := desc.RawResponse
 			for _, p := range d.GetPendingActivities() {
 				now := fmt.Sprintf("attempt %d %s by %s", p.GetAttempt(), p.GetState(), p.GetLastWorkerIdentity())
 				if now != seen {
