@@ -202,6 +202,24 @@ func TestResumeFromPartialFallsBack(t *testing.T) {
 	if cp := st.Checkpoint; cp == nil || !cp.Partial || len(cp.Skipped) != 1 || cp.Skipped[0] != "conn" {
 		t.Errorf("last checkpoint %+v; want a partial one that left out conn", cp)
 	}
+
+	// Resuming from it is a choice: refused without allow_partial, naming
+	// the name left out; with it, cell 3 runs on x restored, conn gone.
+	ctx := context.Background()
+	if _, err := svc.RerunRunWith(ctx, run.JobID, jobs.RerunOptions{FromCell: 3}); err == nil || !strings.Contains(err.Error(), "conn") || !strings.Contains(err.Error(), "allow_partial") {
+		t.Fatalf("rerun from cell 3 of a partial checkpoint: %v; want it refused, naming conn and allow_partial", err)
+	}
+	rerun, err := svc.RerunRunWith(ctx, run.JobID, jobs.RerunOptions{FromCell: 3, AllowPartial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = waitEnd(t, svc, rerun.JobID, 2*time.Minute)
+	if st.Status != workflows.StatusSucceeded || st.ResumedFrom == nil || st.ResumedFrom.CheckpointCell != 2 {
+		t.Fatalf("rerun %s %+v, resumed from %+v; want SUCCEEDED from the checkpoint after cell 2", st.Status, st.Error, st.ResumedFrom)
+	}
+	if n := runsOf(readRan(t, root)); n[0] != 2 || n[1] != 2 || n[2] != 1 || n[3] != 2 {
+		t.Errorf("cells ran %v times; want cells 0-2 not run by the rerun and cell 3 once more", n)
+	}
 }
 
 // TestResumeRefusesTamperedCheckpoint has a cell change the checkpoint
