@@ -446,6 +446,42 @@ func TestCheckpointForkLifecycle(t *testing.T) {
 	}
 }
 
+// TestCheckpointReapLeavesRemovedFilesAlone: the runner may read a forked
+// save's sidecar, see it failed and remove its files before the kernel
+// reaps the child. The reaping must not write a sidecar back: that stray
+// file would stay in the checkpoint folder for good.
+func TestCheckpointReapLeavesRemovedFilesAlone(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.ckpt")
+	r := drive(t,
+		startKernel(),
+		nbCell("big = bytearray(1 << 20)"),
+		ck("save", pyStr(path), "0", "mode='fork'", "max_bytes=4096"),
+		// As the runner's watcher does while a cell runs: the child's own
+		// sidecar says failed; the files are removed; the child has exited.
+		nbCell(fmt.Sprintf("import json, os, time\nside = %s + '.json'\n"+
+			"while not os.path.exists(side): time.sleep(0.01)\n"+
+			"print(json.load(open(side))['error_type'])\ntime.sleep(0.5)\nos.unlink(side)", pyStr(path))),
+		ck("wait", pyStr(path), "120"),
+	)
+	if s := value[ckptSummary](t, r[2], "save"); s.State != "writing" {
+		t.Fatalf("fork save: state %q, want writing", s.State)
+	}
+	if got := ok(t, r[3], "the watcher's cell"); got != "CheckpointTooBig\n" {
+		t.Errorf("the child's sidecar said %q, want CheckpointTooBig", got)
+	}
+	if s := value[ckptSummary](t, r[4], "wait"); s.State != "failed" {
+		t.Errorf("wait after the files were removed: state %q, want failed", s.State)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("%s was left in the checkpoint folder after its files were removed", e.Name())
+	}
+}
+
 // TestCheckpointRestoreChangesNothingOnFailure: a checkpoint that needs a
 // module the new kernel cannot import is refused whole, with the module named.
 func TestCheckpointRestoreChangesNothingOnFailure(t *testing.T) {

@@ -559,10 +559,11 @@ def _reap(block=False):
             why = "the checkpoint process exited with status %d and no result" % os.WEXITSTATUS(status)
         summary.update(state="failed", error=why)
         _remove_temporaries(path)
-        try:
-            _write_sidecar(path, summary)
-        except OSError:
-            pass
+        # No sidecar is written for it: the caller learns the failure from
+        # this summary, and a sidecar that is missing may have been removed
+        # on purpose by a caller that read the child's own (a runner that
+        # saw the failure first and discarded the files); writing one here
+        # would leave a stray file behind it.
     summary["pause_seconds"] = job["summary"]["pause_seconds"]
     _finished[path] = summary
     if summary.get("state") == "complete":
