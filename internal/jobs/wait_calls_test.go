@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"millrace/internal/jobs"
 	"millrace/internal/testenv"
@@ -53,16 +54,17 @@ func TestWaitEndedCalls(t *testing.T) {
 	}
 }
 
-// rpcCounter counts a client's gRPC calls by method name, and the calls
-// in flight.
+// rpcCounter counts a client's gRPC calls by method name, their request
+// bytes, and the calls in flight.
 type rpcCounter struct {
 	mu       sync.Mutex
 	n        map[string]int
+	bytes    map[string]int
 	inFlight map[string]int
 }
 
 func newRPCCounter() *rpcCounter {
-	return &rpcCounter{n: map[string]int{}, inFlight: map[string]int{}}
+	return &rpcCounter{n: map[string]int{}, bytes: map[string]int{}, inFlight: map[string]int{}}
 }
 
 func (c *rpcCounter) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -70,6 +72,9 @@ func (c *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 	c.mu.Lock()
 	c.n[name]++
 	c.inFlight[name]++
+	if m, ok := req.(proto.Message); ok {
+		c.bytes[name] += proto.Size(m)
+	}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -77,6 +82,13 @@ func (c *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 		c.mu.Unlock()
 	}()
 	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// requestBytes returns the request bytes of a method's calls so far.
+func (c *rpcCounter) requestBytes(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes[method]
 }
 
 // pending returns the calls of a method in flight now.
