@@ -30,14 +30,49 @@ type composeFile struct {
 		Environment map[string]string                             `yaml:"environment"`
 		Volumes     []string                                      `yaml:"volumes"`
 		Ports       []string                                      `yaml:"ports"`
-		DependsOn   any                                           `yaml:"depends_on"`
+		DependsOn   dependsOn                                     `yaml:"depends_on"`
 		Container   string                                        `yaml:"container_name"`
 		Secrets     []string                                      `yaml:"secrets"`
+		Restart     string                                        `yaml:"restart"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 	Secrets map[string]struct {
 		Environment string `yaml:"environment"`
 	} `yaml:"secrets"`
+}
+
+// dependsOn maps each service a service waits for to the condition it
+// waits on. Compose takes a list (each one: service_started) or a map.
+type dependsOn map[string]string
+
+func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
+	*d = dependsOn{}
+	if n.Kind == yaml.SequenceNode {
+		var names []string
+		if err := n.Decode(&names); err != nil {
+			return err
+		}
+		for _, name := range names {
+			(*d)[name] = "service_started"
+		}
+		return nil
+	}
+	var m map[string]struct {
+		Condition string `yaml:"condition"`
+	}
+	if err := n.Decode(&m); err != nil {
+		return err
+	}
+	for name, v := range m {
+		if v.Condition == "" {
+			v.Condition = "service_started"
+		}
+		(*d)[name] = v.Condition
+	}
+	return nil
 }
 
 // readCompose parses docker-compose.yml.
@@ -57,13 +92,10 @@ func readCompose(t *testing.T) composeFile {
 func TestComposeFile(t *testing.T) {
 	root := testenv.RepoRoot()
 	c := readCompose(t)
-	for _, name := range []string{"postgresql", "temporal", "temporal-ui", "worker", "mcp", "prometheus", "grafana"} {
+	for _, name := range []string{"postgresql", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "worker", "mcp", "prometheus", "grafana"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %s missing", name)
 		}
-	}
-	if env := c.Services["temporal"].Environment; env["DB"] != "postgres12" || env["POSTGRES_SEEDS"] != "postgresql" {
-		t.Errorf("temporal must use the postgresql service: %v", env)
 	}
 	for name, s := range c.Services {
 		if s.Image == "" && s.Build == nil {

@@ -21,6 +21,9 @@ var Suite = []Group{
 	{Package: "./internal/logstore/", Bench: "^BenchmarkReadPage$", Benchtime: "200x", Quick: "200x",
 		Env: []string{"MILLRACE_BENCH_LOG_MB=1024"}, QuickEnv: []string{"MILLRACE_BENCH_LOG_MB=64"}, Timeout: 20 * time.Minute},
 	{Package: "./internal/jobs/", Bench: "^BenchmarkListJobs$", Benchtime: "50x", Quick: "20x", Timeout: 60 * time.Minute},
+	// What millrace asks of the Temporal server (SCALING.md's inputs):
+	// counts, so one operation each.
+	{Package: "./internal/jobs/", Bench: "^" + loadBench + "$", Benchtime: "1x", Quick: "1x", Timeout: 20 * time.Minute},
 	{Package: "./internal/devmode/", Bench: "^BenchmarkDevModeStartup$", Benchtime: "3x", Quick: "1x", Timeout: 20 * time.Minute},
 	// Checkpoints: a worker killed mid-run, resumed against rerun; what
 	// auto costs a long run (quick: the 200 MB namespace only); the pause
@@ -56,6 +59,7 @@ const (
 	resumeBench   = "BenchmarkResumeAfterKill"
 	costBench     = "BenchmarkCheckpointCost"
 	pauseBench    = "BenchmarkCheckpoint"
+	loadBench     = "BenchmarkServerLoad"
 )
 
 // Rows are the table's lines.
@@ -113,6 +117,25 @@ var Rows = []Row{
 	{Metric: "list_jobs first page, status FAILED filter: p99", Bench: "BenchmarkListJobs/status_filter", Unit: "p99-ms", Format: "%.1f ms"},
 	{Metric: "list_jobs first page over MCP (in-process client): p50", Bench: "BenchmarkListJobs/mcp", Unit: "p50-ms", Format: "%.1f ms"},
 	{Metric: "list_jobs first page over MCP (in-process client): p99", Bench: "BenchmarkListJobs/mcp", Unit: "p99-ms", Format: "%.1f ms"},
+	{Metric: "Server load: history events of a 1-cell notebook run", Bench: loadBench + "/notebook_1_cell", Unit: "events", Format: "%.0f"},
+	{Metric: "…of a 10-cell notebook run (progress travels in heartbeats, not events)", Bench: loadBench + "/notebook_10_cells", Unit: "events", Format: "%.0f"},
+	{Metric: "…its history size", Bench: loadBench + "/notebook_10_cells", Unit: "history-bytes", Format: "%.0f bytes"},
+	{Metric: "…of a run retried once (the kernel died in attempt 1)", Bench: loadBench + "/retried_once", Unit: "events", Format: "%.0f"},
+	{Metric: "…its history size", Bench: loadBench + "/retried_once", Unit: "history-bytes", Format: "%.0f bytes"},
+	{Metric: "…worker calls per 10-cell run besides polls (workflow and activity completions, heartbeats)", Bench: loadBench + "/notebook_10_cells", Unit: "worker-calls", Format: "%.0f"},
+	{Metric: "Server load: heartbeats per second of a running attempt (1 s interval)", Bench: loadBench + "/heartbeat", Unit: "heartbeats/s", Format: "%.2f /s"},
+	{Metric: "…size of one heartbeat request (progress and log offsets)", Bench: loadBench + "/heartbeat", Unit: "heartbeat-bytes", Format: "%.0f bytes"},
+	{Metric: "…calls per second of a caller waiting on a running job (wait, millrace run)", Bench: loadBench + "/heartbeat", Unit: "wait-calls/s", Format: "%.1f /s"},
+	{Metric: "…long polls an idle worker keeps open: workflow tasks", Bench: loadBench + "/idle_worker", Unit: "workflow-polls", Format: "%.0f"},
+	{Metric: "…activity tasks", Bench: loadBench + "/idle_worker", Unit: "activity-polls", Format: "%.0f"},
+	{Metric: "Server load: visibility calls (list, count) per list_jobs call", Bench: loadBench + "/list_jobs", Unit: "visibility-calls", Format: "%.0f"},
+	{Metric: "…server calls per job status of a finished job (none from visibility)", Bench: loadBench + "/status", Unit: "calls", Format: "%.0f"},
+	{Metric: "…per job status of a running job", Bench: loadBench + "/heartbeat", Unit: "running-status-calls", Format: "%.0f"},
+	{Metric: "Server load: the example pipeline (3 nodes): the batch workflow's history events", Bench: loadBench + "/batch_pipeline_3_nodes", Unit: "batch-events", Format: "%.0f"},
+	{Metric: "…its history size", Bench: loadBench + "/batch_pipeline_3_nodes", Unit: "batch-history-bytes", Format: "%.0f bytes"},
+	{Metric: "…its 3 nodes' histories, events in all", Bench: loadBench + "/batch_pipeline_3_nodes", Unit: "node-events", Format: "%.0f"},
+	{Metric: "A batch of 10 independent nodes: the batch workflow's history events", Bench: loadBench + "/batch_10_nodes", Unit: "batch-events", Format: "%.0f"},
+	{Metric: "…its history size", Bench: loadBench + "/batch_10_nodes", Unit: "batch-history-bytes", Format: "%.0f bytes"},
 	{Metric: "Dev mode: command to ready, new data dir", Bench: "BenchmarkDevModeStartup", Unit: "ready-new-s", Format: "%.2f s"},
 	{Metric: "Dev mode: command to ready, existing data dir", Bench: "BenchmarkDevModeStartup", Unit: "ready-restart-s", Format: "%.2f s"},
 	{Metric: "Dev mode: idle RSS, embedded Temporal server", Bench: "BenchmarkDevModeStartup", Unit: "server-rss-MB", Format: "%.0f MB"},

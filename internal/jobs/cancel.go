@@ -43,9 +43,13 @@ func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (Batc
 	if err := s.requestCancel(ctx, batchID, reason); err != nil {
 		return BatchStatus{}, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*cancelWait)
-	defer cancel()
-	_ = s.Client.GetWorkflow(wctx, batchID, "").Get(wctx, nil)
+	closed, stop := s.watchClose(ctx, batchID)
+	select {
+	case <-closed:
+	case <-time.After(2 * cancelWait):
+	case <-ctx.Done():
+	}
+	stop()
 	return s.BatchStatus(ctx, batchID)
 }
 
