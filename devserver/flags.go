@@ -49,9 +49,14 @@ It is not a production server: one process, one history shard, no
 replication. When you outgrow it, run a Temporal cluster and point millrace
 at it (TEMPORAL_ADDRESS).
 
+With --postgres, persistence goes to database DBNAME and visibility to
+DBNAME_visibility; both are created if missing (the role needs CREATEDB, or
+create them beforehand), their schema is created or updated at start, and
+only one server at a time may use them.
+
 Exit status: 0 clean stop, 1 failure, 2 bad usage or input, 3 the store is
 owned by another running instance, 4 the store was made by another server
-version.
+version (SQLite) or has a schema newer than this server knows (PostgreSQL).
 
 Flags:
 `
