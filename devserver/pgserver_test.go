@@ -9,23 +9,24 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 )
 
-// pgServer is a throwaway PostgreSQL for one test: initdb and postgres run as
-// the postgres user (both refuse root) in a directory of their own, listening
-// on 127.0.0.1 only, with trust authentication except for pgPasswordRole.
+// pgServer is a throwaway PostgreSQL for one test: initdb and postgres run
+// in a directory of their own, listening on 127.0.0.1 only, with trust
+// authentication except for pgPasswordRole. Both refuse to run as root, so
+// under root they run as the postgres user (runuser), as CI runs; otherwise
+// as the user running the test, as on a developer's Mac.
 type pgServer struct {
 	bin  string // directory holding initdb, pg_ctl, postgres
 	dir  string // owned by postgres: data/, log, the Unix socket
 	port int
-	// cmd is runuser running postgres as a child of the test, so that a
-	// test killed before its cleanup takes PostgreSQL along (Pdeathsig;
-	// runuser passes SIGTERM on), rather than leaving it running.
+	// cmd runs postgres as a child of the test (not pg_ctl start, which
+	// detaches it), so that a test killed before its cleanup can take
+	// PostgreSQL along (dieWithTest) rather than leave it running.
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -44,23 +45,23 @@ func startPostgres(t *testing.T) *pgServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() != 0 {
-		t.Fatalf("the PostgreSQL tests run initdb and postgres as the postgres user through runuser, which needs root; run them as root (uid is %d)", os.Geteuid())
-	}
-	pgUser, err := user.Lookup("postgres")
-	if err != nil {
-		t.Fatalf("no postgres user (%v): apt-get install postgresql creates it", err)
-	}
-	uid, _ := strconv.Atoi(pgUser.Uid)
-	gid, _ := strconv.Atoi(pgUser.Gid)
-	// Not t.TempDir: its parent is root's alone, and postgres must reach it.
+	// Not t.TempDir: its parent is the test user's alone, and postgres
+	// (another user under root) must reach it.
 	dir, err := os.MkdirTemp("", "millrace-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
+	if os.Geteuid() == 0 {
+		pgUser, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("no postgres user to run PostgreSQL as (%v): apt-get install postgresql creates it", err)
+		}
+		uid, _ := strconv.Atoi(pgUser.Uid)
+		gid, _ := strconv.Atoi(pgUser.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := &pgServer{bin: bin, dir: dir, port: mustFreePort(t)}
 	s.pgRun(t, "initdb", "-D", s.data(), "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions")
@@ -100,11 +101,21 @@ func postgresBin() (string, error) {
 
 func (s *pgServer) data() string { return filepath.Join(s.dir, "data") }
 
-// pgRun runs one of the server binaries as the postgres user.
+// command runs one of the server binaries, as the postgres user under root.
+func (s *pgServer) command(prog string, args ...string) *exec.Cmd {
+	path := filepath.Join(s.bin, prog)
+	cmd := exec.Command(path, args...)
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	cmd.Dir = s.dir
+	return cmd
+}
+
+// pgRun runs one of the server binaries and waits for it.
 func (s *pgServer) pgRun(t *testing.T, prog string, args ...string) {
 	t.Helper()
-	cmd := exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(s.bin, prog)}, args...)...)
-	cmd.Dir = s.dir
+	cmd := s.command(prog, args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
 		t.Fatalf("%s %s: %v\n%s\nserver log:\n%s", prog, strings.Join(args, " "), err, out, log)
@@ -119,11 +130,9 @@ func (s *pgServer) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command("runuser", "-u", "postgres", "--", filepath.Join(s.bin, "postgres"),
-		"-D", s.data(), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-k", s.dir, "-F")
-	s.cmd.Dir = s.dir
+	s.cmd = s.command("postgres", "-D", s.data(), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-k", s.dir, "-F")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	dieWithTest(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start postgres: %v", err)
 	}

@@ -134,9 +134,20 @@ func (t *pgTarget) String() string {
 	return "postgres://" + url.User(t.user).String() + "@" + t.addr + "/" + t.db
 }
 
-// sqlConfig is the postgres12 plugin's configuration for database db. The
-// pool is bounded: several servers may share one PostgreSQL (100 connections
-// by default), and Temporal's own examples use 20.
+// Connection pools, per service: each of the server's five services
+// (frontend, internal frontend, history, matching, worker) opens its own.
+// One server with one history shard needs few (on SQLite it runs on one
+// connection in all), and several servers may share one PostgreSQL, which
+// allows 100 connections by default: with these, a server holds at most
+// 5 x (4 + 2) = 30, and the owner lock one more. Idle connections are kept
+// up to the same bound, so a busy server does not reconnect all the time.
+const (
+	persistenceConns = 4
+	visibilityConns  = 2
+	serverServices   = 5
+)
+
+// sqlConfig is the postgres12 plugin's configuration for database db.
 func (t *pgTarget) sqlConfig(db, password string, maxConns int) *config.SQL {
 	return &config.SQL{
 		PluginName:        postgresql.PluginName,

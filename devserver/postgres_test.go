@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/log"
 	pgschema "go.temporal.io/server/schema/postgresql/v12"
+	"go.temporal.io/server/temporal"
 	schematool "go.temporal.io/server/tools/common/schema"
 	sqltool "go.temporal.io/server/tools/sql"
 )
@@ -111,6 +112,13 @@ func testPostgresServer(t *testing.T, pg *pgServer) {
 		t.Errorf("rows in PostgreSQL visibility: %d, %v; want 1", rows, err)
 	}
 
+	// Several servers may share one PostgreSQL: each keeps to its pools.
+	var sessions int
+	if err := pg.open(t, "postgres").Get(&sessions, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", pgPasswordRole); err != nil ||
+		sessions > serverServices*(persistenceConns+visibilityConns)+1 {
+		t.Errorf("the server holds %d sessions (%v), more than its pools and lock allow (%d)", sessions, err, serverServices*(persistenceConns+visibilityConns)+1)
+	}
+
 	// A second server on the same databases is refused at once, and told who owns them.
 	err := run(context.Background(), []string{"--postgres", url, "--port", strconv.Itoa(mustFreePort(t))}, io.Discard, io.Discard)
 	wantMsg := fmt.Sprintf("another millrace-temporal (pid %d connecting from 127.0.0.1) owns PostgreSQL database mr at 127.0.0.1:%d and serves %s; connect to it instead", os.Getpid(), pg.port, first.addr)
@@ -170,6 +178,27 @@ func testPostgresServer(t *testing.T, pg *pgServer) {
 	}
 	// The attribute added on this start is usable at once.
 	startRun(t, wf, "pg-3", "queued", "MillraceCell", "3")
+
+	// Small pools still serve a burst: runs started at once all land.
+	began = time.Now()
+	errs := make(chan error, 40)
+	for i := range cap(errs) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := wf.StartWorkflowExecution(ctx, startRequest(fmt.Sprintf("burst-%d", i), "queued"))
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("burst start: %v", err)
+		}
+	}
+	t.Logf("%d runs started at once in %v", cap(errs), time.Since(began).Round(time.Millisecond))
+	if n := len(temporal.DefaultServices) + 1; n != serverServices {
+		t.Errorf("the server runs %d services, the pool bounds count %d", n, serverServices)
+	}
 }
 
 // testPostgresSchema covers what is found in a database other than nothing

@@ -99,8 +99,8 @@ func runPostgres(ctx context.Context, o *options, stdout io.Writer, logger log.L
 		return err
 	}
 	st := &store{
-		persistence: o.postgres.sqlConfig(o.postgres.db, password, 20),
-		visibility:  o.postgres.sqlConfig(o.postgres.visDB, password, 10),
+		persistence: o.postgres.sqlConfig(o.postgres.db, password, persistenceConns),
+		visibility:  o.postgres.sqlConfig(o.postgres.visDB, password, visibilityConns),
 		name:        o.postgres.String(),
 	}
 	for _, conf := range []*config.SQL{st.persistence, st.visibility} {
