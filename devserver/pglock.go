@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 	"time"
@@ -51,7 +52,17 @@ type pgLock struct {
 // lockPostgres takes the lock in conf's database without waiting. When
 // another process holds it, the exitError (status 3) names that process.
 func lockPostgres(conf *config.SQL, logger log.Logger) (*pgLock, error) {
-	l := &pgLock{conf: conf, logger: logger, lostc: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	// A connection attempt into a network cut would otherwise wait for
+	// TCP's own timeout (minutes), and a stop with it.
+	own := *conf
+	own.ConnectAttributes = maps.Clone(conf.ConnectAttributes)
+	if own.ConnectAttributes == nil {
+		own.ConnectAttributes = map[string]string{}
+	}
+	if _, set := own.ConnectAttributes["connect_timeout"]; !set {
+		own.ConnectAttributes["connect_timeout"] = "5"
+	}
+	l := &pgLock{conf: &own, logger: logger, lostc: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := l.acquire(); err != nil {
 		return nil, err
 	}
