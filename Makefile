@@ -52,13 +52,21 @@ cross:
 	GOOS=darwin $(GO) vet ./...
 	cd devserver && GOOS=darwin $(GO) vet ./...
 
-# The kernel checkpoint tests also need dill and numpy.
+# The kernel checkpoint tests also need dill and numpy; the devserver's
+# tests, PostgreSQL.
 test-prereqs:
 	@$(PYTHON) -c 'import dill, numpy' 2>/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dill python3-numpy >/dev/null; \
 	  else \
 	    echo "the tests need python3 with dill and numpy: apt-get install python3-dill python3-numpy (as root), or pip install dill numpy" >&2; exit 1; \
+	  fi; }
+	@# The devserver's PostgreSQL mode is tested on a real PostgreSQL it starts itself.
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "the devserver tests need PostgreSQL: apt-get install postgresql (as root)" >&2; exit 1; \
 	  fi; }
 
 # go vet and staticcheck (a pinned version, built once into bin/). Tests

@@ -4,15 +4,21 @@
 // `temporal` CLI can replace it. It lives in its own module because the server
 // and the newest SDK need incompatible go.temporal.io/api versions.
 //
+// With --postgres it persists to PostgreSQL instead (postgres.go), so that a
+// test cluster runs the path of a real Temporal cluster on PostgreSQL,
+// visibility queries included. It stays a single-process server with one
+// history shard, for tests and trials, not for production.
+//
 // It never serves Temporal's HTTP API (--http-port is accepted and
 // ignored), and its internal services speak mutual TLS with a certificate
 // made in memory at start. With --auth-token-file, the gRPC frontend serves
 // only callers presenting "authorization: Bearer <token>": the millrace dev
 // service runs it so. Its files are the user's alone (umask 077).
 //
-// Exit status: 0 clean stop, 1 failure, 2 bad usage or input, 3 the DB file is
-// owned by another running instance, 4 the DB file was made by another server
-// version.
+// Exit status: 0 clean stop, 1 failure, 2 bad usage or input, 3 the DB file or
+// PostgreSQL database is owned by another running instance, 4 the DB file was
+// made by another server version or the PostgreSQL schema is newer than this
+// server knows.
 package main
 
 import (
