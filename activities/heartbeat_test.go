@@ -28,6 +28,9 @@ import (
 type heartbeatRecord struct {
 	mu    sync.Mutex
 	beats []sentBeat
+	// cancels is when a heartbeat of each task first came back with the
+	// server's cancel request: when the cancel reached the worker.
+	cancels map[string]time.Time
 }
 
 type sentBeat struct {
@@ -50,11 +53,32 @@ func (r *heartbeatRecord) intercept(ctx context.Context, method string, req, rep
 		if ps := hb.GetDetails().GetPayloads(); len(ps) > 0 {
 			_ = json.Unmarshal(ps[0].GetData(), &b.progress)
 		}
+		canceled := reply.(*workflowservice.RecordActivityTaskHeartbeatResponse).GetCancelRequested()
 		r.mu.Lock()
 		r.beats = append(r.beats, b)
+		if _, seen := r.cancels[string(hb.GetTaskToken())]; canceled && !seen {
+			if r.cancels == nil {
+				r.cancels = map[string]time.Time{}
+			}
+			r.cancels[string(hb.GetTaskToken())] = b.at
+		}
 		r.mu.Unlock()
 	}
 	return err
+}
+
+// cancelsSince returns how long after t each task heard of its cancel,
+// for the tasks that heard of one after t.
+func (r *heartbeatRecord) cancelsSince(t time.Time) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []time.Duration
+	for _, at := range r.cancels {
+		if !at.Before(t) {
+			out = append(out, at.Sub(t))
+		}
+	}
+	return out
 }
 
 // since returns the heartbeats accepted at or after t.
