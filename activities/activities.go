@@ -8,11 +8,10 @@ import (
 	"log/slog"
 	"time"
 
-	"millrace/internal/notify"
-
 	"millrace/internal/executor"
 	"millrace/internal/heartbeat"
 	"millrace/internal/limits"
+	"millrace/internal/notify"
 	"millrace/internal/paths"
 	"millrace/internal/runenv"
 )

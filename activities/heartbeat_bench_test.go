@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -38,7 +39,9 @@ const heartbeatBenchRuns = 4
 //     cancel to the worker (what the interval decides), request to
 //     CANCELED seen by the caller, and request to the run's last process
 //     gone (these two add the stop: SIGTERM, the grace, SIGKILL), median
-//     and max of the 4 of each kind.
+//     and max of the 4 of each kind. Each cancel is asked at a random
+//     moment within a keep-alive, so they sample the whole span between
+//     two heartbeats.
 //
 // Runs get the default 15 s heartbeat timeout, except at 15 s, which the
 // worker refuses with it (--heartbeat-every must be less than half): those
@@ -58,7 +61,6 @@ func BenchmarkHeartbeat(b *testing.B) {
 	// polling: what each interval's runs add is measured beyond it.
 	type pair struct {
 		quiet, busy    *heartbeatRecord
-		quietQ, busyQ  string
 		svcQuiet, svcB *jobs.Service
 	}
 	pairs := map[time.Duration]*pair{}
@@ -98,7 +100,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 			}
 			var ph heartbeatPhase
 			for b.Loop() {
-				ph = runHeartbeatPhase(b, nb, p.svcQuiet, p.svcB, p.quiet, p.busy, timeout, window, pid, idleRate)
+				ph = runHeartbeatPhase(b, nb, p.svcQuiet, p.svcB, p.quiet, p.busy, every, timeout, window, pid, idleRate)
 			}
 			s := heartbeat.ScheduleFor(every, timeout)
 			b.Logf("every %s, timeout %s (keep-alive %s): %+v", every, timeout, s.KeepAlive, ph)
@@ -142,7 +144,7 @@ type heartbeatPhase struct {
 
 // runHeartbeatPhase runs the quiet and the busy runs of one interval,
 // counts over the window, and cancels them all.
-func runHeartbeatPhase(b *testing.B, nb string, svcQuiet, svcBusy *jobs.Service, quiet, busy *heartbeatRecord, timeout, window time.Duration, pid int, idleRate float64) heartbeatPhase {
+func runHeartbeatPhase(b *testing.B, nb string, svcQuiet, svcBusy *jobs.Service, quiet, busy *heartbeatRecord, every, timeout, window time.Duration, pid int, idleRate float64) heartbeatPhase {
 	ctx := context.Background()
 	type run struct {
 		svc    *jobs.Service
@@ -193,15 +195,25 @@ func runHeartbeatPhase(b *testing.B, nb string, svcQuiet, svcBusy *jobs.Service,
 	runMinutes := float64(len(runs)) * to.Sub(from).Minutes()
 	ph.serverCPU = (cpu1 - cpu0 - idleRate*to.Sub(from).Seconds()) / runMinutes
 
-	// Cancel all at once; one poller watches every run's processes.
+	// Cancel each at a random moment within a keep-alive (at least a
+	// look), so that the requests fall anywhere between two heartbeats:
+	// asked at once right after the window, they would all fall at the
+	// same point; asked at even steps, in step with the starts. One
+	// poller watches every run's processes.
+	spread := heartbeat.ScheduleFor(every, timeout).KeepAlive
+	asked := make([]time.Time, len(runs))
+	first := time.Now()
+	for i := range runs {
+		asked[i] = first.Add(rand.N(spread))
+	}
 	canceled := make([]time.Duration, len(runs))
 	gone := make([]time.Duration, len(runs))
-	asked := time.Now()
 	var wg sync.WaitGroup
 	for i, r := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			time.Sleep(time.Until(asked[i]))
 			st, err := r.svc.Cancel(ctx, r.id, "bench")
 			if err == nil && !st.Ended() {
 				// Cancel waits 15 s: a 15 s interval and the stop's
@@ -211,14 +223,14 @@ func runHeartbeatPhase(b *testing.B, nb string, svcQuiet, svcBusy *jobs.Service,
 			if err != nil || st.Status != workflows.StatusCanceled {
 				b.Errorf("cancel %s: %s %v", r.id, st.Status, err)
 			}
-			canceled[i] = time.Since(asked)
+			canceled[i] = time.Since(asked[i])
 		}()
 	}
 	left := len(runs)
-	for deadline := asked.Add(time.Minute); left > 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := first.Add(spread + time.Minute); left > 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		for i, r := range runs {
-			if gone[i] == 0 && len(testenv.ProcessesWithEnv(r.marker)) == 0 {
-				gone[i], left = time.Since(asked), left-1
+			if gone[i] == 0 && time.Now().After(asked[i]) && len(testenv.ProcessesWithEnv(r.marker)) == 0 {
+				gone[i], left = time.Since(asked[i]), left-1
 			}
 		}
 	}
@@ -226,20 +238,24 @@ func runHeartbeatPhase(b *testing.B, nb string, svcQuiet, svcBusy *jobs.Service,
 	if left > 0 {
 		b.Fatalf("%d canceled runs still have processes a minute later", left)
 	}
-	qr, br := quiet.cancelsSince(asked), busy.cancelsSince(asked)
-	if len(qr) != heartbeatBenchRuns || len(br) != heartbeatBenchRuns {
-		b.Fatalf("%d quiet and %d busy runs heard of their cancel in a heartbeat, want %d each", len(qr), len(br), heartbeatBenchRuns)
+	var br, qr, bc, qc, bg, qg []time.Duration
+	for i, r := range runs {
+		rec := busy
+		if r.quiet {
+			rec = quiet
+		}
+		at, ok := rec.cancelReached(r.id)
+		if !ok {
+			b.Fatalf("no heartbeat of run %s came back with its cancel", r.id)
+		}
+		if r.quiet {
+			qr, qc, qg = append(qr, at.Sub(asked[i])), append(qc, canceled[i]), append(qg, gone[i])
+		} else {
+			br, bc, bg = append(br, at.Sub(asked[i])), append(bc, canceled[i]), append(bg, gone[i])
+		}
 	}
 	ph.busyReached, ph.quietReached = median(br), median(qr)
 	ph.busyReachedMax, ph.quietReachedMax = maxDuration(br), maxDuration(qr)
-	var bc, qc, bg, qg []time.Duration
-	for i, r := range runs {
-		if r.quiet {
-			qc, qg = append(qc, canceled[i]), append(qg, gone[i])
-		} else {
-			bc, bg = append(bc, canceled[i]), append(bg, gone[i])
-		}
-	}
 	ph.busyCancel, ph.quietCancel, ph.busyGone, ph.quietGone = median(bc), median(qc), median(bg), median(qg)
 	ph.busyCancelMax, ph.quietCancelMax = maxDuration(bc), maxDuration(qc)
 	return ph

@@ -28,8 +28,9 @@ import (
 type heartbeatRecord struct {
 	mu    sync.Mutex
 	beats []sentBeat
-	// cancels is when a heartbeat of each task first came back with the
-	// server's cancel request: when the cancel reached the worker.
+	// cancels is when a heartbeat of each run first came back with the
+	// server's cancel request (when the cancel reached the worker), by
+	// the run's output path, which holds its job id.
 	cancels map[string]time.Time
 }
 
@@ -56,29 +57,28 @@ func (r *heartbeatRecord) intercept(ctx context.Context, method string, req, rep
 		canceled := reply.(*workflowservice.RecordActivityTaskHeartbeatResponse).GetCancelRequested()
 		r.mu.Lock()
 		r.beats = append(r.beats, b)
-		if _, seen := r.cancels[string(hb.GetTaskToken())]; canceled && !seen {
+		if _, seen := r.cancels[b.progress.OutputPath]; canceled && !seen {
 			if r.cancels == nil {
 				r.cancels = map[string]time.Time{}
 			}
-			r.cancels[string(hb.GetTaskToken())] = b.at
+			r.cancels[b.progress.OutputPath] = b.at
 		}
 		r.mu.Unlock()
 	}
 	return err
 }
 
-// cancelsSince returns how long after t each task heard of its cancel,
-// for the tasks that heard of one after t.
-func (r *heartbeatRecord) cancelsSince(t time.Time) []time.Duration {
+// cancelReached is when a heartbeat of the job first came back with its
+// cancel request; false if none did.
+func (r *heartbeatRecord) cancelReached(jobID string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []time.Duration
-	for _, at := range r.cancels {
-		if !at.Before(t) {
-			out = append(out, at.Sub(t))
+	for out, at := range r.cancels {
+		if strings.Contains(out, jobID) {
+			return at, true
 		}
 	}
-	return out
+	return time.Time{}, false
 }
 
 // since returns the heartbeats accepted at or after t.

@@ -39,9 +39,11 @@ const (
 	// to T/4, a quiet run's keep-alive (T/4) already sets how long a
 	// cancel takes and how much lost contact the fence rides out (T/2 -
 	// T/4); past it, each second of interval is a second less of lost
-	// contact ridden out and a second more before a cancel lands. At 3 s
-	// a run sends 20 heartbeats a minute against 60 at 1 s, a third of
-	// the RPCs and billed actions (BENCHMARKS.md, heartbeat rows).
+	// contact ridden out and a second more before a cancel lands.
+	// Measured (BENCHMARKS.md, heartbeat rows): at 3 s a busy run sends 20
+	// heartbeats a minute against 60 at 1 s, a third of the RPCs and
+	// billed actions; a quiet one 20 at either (at 1 s its keep-alive
+	// already holds it there).
 	DefaultCluster = 3 * time.Second
 )
 
