@@ -6,27 +6,28 @@ package activities
 
 import (
 	"log/slog"
-	"millrace/internal/notify"
 	"time"
 
 	"millrace/internal/executor"
+	"millrace/internal/heartbeat"
 	"millrace/internal/limits"
+	"millrace/internal/notify"
 	"millrace/internal/paths"
 	"millrace/internal/runenv"
 )
 
-// DefaultHeartbeatEvery is how often a running attempt heartbeats. The
-// worker's MaxHeartbeatThrottleInterval must not be larger, or cancellation
-// (which only reaches an activity through a heartbeat) lands late.
-const DefaultHeartbeatEvery = time.Second
-
 // Activities runs notebooks for one worker. Its fields are the worker's
 // configuration; it holds no per-run state.
 type Activities struct {
-	DataDir        string            // root of runs/<job id>/...
-	Executor       executor.Executor // resolved executor
-	Grace          time.Duration     // SIGTERM to SIGKILL; 0 = executor.DefaultGrace
-	HeartbeatEvery time.Duration     // 0 = DefaultHeartbeatEvery
+	DataDir  string            // root of runs/<job id>/...
+	Executor executor.Executor // resolved executor
+	Grace    time.Duration     // SIGTERM to SIGKILL; 0 = executor.DefaultGrace
+	// HeartbeatEvery is how often a running attempt looks at its run
+	// and heartbeats what changed (config.Config's; heartbeat.ScheduleFor
+	// fits it to each attempt's heartbeat timeout); 0 means
+	// heartbeat.DefaultDev. The worker's MaxHeartbeatThrottleInterval must
+	// not be larger, or the SDK holds changes and cancels back.
+	HeartbeatEvery time.Duration
 	Logger         *slog.Logger
 	// NotifyAllow and NotifySecret are this worker's webhook allow-list
 	// and signing secret (config.Config's).
@@ -50,4 +51,12 @@ type Activities struct {
 	// heartbeats, read by the attempt's fence (FenceAfter); nil runs
 	// attempts unfenced.
 	Heartbeats HeartbeatLog
+}
+
+// HeartbeatInterval is HeartbeatEvery, or its default.
+func (a *Activities) HeartbeatInterval() time.Duration {
+	if a.HeartbeatEvery > 0 {
+		return a.HeartbeatEvery
+	}
+	return heartbeat.DefaultDev
 }

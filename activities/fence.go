@@ -50,9 +50,12 @@ type HeartbeatLog interface {
 //
 // Only durations are compared, so the two hosts' clocks need not agree.
 // F+p+g <= T keeps the kernel dead before the retry can start. F = T/2
-// rides out a silence of half the timeout (7.5 s of the default 15 s)
-// and leaves the stop g = T-F-p, capped at the worker's grace (fenceGrace:
-// 5 s by default; 2 s with a 6 s timeout). A timeout of 2p or less leaves
+// rides out a silence of half the timeout (7.5 s of the default 15 s),
+// counted from the last accepted heartbeat: a quiet attempt sends one only
+// every keep-alive K = T/4 (heartbeat.ScheduleFor) and again at every look
+// after one fails, so it rides out T/2-K of lost contact, a busy one
+// T/2-p. F = T/2 leaves the stop g = T-F-p, capped at the worker's grace
+// (fenceGrace: 5 s by default; 2 s with a 6 s timeout). A timeout of 2p or less leaves
 // no grace: the kernel is killed at once.
 func FenceAfter(heartbeatTimeout time.Duration) time.Duration {
 	return heartbeatTimeout / 2

@@ -18,6 +18,7 @@ import (
 	"millrace/internal/executor"
 	"millrace/internal/failure"
 	"millrace/internal/filemode"
+	"millrace/internal/heartbeat"
 	"millrace/internal/limits"
 	"millrace/internal/logstore"
 	"millrace/internal/notebook"
@@ -65,6 +66,9 @@ type attempt struct {
 	logw    *logstore.Writer
 	ad      *admitted
 	startup func()
+	// schedule and gate time the attempt's heartbeats (startHeartbeats).
+	schedule heartbeat.Schedule
+	gate     *heartbeat.Gate[workflows.Progress]
 	// Set by run.
 	proc      *executor.Process
 	progress  *progressReader
@@ -109,7 +113,8 @@ func (a *Activities) prepare(ctx context.Context, at *attempt) (workflows.Attemp
 	// the lost attempt's details; the checkpoint goes on in every
 	// heartbeat of this attempt until a newer one is taken.
 	at.resume = a.resumeFrom(ctx, jobID, in)
-	at.startup = a.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt, Checkpoint: at.resume.Checkpoint})
+	a.startHeartbeats(ctx, at)
+	at.startup = at.heartbeatUntilStarted(ctx, workflows.Progress{Attempt: n, CurrentCell: -1, Executor: a.Executor.Name, OutputPath: in.Output, StartedAt: res.StartedAt, Checkpoint: at.resume.Checkpoint})
 	at.onClose(at.startup)
 	a.closeLostAttempts(ctx, jobID, n)
 	dir := rundir.AttemptDir(a.DataDir, jobID, n)
@@ -210,11 +215,11 @@ func (a *Activities) run(ctx context.Context, at *attempt, res workflows.Attempt
 	heartbeat := func() {
 		p := progress.read()
 		p.LogLines, p.LogBytes = logw.Stats()
-		activity.RecordHeartbeat(ctx, p)
+		at.beat(ctx, p)
 	}
 	startup()
 	heartbeat()
-	storageErr := a.watch(ctx, proc, logw, heartbeat)
+	storageErr := a.watch(ctx, proc, logw, at.schedule.Every, heartbeat)
 	proc.Cleanup()
 	oomKills := a.release(grp, log)
 	drain(&pumps, proc, 5*time.Second)
@@ -275,15 +280,15 @@ func (a *Activities) conclude(ctx context.Context, at *attempt, res workflows.At
 	return res, a.fail(&res, errType, msg, out.Cell, nonRetryable)
 }
 
-// heartbeatUntilStarted heartbeats p every heartbeat period until the
-// returned stop is called (any number of times); stop returns once no
-// heartbeat of p can follow.
-func (a *Activities) heartbeatUntilStarted(ctx context.Context, p workflows.Progress) (stop func()) {
-	activity.RecordHeartbeat(ctx, p)
+// heartbeatUntilStarted heartbeats p while the attempt starts, looking
+// every heartbeat period, until the returned stop is called (any number of
+// times); stop returns once no heartbeat of p can follow.
+func (at *attempt) heartbeatUntilStarted(ctx context.Context, p workflows.Progress) (stop func()) {
+	at.beat(ctx, p)
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
-		tick := time.NewTicker(a.heartbeatEvery())
+		tick := time.NewTicker(at.schedule.Every)
 		defer tick.Stop()
 		for {
 			select {
@@ -292,7 +297,7 @@ func (a *Activities) heartbeatUntilStarted(ctx context.Context, p workflows.Prog
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				activity.RecordHeartbeat(ctx, p)
+				at.beat(ctx, p)
 			}
 		}
 	}()
@@ -303,20 +308,43 @@ func (a *Activities) heartbeatUntilStarted(ctx context.Context, p workflows.Prog
 	}
 }
 
-func (a *Activities) heartbeatEvery() time.Duration {
-	if a.HeartbeatEvery > 0 {
-		return a.HeartbeatEvery
+// startHeartbeats sets the attempt's heartbeat schedule, fitted to the
+// heartbeat timeout the run was started with, and its gate, which the
+// heartbeats while it starts and while it runs share.
+func (a *Activities) startHeartbeats(ctx context.Context, at *attempt) {
+	info := activity.GetInfo(ctx)
+	every := a.HeartbeatInterval()
+	at.schedule = heartbeat.ScheduleFor(every, info.HeartbeatTimeout)
+	if at.schedule.Shortened {
+		at.log.Warn("the run's heartbeat timeout is too short for this worker's --heartbeat-every: this attempt heartbeats more often",
+			"heartbeat_every", every, "heartbeat_timeout", info.HeartbeatTimeout, "every", at.schedule.Every)
 	}
-	return DefaultHeartbeatEvery
+	var accepted func() time.Time
+	if a.Heartbeats != nil {
+		token := info.TaskToken
+		accepted = func() time.Time {
+			last, _ := a.Heartbeats.Last(token)
+			return last
+		}
+	}
+	at.gate = heartbeat.NewGate[workflows.Progress](at.schedule, accepted)
 }
 
-// watch heartbeats until the executor exits, the context ends (cancel or
-// timeout: the process tree is stopped), the log cannot be written (the
-// process tree is stopped and the error returned), or the attempt's fence
-// finds the server out of reach (the process tree is stopped and the
-// fence's reason returned: see FenceAfter).
-func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *logstore.Writer, heartbeat func()) error {
-	every := a.heartbeatEvery()
+// beat heartbeats p when the attempt's gate lets it through: it changed,
+// or the keep-alive is due.
+func (at *attempt) beat(ctx context.Context, p workflows.Progress) {
+	if at.gate.Due(p, time.Now()) {
+		activity.RecordHeartbeat(ctx, p)
+	}
+}
+
+// watch looks at the run every heartbeat period, and heartbeats, until
+// the executor exits, the context ends (cancel or timeout: the process
+// tree is stopped), the log cannot be written (the process tree is
+// stopped and the error returned), or the attempt's fence finds the
+// server out of reach (the process tree is stopped and the fence's reason
+// returned: see FenceAfter).
+func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *logstore.Writer, every time.Duration, heartbeat func()) error {
 	grace := a.Grace
 	if grace <= 0 {
 		grace = executor.DefaultGrace

@@ -2,7 +2,10 @@ package benchreport
 
 import (
 	"fmt"
+	"slices"
 	"time"
+
+	"millrace/internal/heartbeat"
 )
 
 // Suite is every benchmark, in the order the table shows them.
@@ -33,6 +36,10 @@ var Suite = []Group{
 		QuickEnv: []string{"MILLRACE_BENCH_COST_SIZES=200MB"}, Timeout: 30 * time.Minute},
 	{Package: "./internal/executor/runner/", Bench: "^" + pauseBench + "$/^(200MB|1GB)$", Benchtime: "1x", Quick: "1x",
 		QuickEnv: []string{"CHECKPOINT_BENCH_REPS=1"}, Timeout: 20 * time.Minute},
+	// Heartbeat intervals side by side: RPCs, server processor, cancel
+	// latency (quick: a 30 s window instead of 60 s).
+	{Package: "./activities/", Bench: "^" + heartbeatBench + "$", Benchtime: "1x", Quick: "1x",
+		QuickEnv: []string{"MILLRACE_BENCH_HEARTBEAT_S=30"}, Timeout: 30 * time.Minute},
 }
 
 // Row is one line of the table: one figure a benchmark reported, and the
@@ -53,17 +60,18 @@ type Target struct {
 }
 
 const (
-	shmPrefix     = "shm:"
-	overheadBench = "BenchmarkOrchestrationOverhead"
-	pageBench     = "BenchmarkReadPage/"
-	resumeBench   = "BenchmarkResumeAfterKill"
-	costBench     = "BenchmarkCheckpointCost"
-	pauseBench    = "BenchmarkCheckpoint"
-	loadBench     = "BenchmarkServerLoad"
+	shmPrefix      = "shm:"
+	overheadBench  = "BenchmarkOrchestrationOverhead"
+	pageBench      = "BenchmarkReadPage/"
+	resumeBench    = "BenchmarkResumeAfterKill"
+	costBench      = "BenchmarkCheckpointCost"
+	pauseBench     = "BenchmarkCheckpoint"
+	heartbeatBench = "BenchmarkHeartbeat"
+	loadBench      = "BenchmarkServerLoad"
 )
 
 // Rows are the table's lines.
-var Rows = []Row{
+var Rows = slices.Concat([]Row{
 	{Metric: "Overhead: 3-cell notebook through start_notebook until SUCCEEDED, median", Bench: overheadBench, Unit: "workflow-s", Format: "%.2f s"},
 	{Metric: "Overhead: the same notebook by the executor directly, median", Bench: overheadBench, Unit: "direct-s", Format: "%.2f s"},
 	{Metric: "Overhead: difference of the medians", Bench: overheadBench, Unit: "overhead-ms", Format: "%.0f ms", Target: &Target{
@@ -169,6 +177,38 @@ var Rows = []Row{
 	{Metric: "…the next cell (it writes one page) while the forked child writes beside it", Bench: pauseBench + "/1GB", Unit: "fork_next_cell_s", Scale: 1000, Format: "%.0f ms"},
 	{Metric: "…until the checkpoint file is complete, fork", Bench: pauseBench + "/1GB", Unit: "fork_total_s", Format: "%.1f s"},
 	{Metric: "Checkpoint pause before the next cell, 200 MB namespace, fork, mean", Bench: pauseBench + "/200MB", Unit: "fork_pause_s", Scale: 1000, Format: "%.0f ms"},
+}, heartbeatRows())
+
+// heartbeatIntervals are BenchmarkHeartbeat's sub-benchmarks.
+var heartbeatIntervals = []time.Duration{time.Second, heartbeat.DefaultCluster, 5 * time.Second, 15 * time.Second}
+
+// heartbeatRows are BenchmarkHeartbeat's lines, interval by interval.
+func heartbeatRows() []Row {
+	var rows []Row
+	for _, every := range heartbeatIntervals {
+		bench := heartbeatBench + "/" + every.String()
+		name := fmt.Sprintf("Heartbeats every %s", every)
+		if every == heartbeat.DefaultCluster {
+			name += " (the cluster default)"
+		}
+		rows = append(rows,
+			Row{Metric: name + ", 4 quiet and 4 busy runs at once: heartbeat timeout the runs had", Bench: bench, Unit: "heartbeat-timeout-s", Format: "%.0f s"},
+			Row{Metric: "…heartbeat RPCs the server accepted per run-minute, busy run (prints every 0.1 s)", Bench: bench, Unit: "busy-rpc/run-min", Format: "%.1f"},
+			Row{Metric: "…the same, quiet run (a cell that sleeps)", Bench: bench, Unit: "quiet-rpc/run-min", Format: "%.1f"},
+			Row{Metric: "…Temporal server processor per run-minute, beyond idle", Bench: bench, Unit: "server-cpu-ms/run-min", Format: "%.0f ms"},
+			Row{Metric: "…cancel request to the heartbeat that brought it to the worker, busy runs, median", Bench: bench, Unit: "busy-cancel-reached-s", Format: "%.1f s"},
+			Row{Metric: "…the same, quiet runs, median", Bench: bench, Unit: "quiet-cancel-reached-s", Format: "%.1f s"},
+			Row{Metric: "…the same, slowest of the 8", Bench: bench, Unit: "cancel-reached-max-s", Format: "%.1f s"},
+			Row{Metric: "…cancel request to CANCELED (the stop's 3 s grace included), quiet runs, median", Bench: bench, Unit: "quiet-cancel-s", Format: "%.1f s"},
+		)
+		if every != time.Second {
+			rows = append(rows,
+				Row{Metric: "…busy RPCs, ratio to every 1 s", Bench: bench, Unit: "busy-rpc-ratio-to-1s", Format: "%.2f"},
+				Row{Metric: "…server processor, ratio to every 1 s", Bench: bench, Unit: "server-cpu-ratio-to-1s", Format: "%.2f"},
+			)
+		}
+	}
+	return rows
 }
 
 func atLeast(text string, min float64) *Target {

@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"millrace/internal/heartbeat"
 	"millrace/internal/notify"
 	"millrace/internal/runenv"
+	"millrace/workflows"
 )
 
 // Defaults.
@@ -66,6 +68,14 @@ type Config struct {
 	Python    string // MILLRACE_PYTHON
 	Papermill string // MILLRACE_PAPERMILL
 	Grace     time.Duration
+	// HeartbeatEvery is how often a running attempt looks at its run and
+	// the longest a change waits to reach the server
+	// (MILLRACE_HEARTBEAT_EVERY, --heartbeat-every). Validate sets it:
+	// heartbeat.DefaultDev in dev mode, heartbeat.DefaultCluster on a
+	// cluster, unless given.
+	HeartbeatEvery time.Duration
+	// heartbeatEvery is --heartbeat-every as given, "" when not.
+	heartbeatEvery string
 	// NotifySecret keys the HMAC signature of completion webhooks
 	// (MILLRACE_NOTIFY_SECRET, or --notify-secret-file).
 	NotifySecret string
@@ -87,7 +97,7 @@ var Env = []string{
 	"MILLRACE_EXECUTOR", "MILLRACE_PYTHON", "MILLRACE_PAPERMILL", "MILLRACE_NOTIFY_ALLOW",
 	"MILLRACE_NOTIFY_SECRET", "MILLRACE_NOTIFY_ALLOW_PRIVATE", "MILLRACE_METRICS", "MILLRACE_METRICS_TOKEN", "MILLRACE_MCP_TOKEN",
 	"MILLRACE_CODEC_KEY_FILE", "MILLRACE_FILE_MODE", "MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI",
-	"MILLRACE_ALLOW_ENV", "MILLRACE_PASS_ENV", "MILLRACE_WORKER_ROOTS",
+	"MILLRACE_ALLOW_ENV", "MILLRACE_PASS_ENV", "MILLRACE_WORKER_ROOTS", "MILLRACE_HEARTBEAT_EVERY",
 }
 
 // Register adds the shared connection and storage flags to fs, with
@@ -130,6 +140,11 @@ func (c *Config) RegisterWorker(fs *flag.FlagSet) {
 	fs.StringVar(&c.Python, "python", os.Getenv("MILLRACE_PYTHON"), "python for the bundled runner, which must import nbclient and ipykernel; default: the first python3 on PATH or at the usual install locations (Homebrew, python.org, pyenv, conda, /usr/bin) that does (env MILLRACE_PYTHON)")
 	fs.StringVar(&c.Papermill, "papermill", os.Getenv("MILLRACE_PAPERMILL"), "papermill executable; default papermill on PATH (env MILLRACE_PAPERMILL)")
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "time a stopped run gets to save and shut its kernel down before SIGKILL")
+	c.heartbeatEvery = os.Getenv("MILLRACE_HEARTBEAT_EVERY")
+	fs.Func("heartbeat-every", fmt.Sprintf("how often a running notebook heartbeats: the longest its progress waits to reach Temporal, and while it is busy the longest a cancel waits to reach it; each heartbeat is an RPC (a billed action on Temporal Cloud). A quiet run (no new output, cell or checkpoint) sends one only about every quarter of the heartbeat timeout, or every interval if that is longer. Default %s in dev mode; %s on a cluster, the largest interval that keeps a worker riding out a quarter of the heartbeat timeout of lost contact; less than half the runs' heartbeat timeout (%s) (env MILLRACE_HEARTBEAT_EVERY)", heartbeat.DefaultDev, heartbeat.DefaultCluster, workflows.DefaultHeartbeatTimeout), func(s string) error {
+		c.heartbeatEvery = s
+		return nil
+	})
 	c.PassEnv, _ = runenv.Parse(os.Getenv("MILLRACE_PASS_ENV"))
 	fs.Func("pass-env", "comma-separated names (NAME, or PREFIX_* for a prefix) of this worker's environment that notebooks get beyond the default allow-list (PATH, HOME, LANG, LC_*, PYTHON*, CONDA_*, CUDA_VISIBLE_DEVICES...); MILLRACE_* and TEMPORAL_* never pass (env MILLRACE_PASS_ENV)", func(s string) (err error) {
 		c.PassEnv, err = runenv.Parse(s)
@@ -163,6 +178,9 @@ func (c *Config) Validate() error {
 	if _, err := notify.ParseNetworks(c.NotifyAllowPrivate); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.resolveHeartbeatEvery(); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
@@ -181,6 +199,28 @@ func (c *Config) Validate() error {
 		c.Roots = []string{wd}
 	}
 	return errors.Join(errs...)
+}
+
+// resolveHeartbeatEvery sets HeartbeatEvery from --heartbeat-every, or to
+// the mode's default, and checks it against the heartbeat timeout the
+// workflow gives runs: a worker that heartbeats too seldom for it would
+// have its attempts fenced, then timed out, between two heartbeats.
+func (c *Config) resolveHeartbeatEvery() error {
+	if c.heartbeatEvery == "" {
+		if c.HeartbeatEvery == 0 {
+			c.HeartbeatEvery = heartbeat.DefaultCluster
+			if c.DevMode() {
+				c.HeartbeatEvery = heartbeat.DefaultDev
+			}
+		}
+	} else {
+		d, err := time.ParseDuration(c.heartbeatEvery)
+		if err != nil {
+			return fmt.Errorf("--heartbeat-every %q: not a duration (such as 1s or 500ms)", c.heartbeatEvery)
+		}
+		c.HeartbeatEvery = d
+	}
+	return heartbeat.Check(c.HeartbeatEvery, workflows.DefaultHeartbeatTimeout)
 }
 
 // WorkerRoots are the folders a worker runs notebooks from and writes

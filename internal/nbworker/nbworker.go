@@ -25,7 +25,11 @@ import (
 
 // HeartbeatThrottle caps how long the SDK may hold back a heartbeat. Its
 // default (0.8 x HeartbeatTimeout) would make progress stale and delay
-// cancellation, which reaches an activity only through a heartbeat.
+// cancellation, which reaches an activity only through a heartbeat. The
+// activity decides which heartbeats to send (heartbeat.Gate): the SDK only
+// merges those sent closer together than this (the first of a run right
+// after its start-up one), and never holds one back longer than the
+// worker's heartbeat interval.
 const HeartbeatThrottle = time.Second
 
 // Option adjusts a worker Start builds.
@@ -61,16 +65,6 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 	if grace <= 0 {
 		grace = executor.DefaultGrace
 	}
-	w := worker.New(c, cfg.TaskQueue, worker.Options{
-		// Extra runs wait in the task queue; they are never refused.
-		MaxConcurrentActivityExecutionSize: maxRuns,
-		MaxHeartbeatThrottleInterval:       HeartbeatThrottle,
-		DefaultHeartbeatThrottleInterval:   HeartbeatThrottle,
-		// On stop, running attempts get this long before their context is
-		// canceled; they then stop their process tree and are retried on
-		// another worker.
-		WorkerStopTimeout: 2 * grace,
-	})
 	nets, err := notify.ParseNetworks(cfg.NotifyAllowPrivate)
 	if err != nil {
 		return nil, err
@@ -82,18 +76,29 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 	lim := limits.Detected()
 	logger.Info("resource limits", "enforced_by", lim.String(), "stale_cgroups_removed", lim.Sweep(time.Minute))
 	acts := &activities.Activities{
-		DataDir: cfg.DataDir, Executor: exe, Grace: grace, Logger: logger,
+		DataDir: cfg.DataDir, Executor: exe, Grace: grace, HeartbeatEvery: cfg.HeartbeatEvery, Logger: logger,
 		NotifyAllow: cfg.NotifyAllow, NotifySecret: cfg.NotifySecret, NotifyNetworks: nets, Limits: &lim,
 		Roots: roots, AllowEnv: cfg.AllowEnv, PassEnv: cfg.PassEnv,
 	}
 	for _, o := range opts {
 		o(acts)
 	}
+	throttle := min(HeartbeatThrottle, acts.HeartbeatInterval())
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		// Extra runs wait in the task queue; they are never refused.
+		MaxConcurrentActivityExecutionSize: maxRuns,
+		MaxHeartbeatThrottleInterval:       throttle,
+		DefaultHeartbeatThrottleInterval:   throttle,
+		// On stop, running attempts get this long before their context is
+		// canceled; they then stop their process tree and are retried on
+		// another worker.
+		WorkerStopTimeout: 2 * grace,
+	})
 	Register(w, acts)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
-	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "executor", exe.Name, "executor_path", exe.Path, "data_dir", cfg.DataDir)
+	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "heartbeat_every", acts.HeartbeatInterval(), "executor", exe.Name, "executor_path", exe.Path, "data_dir", cfg.DataDir)
 	return &Worker{w: w, Executor: exe}, nil
 }
 
