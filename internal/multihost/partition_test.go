@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,12 +19,12 @@ import (
 
 	"millrace/activities"
 	"millrace/internal/config"
-	"millrace/internal/connect"
 	"millrace/internal/executor"
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
 	"millrace/internal/runopts"
+	"millrace/internal/testcluster"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -34,14 +33,6 @@ import (
 // after half of it (activities.FenceAfter), the server gives the run to B
 // after all of it.
 const hbTimeout = 6 * time.Second
-
-// serverKeepAlive is the server's keepalive time and timeout: it finds a
-// client gone within twice this, which must be well within hbTimeout, or
-// the retry goes to a poll the cut-off worker left waiting on the server.
-// With Temporal's defaults (1 min, 10 s) the first test runs saw the
-// server hand attempts 2 and 3 to A's two waiting polls, both lost, and
-// the run fail with its default 3 attempts.
-const serverKeepAlive = time.Second
 
 // TestPartitionedWorkerNeverRunsBesideItsRetry runs a notebook on worker
 // A, cuts A's host off the network in the middle of it, and checks that
@@ -56,11 +47,11 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 
 	// A took the run (B is not there yet); B joins once A is cells in.
 	h.waitRecords(t, "2 cells of A's attempt", func(rs []record) bool { return ended(rs, attemptA) >= 2 })
-	workerB := h.worker(t, "B", h.link.nsB)
-	t.Logf("worker A pid %d, worker B pid %d", h.workerA.Process.Pid, workerB.Process.Pid)
+	workerB := testcluster.StartWorker(t, h.b, "B", h.workers)
+	t.Logf("worker A pid %d, worker B pid %d", h.workerA.PID(), workerB.PID())
 
 	cutAt := time.Now()
-	h.link.cut(t)
+	h.a.Cut()
 	testenv.Eventually(t, 3*hbTimeout, "A's kernel to be gone", func() bool {
 		return len(testenv.ProcessesWithEnv(executor.MarkerEnv+"="+attemptA)) == 0
 	})
@@ -107,8 +98,8 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	}
 
 	healAt := time.Now()
-	h.link.heal(t)
-	h.waitPolling(t, h.workerA.Process.Pid, healAt)
+	h.a.Heal()
+	h.waitPolling(t, h.workerA.PID(), healAt)
 	t.Logf("heal to A polling again: %s", time.Since(healAt).Round(100*time.Millisecond))
 
 	st, err = h.svc.WaitEnded(context.Background(), run, 2*time.Minute, nil)
@@ -138,7 +129,7 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	if n := ended(rs, attemptB); n != h.cells-(ck.Cell+1) {
 		t.Errorf("B ran %d cells to their end, want the %d after the checkpoint", n, h.cells-(ck.Cell+1))
 	}
-	h.checkHistory(t, run, nB, workerB.Process.Pid)
+	h.checkHistory(t, run, nB, workerB.PID())
 }
 
 // waitOtherAttempt waits for the first cell of an attempt other than
@@ -177,106 +168,36 @@ func (h *hosts) waitOtherAttempt(t *testing.T, run, attemptA string, cutAt time.
 // hosts is the test's two machines: the server and (later) worker B on
 // host b, worker A on host a, one data dir on the file system they share.
 type hosts struct {
-	link     *link
+	a, b     *testcluster.Host
 	client   client.Client
 	svc      *jobs.Service
-	cfg      *config.Config
-	bin      string // millrace-worker
+	workers  testcluster.WorkerConfig
 	dir      string // the notebook's folder: its cwd, where it records
 	notebook string
 	cells    int
-	workerA  *exec.Cmd
+	workerA  *testcluster.Worker
 }
 
 func newHosts(t *testing.T) *hosts {
 	t.Helper()
-	serverBin, err := testenv.ServerBin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLink(t)
-	h := &hosts{link: l, dir: t.TempDir(), cells: 12}
-	h.bin, err = testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
+	n := testcluster.NewNetwork(t)
+	h := &hosts{a: n.AddHost("a"), b: n.AddHost("b"), dir: t.TempDir(), cells: 12}
+	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.notebook = testenv.CopyFile(t, "testdata/cells.ipynb", h.dir)
-
-	addr := l.addrB + ":7233"
-	args := []string{"start-dev", "--ip", l.addrB, "--port", "7233", "--namespace", "default",
-		"--db-filename", filepath.Join(t.TempDir(), "temporal.db"), "--log-level", "error", "--headless",
-		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
-		// The server pings a client idle for keepAlive and drops it when no
-		// answer comes keepAlive later, and with it the polls the client
-		// left waiting. Without this (Temporal's default is a minute and
-		// 10 s), the server hands the retries to the polls A left waiting
-		// when it was cut off: they go nowhere, and each costs a heartbeat
-		// timeout and an attempt (see serverKeepAlive).
-		"--dynamic-config-value", "frontend.keepAliveTime=" + strconv.Quote(serverKeepAlive.String()),
-		"--dynamic-config-value", "frontend.keepAliveTimeout=" + strconv.Quote(serverKeepAlive.String())}
-	// Registered as it starts: the workers register them too, but a run
-	// started before the namespace's cache has them is refused.
-	args = append(args, testenv.SearchAttributeFlags()...)
-	server := command(l.nsB, serverBin, args...)
-	server.Stderr = os.Stderr
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-
+	server := testcluster.StartTemporal(t, h.b, testcluster.SQLite(filepath.Join(t.TempDir(), "temporal.db")))
 	// The test is a client on host b.
-	cfg := &config.Config{Address: addr, Namespace: "default", DataDir: t.TempDir(), TaskQueue: "multihost"}
-	h.cfg = cfg
-	testenv.Eventually(t, time.Minute, "the server on host b to answer", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := connect.Dial(ctx, cfg, testenv.Logger(), inNamespace(l.nsB))
-		if err != nil {
-			return false
-		}
-		h.client = c
-		return true
-	})
-	t.Cleanup(h.client.Close)
+	h.client = server.Dial(t, h.b)
+	h.workers = testcluster.WorkerConfig{Bin: bin, Address: server.Address, TaskQueue: "multihost", DataDir: t.TempDir(), Grace: 2 * time.Second}
 	roots, err := paths.NewRoots([]string{h.dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = &jobs.Service{Client: h.client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
-	h.workerA = h.worker(t, "A", l.nsA)
+	h.svc = &jobs.Service{Client: h.client, Namespace: config.DefaultNamespace, TaskQueue: h.workers.TaskQueue, DataDir: h.workers.DataDir, Roots: roots}
+	h.workerA = testcluster.StartWorker(t, h.a, "A", h.workers)
 	return h
-}
-
-// worker starts a millrace-worker in namespace ns, on the shared data dir,
-// and waits until it polls.
-func (h *hosts) worker(t *testing.T, name, ns string) *exec.Cmd {
-	t.Helper()
-	w := command(ns, h.bin, "--temporal-address", h.cfg.Address, "--task-queue", h.cfg.TaskQueue,
-		"--data-dir", h.cfg.DataDir, "--executor", "bundled", "--grace", "2s", "--log-level", "info")
-	var stderr testenv.SyncBuffer
-	w.Stderr = &stderr
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- w.Wait() }()
-	t.Cleanup(func() {
-		_ = w.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("worker %s's log:\n%s", name, stderr.String())
-		}
-	})
-	testenv.Eventually(t, time.Minute, "worker "+name+" to start", func() bool {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("worker %s exited: %v\n%s", name, err, stderr.String())
-		default:
-		}
-		return strings.Contains(stderr.String(), "worker started")
-	})
-	return w
 }
 
 func (h *hosts) start(t *testing.T, req jobs.StartRequest) string {
@@ -295,7 +216,7 @@ func (h *hosts) waitPolling(t *testing.T, pid int, since time.Time) {
 	prefix := strconv.Itoa(pid) + "@"
 	var seen []string
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		d, err := h.client.DescribeTaskQueue(context.Background(), h.cfg.TaskQueue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		d, err := h.client.DescribeTaskQueue(context.Background(), h.workers.TaskQueue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
 		if err != nil {
 			t.Fatal(err)
 		}
