@@ -3,6 +3,7 @@
 package testcluster
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"millrace/internal/testenv"
 )
@@ -159,3 +163,32 @@ func (w *Worker) Kill() {
 
 // Log is what the current process wrote to stderr so far.
 func (w *Worker) Log() string { return w.stderr.String() }
+
+// WaitPolling waits until the worker polls its task queue on the server
+// c is a client of, after since: a worker back on the network, or
+// restarted, is serving again.
+func (w *Worker) WaitPolling(t testing.TB, c client.Client, since time.Time) {
+	t.Helper()
+	prefix := strconv.Itoa(w.PID()) + "@"
+	var seen []string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		d, err := c.DescribeTaskQueue(context.Background(), w.cfg.TaskQueue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = seen[:0]
+		for _, p := range d.GetPollers() {
+			seen = append(seen, p.GetIdentity()+" at "+p.GetLastAccessTime().AsTime().Format(time.StampMilli))
+			if strings.HasPrefix(p.GetIdentity(), prefix) && p.GetLastAccessTime().AsTime().After(since) {
+				return
+			}
+		}
+	}
+	t.Fatalf("worker %s (%s) did not poll again within a minute of %s; pollers: %v", w.Name, prefix, since.Format(time.StampMilli), seen)
+}
+
+// Owns reports whether identity, a worker identity as the server records
+// it ("pid@hostname"), is this worker's current process.
+func (w *Worker) Owns(identity string) bool {
+	return strings.HasPrefix(identity, strconv.Itoa(w.PID())+"@")
+}
