@@ -47,12 +47,12 @@ func killAndPartition(t *testing.T, e *env) {
 	s.runs(1)
 	island := e.waitCells(t, nb, cut, 2)
 	cutAt := time.Now()
-	island.Host.Cut()
+	island.Host.Cut(t)
 	cutGone := kernels.Wait(t, cut+".1", 3*hbTimeout)
 	if d := cutGone.Sub(cutAt); d > hbTimeout {
 		t.Errorf("the cut-off attempt's kernel outlived the cut by %s, more than the heartbeat timeout %s (it fences after %s)", d, hbTimeout, activities.FenceAfter(hbTimeout))
 	}
-	victim.Start()
+	victim.Start(t)
 
 	for _, run := range []string{killed, cut} {
 		st, ended := e.waitEnded(t, run, 3*time.Minute)
@@ -68,7 +68,7 @@ func killAndPartition(t *testing.T, e *env) {
 		s.ok()
 	}
 	healAt := time.Now()
-	island.Host.Heal()
+	island.Host.Heal(t)
 	island.WaitPolling(t, e.svc.Client, healAt)
 	victim.WaitPolling(t, e.svc.Client, killAt)
 

@@ -41,6 +41,9 @@ func listing(t *testing.T, e *env) {
 		started = append(started, st.JobID)
 	}
 	s.runs(open)
+	// Visibility is eventually consistent: a run is listed a moment
+	// after its start returns.
+	lag := e.waitListed(t, &idle, jobs.ListRequest{}, workflows.StatusRunning, open)
 	var listed []jobs.JobSummary
 	pages, token := 0, ""
 	var pageTime time.Duration
@@ -92,7 +95,7 @@ func listing(t *testing.T, e *env) {
 	if len(pending.Jobs) != open {
 		t.Errorf("status PENDING lists %d jobs, want %d", len(pending.Jobs), open)
 	}
-	s.figure("%d open runs walked in %d pages of %d, newest first, %.0f ms a page (with counts)", open, pages, limit, float64(pageTime.Milliseconds())/float64(pages))
+	s.figure("%d open runs all listed %s after the last start; walked in %d pages of %d, newest first, %.0f ms a page (with counts)", open, secs(lag), pages, limit, float64(pageTime.Milliseconds())/float64(pages))
 
 	// Ended runs on the workers: two succeed, one fails.
 	label := "list-" + uuid.NewString()[:8]
@@ -129,7 +132,11 @@ func listing(t *testing.T, e *env) {
 		}
 	}
 
-	// Filters and counts, through the job service.
+	// Filters and counts, through the job service, once visibility has
+	// caught up with the ends.
+	e.waitListed(t, e.svc, jobs.ListRequest{Label: label}, workflows.StatusFailed, 1)
+	e.waitListed(t, e.svc, jobs.ListRequest{Label: label}, workflows.StatusSucceeded, 2)
+	e.waitListed(t, e.svc, jobs.ListRequest{BatchID: b.BatchID}, workflows.StatusSucceeded, 2)
 	l, err := e.svc.List(ctx, jobs.ListRequest{Label: label})
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +194,27 @@ func listing(t *testing.T, e *env) {
 		}
 	}
 	s.figure("label, status and batch filters and per-status counts agree through the job service and MCP (walk of %d pages of 1)", mcpPages)
+}
+
+// waitListed waits until a listing counts n jobs of status (visibility
+// is eventually consistent) and returns how long that took.
+func (e *env) waitListed(t *testing.T, svc *jobs.Service, req jobs.ListRequest, status string, n int) time.Duration {
+	t.Helper()
+	began := time.Now()
+	var counts map[string]int
+	for deadline := began.Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		req.Limit = 1
+		l, err := svc.List(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts = l.Counts; counts[status] == n {
+			return time.Since(began)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listing %+v counts %v after 30 s, want %s %d", req, counts, status, n)
+		}
+	}
 }
 
 func waitBatch(t *testing.T, e *env, id string) jobs.BatchStatus {

@@ -58,12 +58,15 @@ func mcpReads(t *testing.T, e *env) {
 		}
 	}
 	readTime := time.Since(began)
+	// What the cells printed, then the last cell's result, which the
+	// runner echoes to stdout.
 	var want []string
 	for i := range lines {
 		want = append(want, fmt.Sprintf("line %d", i))
 	}
+	want = append(want, fmt.Sprint(lines*(lines-1)/2))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("get_job_logs from host mcp read %d lines in %d pages, want line 0 to line %d in order; got %q...", len(got), pages, lines-1, head(got, 5))
+		t.Errorf("get_job_logs from host mcp read %d lines in %d pages, want line 0 to line %d in order, then the result; got %q ... %q", len(got), pages, lines-1, head(got, 3), got[max(0, len(got)-3):])
 	}
 	if pages < lines/100 {
 		t.Errorf("read %d lines in %d pages of 100", len(got), pages)

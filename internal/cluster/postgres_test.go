@@ -3,7 +3,6 @@
 package cluster_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -46,9 +45,9 @@ func postgresRestart(t *testing.T, e *env) {
 		})
 	}
 	waitAllCells(2)
-	fast := e.DB.Restart(testcluster.Fast)
+	fast := e.DB.Restart(t, testcluster.Fast)
 	waitAllCells(4)
-	immediate := e.DB.Restart(testcluster.Immediate)
+	immediate := e.DB.Restart(t, testcluster.Immediate)
 
 	attempts := 0
 	for _, run := range runs {
@@ -65,13 +64,7 @@ func postgresRestart(t *testing.T, e *env) {
 		}
 		s.ok()
 	}
-	l, err := e.svc.List(context.Background(), jobs.ListRequest{Label: label})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Counts[workflows.StatusSucceeded] != n {
-		t.Errorf("after the restarts label %s counts %v, want %d SUCCEEDED", label, l.Counts, n)
-	}
+	e.waitListed(t, e.svc, jobs.ListRequest{Label: label}, workflows.StatusSucceeded, n)
 	s.figure("fast restart %s, immediate restart %s (pg_ctl restart, server unavailable meanwhile); %d attempts for %d runs; listed and counted SUCCEEDED after",
 		secs(fast), secs(immediate), attempts, n)
 }

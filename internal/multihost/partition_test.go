@@ -48,7 +48,7 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	t.Logf("worker A pid %d, worker B pid %d", h.workerA.PID(), workerB.PID())
 
 	cutAt := time.Now()
-	h.a.Cut()
+	h.a.Cut(t)
 	testenv.Eventually(t, 3*hbTimeout, "A's kernel to be gone", func() bool {
 		return len(testenv.ProcessesWithEnv(executor.MarkerEnv+"="+attemptA)) == 0
 	})
@@ -95,7 +95,7 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	}
 
 	healAt := time.Now()
-	h.a.Heal()
+	h.a.Heal(t)
 	h.workerA.WaitPolling(t, h.client, healAt)
 	t.Logf("heal to A polling again: %s", time.Since(healAt).Round(100*time.Millisecond))
 

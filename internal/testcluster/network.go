@@ -94,10 +94,10 @@ func (n *Network) AddHost(name string) *Host {
 // Cut takes the host off the network, as pulling its cable would: its
 // link goes down, and what it sends or is sent is lost, with no error
 // either side sees at once.
-func (h *Host) Cut() { h.net.t.Helper(); h.net.ip("-n", h.NS, "link", "set", h.dev, "down") }
+func (h *Host) Cut(t testing.TB) { t.Helper(); ip(t, "-n", h.NS, "link", "set", h.dev, "down") }
 
 // Heal puts the host back on the network.
-func (h *Host) Heal() { h.net.t.Helper(); h.net.ip("-n", h.NS, "link", "set", h.dev, "up") }
+func (h *Host) Heal(t testing.TB) { t.Helper(); ip(t, "-n", h.NS, "link", "set", h.dev, "up") }
 
 // Command is name run on the host: `ip netns exec`, which execs it, so the
 // command's process is name's own and a signal to it reaches name.
@@ -130,10 +130,12 @@ func killAll(ns string) {
 	}
 }
 
-func (n *Network) ip(args ...string) {
-	n.t.Helper()
+func (n *Network) ip(args ...string) { n.t.Helper(); ip(n.t, args...) }
+
+func ip(t testing.TB, args ...string) {
+	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		n.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 

@@ -36,11 +36,11 @@ func TestNetwork(t *testing.T) {
 		c.Close()
 		t.Errorf("dialled %s from this machine's namespace, want no route", ln.Addr())
 	}
-	a.Cut()
+	a.Cut(t)
 	if err := dial(); err == nil {
 		t.Fatal("a reached b while cut off")
 	}
-	a.Heal()
+	a.Heal(t)
 	if err := dial(); err != nil {
 		t.Fatalf("a to b after healing: %v", err)
 	}

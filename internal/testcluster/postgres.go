@@ -25,7 +25,6 @@ const PostgreSQLPort = 5432
 // network is the test's own.
 type PostgreSQL struct {
 	Host *Host
-	t    testing.TB
 	bin  string // the folder of initdb, pg_ctl, postgres
 	dir  string // the data dir, owned by postgres
 }
@@ -65,8 +64,8 @@ func StartPostgreSQL(t testing.TB, host *Host) *PostgreSQL {
 	if err := os.Chown(top, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	p := &PostgreSQL{Host: host, t: t, bin: bin, dir: filepath.Join(top, "data")}
-	p.run("initdb", "-D", p.dir, "-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C")
+	p := &PostgreSQL{Host: host, bin: bin, dir: filepath.Join(top, "data")}
+	p.run(t, "initdb", "-D", p.dir, "-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C")
 	if err := appendFile(filepath.Join(p.dir, "pg_hba.conf"), fmt.Sprintf("host all all %s trust\n", host.net.Subnet())); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +77,7 @@ func StartPostgreSQL(t testing.TB, host *Host) *PostgreSQL {
 		// Quietly: the server may be down already, as a test left it.
 		_ = p.command("pg_ctl", "-D", p.dir, "-m", string(Immediate), "stop").Run()
 	})
-	p.Start()
+	p.Start(t)
 	return p
 }
 
@@ -88,23 +87,23 @@ func (p *PostgreSQL) URL(name string) string {
 }
 
 // Start starts the server and waits until it accepts connections.
-func (p *PostgreSQL) Start() {
-	p.t.Helper()
-	p.run("pg_ctl", "-D", p.dir, "-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "60", "start")
+func (p *PostgreSQL) Start(t testing.TB) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", p.dir, "-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "60", "start")
 }
 
 // Stop stops the server in mode and waits until it is down.
-func (p *PostgreSQL) Stop(mode ShutdownMode) {
-	p.t.Helper()
-	p.run("pg_ctl", "-D", p.dir, "-m", string(mode), "-w", "-t", "60", "stop")
+func (p *PostgreSQL) Stop(t testing.TB, mode ShutdownMode) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", p.dir, "-m", string(mode), "-w", "-t", "60", "stop")
 }
 
 // Restart stops the server in mode and starts it again, and returns how
 // long it was unavailable.
-func (p *PostgreSQL) Restart(mode ShutdownMode) time.Duration {
-	p.t.Helper()
+func (p *PostgreSQL) Restart(t testing.TB, mode ShutdownMode) time.Duration {
+	t.Helper()
 	began := time.Now()
-	p.run("pg_ctl", "-D", p.dir, "-l", filepath.Join(p.dir, "server.log"), "-m", string(mode), "-w", "-t", "60", "restart")
+	p.run(t, "pg_ctl", "-D", p.dir, "-l", filepath.Join(p.dir, "server.log"), "-m", string(mode), "-w", "-t", "60", "restart")
 	return time.Since(began)
 }
 
@@ -133,10 +132,10 @@ func (p *PostgreSQL) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (p *PostgreSQL) run(name string, args ...string) {
-	p.t.Helper()
+func (p *PostgreSQL) run(t testing.TB, name string, args ...string) {
+	t.Helper()
 	if out, err := p.command(name, args...).CombinedOutput(); err != nil {
-		p.t.Fatalf("%s %s: %v\n%s\n%s", name, strings.Join(args, " "), err, out, p.Log())
+		t.Fatalf("%s %s: %v\n%s\n%s", name, strings.Join(args, " "), err, out, p.Log())
 	}
 }
 

@@ -30,17 +30,17 @@ func TestPostgreSQL(t *testing.T) {
 	query("CREATE TABLE rows (n int)")
 	query("INSERT INTO rows VALUES (1)")
 	for i, mode := range []testcluster.ShutdownMode{testcluster.Fast, testcluster.Immediate} {
-		took := pg.Restart(mode)
+		took := pg.Restart(t, mode)
 		t.Logf("%s restart: %s", mode, took)
 		query("INSERT INTO rows VALUES (" + string(rune('2'+i)) + ")")
 	}
 	if got, want := query("SELECT string_agg(n::text, ',' ORDER BY n) FROM rows"), "1,2,3"; got != want {
 		t.Errorf("rows after two restarts: %s, want %s", got, want)
 	}
-	pg.Stop(testcluster.Fast)
+	pg.Stop(t, testcluster.Fast)
 	if _, err := pg.Query(client, "postgres", "SELECT 1"); err == nil {
 		t.Error("a query succeeded with the server stopped")
 	}
-	pg.Start()
+	pg.Start(t)
 	query("SELECT 1")
 }

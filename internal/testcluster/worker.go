@@ -60,22 +60,27 @@ type WorkerConfig struct {
 // Worker is a millrace-worker process on a host. Its stderr (logs at
 // info) is shown when the test fails.
 type Worker struct {
-	Host   *Host
-	Name   string
-	cfg    WorkerConfig
-	t      testing.TB
+	Host *Host
+	Name string
+	cfg  WorkerConfig
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan error // one value, then closed
 	stderr *testenv.SyncBuffer
 	logs   []*testenv.SyncBuffer // of every process so far, for failures
+	failed int                   // starts that exited before the worker started
 }
+
+// startTries is how many times Start starts a worker that exits as it
+// starts, as a supervisor (systemd's Restart=on-failure) would.
+const startTries = 3
 
 // StartWorker starts a worker on host and waits until it polls; it is
 // killed when t ends.
 func StartWorker(t testing.TB, host *Host, name string, cfg WorkerConfig) *Worker {
 	t.Helper()
-	w := &Worker{Host: host, Name: name, cfg: cfg, t: t}
+	w := &Worker{Host: host, Name: name, cfg: cfg}
 	t.Cleanup(func() {
 		w.Kill()
 		if t.Failed() {
@@ -84,14 +89,42 @@ func StartWorker(t testing.TB, host *Host, name string, cfg WorkerConfig) *Worke
 			}
 		}
 	})
-	w.Start()
+	w.Start(t)
 	return w
 }
 
 // Start starts the worker's process (again, after Stop or Kill) and waits
-// until it polls.
-func (w *Worker) Start() {
-	w.t.Helper()
+// until it polls. A process that exits before it starts polling is
+// started again, up to startTries in all, as a supervisor would: on a
+// loaded machine the worker's check of its Python (an import of nbclient
+// and ipykernel, python.CheckTimeout) can time out. FailedStarts counts
+// them.
+func (w *Worker) Start(t testing.TB) {
+	t.Helper()
+	for try := 1; ; try++ {
+		err := w.start(t)
+		if err == nil {
+			return
+		}
+		w.mu.Lock()
+		w.failed++
+		w.mu.Unlock()
+		if try == startTries {
+			t.Fatalf("worker %s exited as it started, %d times; the last: %v", w.Name, try, err)
+		}
+		t.Logf("worker %s exited as it started (start %d of %d): %v", w.Name, try, startTries, err)
+	}
+}
+
+// FailedStarts counts the processes that exited before the worker started.
+func (w *Worker) FailedStarts() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+func (w *Worker) start(t testing.TB) error {
+	t.Helper()
 	args := []string{"--temporal-address", w.cfg.Address, "--task-queue", w.cfg.TaskQueue,
 		"--data-dir", w.cfg.DataDir, "--executor", "bundled", "--log-level", "info"}
 	if w.cfg.MaxRuns > 0 {
@@ -104,7 +137,7 @@ func (w *Worker) Start() {
 	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); close(exited) }()
@@ -112,14 +145,17 @@ func (w *Worker) Start() {
 	w.cmd, w.exited, w.stderr = cmd, exited, stderr
 	w.logs = append(w.logs, stderr)
 	w.mu.Unlock()
-	testenv.Eventually(w.t, time.Minute, "worker "+w.Name+" to start", func() bool {
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "worker started"); time.Sleep(100 * time.Millisecond) {
 		select {
 		case err := <-exited:
-			w.t.Fatalf("worker %s exited as it started: %v\n%s", w.Name, err, stderr.String())
+			return fmt.Errorf("%v\n%s", err, stderr.String())
 		default:
 		}
-		return strings.Contains(stderr.String(), "worker started")
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %s did not start within a minute\n%s", w.Name, stderr.String())
+		}
+	}
+	return nil
 }
 
 // PID is the worker process's id; its identity on the server starts with
