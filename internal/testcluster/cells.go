@@ -143,18 +143,26 @@ func Attempts(rs []Record) []string {
 	return out
 }
 
-// CheckNoOverlap checks that no cell of one attempt in rs ran while a cell
-// of another did, that each attempt had one kernel and no two attempts
-// the same one. A cell without an end record was killed: it counts as
-// running until gone[its attempt], when the test saw that attempt's
-// kernel gone (a bound from above); such a cell with no time in gone
-// fails the check.
+// CheckNoOverlap fails t with every Overlaps of rs.
 func CheckNoOverlap(t testing.TB, rs []Record, gone map[string]time.Time) {
 	t.Helper()
+	for _, p := range Overlaps(rs, gone) {
+		t.Error(p)
+	}
+}
+
+// Overlaps lists what went wrong between the attempts of rs: a cell of
+// one attempt that ran while a cell of another did, an attempt that ran
+// in more than one kernel, two attempts in one kernel. A cell without an
+// end record was killed: it counts as running until gone[its attempt],
+// when the test saw that attempt's kernel gone (a bound from above);
+// such a cell with no time in gone is a problem too.
+func Overlaps(rs []Record, gone map[string]time.Time) []string {
 	type span struct {
 		cell       int
 		start, end time.Time
 	}
+	var out []string
 	attempts := Attempts(rs)
 	spans := map[string][]span{}
 	pids := map[string]map[int]bool{}
@@ -169,7 +177,7 @@ func CheckNoOverlap(t testing.TB, rs []Record, gone map[string]time.Time) {
 		}
 		s := spans[r.Attempt]
 		if len(s) == 0 || s[len(s)-1].cell != r.Cell {
-			t.Errorf("attempt %s: end of cell %d without its start", r.Attempt, r.Cell)
+			out = append(out, fmt.Sprintf("attempt %s: end of cell %d without its start", r.Attempt, r.Cell))
 			continue
 		}
 		s[len(s)-1].end = r.At
@@ -179,31 +187,32 @@ func CheckNoOverlap(t testing.TB, rs []Record, gone map[string]time.Time) {
 			if spans[a][j].end.IsZero() {
 				bound, ok := gone[a]
 				if !ok {
-					t.Errorf("attempt %s: cell %d has no end, and its kernel was not seen gone", a, spans[a][j].cell)
+					out = append(out, fmt.Sprintf("attempt %s: cell %d has no end, and its kernel was not seen gone", a, spans[a][j].cell))
 				}
 				spans[a][j].end = bound
 			}
 		}
 		if len(pids[a]) != 1 {
-			t.Errorf("attempt %s ran in %d kernels, want 1", a, len(pids[a]))
+			out = append(out, fmt.Sprintf("attempt %s ran in %d kernels, want 1", a, len(pids[a])))
 		}
 	}
 	for i, a := range attempts {
 		for _, b := range attempts[i+1:] {
 			for p := range pids[a] {
 				if pids[b][p] {
-					t.Errorf("attempts %s and %s both ran in kernel %d", a, b, p)
+					out = append(out, fmt.Sprintf("attempts %s and %s both ran in kernel %d", a, b, p))
 				}
 			}
 			for _, x := range spans[a] {
 				for _, y := range spans[b] {
 					if x.start.Before(y.end) && y.start.Before(x.end) {
-						t.Errorf("cell %d of %s [%s, %s] and cell %d of %s [%s, %s] ran at the same time", x.cell, a, x.start.Format(time.StampMilli), x.end.Format(time.StampMilli), y.cell, b, y.start.Format(time.StampMilli), y.end.Format(time.StampMilli))
+						out = append(out, fmt.Sprintf("cell %d of %s [%s, %s] and cell %d of %s [%s, %s] ran at the same time", x.cell, a, x.start.Format(time.StampMilli), x.end.Format(time.StampMilli), y.cell, b, y.start.Format(time.StampMilli), y.end.Format(time.StampMilli)))
 					}
 				}
 			}
 		}
 	}
+	return out
 }
 
 // KernelWatch notes when the kernel of each attempt recorded in a
