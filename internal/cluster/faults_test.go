@@ -48,6 +48,13 @@ func killAndPartition(t *testing.T, e *env) {
 	island := e.waitCells(t, nb, cut, 2)
 	cutAt := time.Now()
 	island.Host.Cut(t)
+	healed := false
+	t.Cleanup(func() {
+		// The next scenarios need every host on the network.
+		if !healed {
+			island.Host.Heal(t)
+		}
+	})
 	cutGone := kernels.Wait(t, cut+".1", 3*hbTimeout)
 	if d := cutGone.Sub(cutAt); d > hbTimeout {
 		t.Errorf("the cut-off attempt's kernel outlived the cut by %s, more than the heartbeat timeout %s (it fences after %s)", d, hbTimeout, activities.FenceAfter(hbTimeout))
@@ -69,6 +76,7 @@ func killAndPartition(t *testing.T, e *env) {
 	}
 	healAt := time.Now()
 	island.Host.Heal(t)
+	healed = true
 	island.WaitPolling(t, e.svc.Client, healAt)
 	victim.WaitPolling(t, e.svc.Client, killAt)
 
