@@ -27,14 +27,34 @@ type options struct {
 	token         string
 	namespaces    []string
 	dbFile        string
-	searchAttrs   map[string]enumspb.IndexedValueType
-	dynConfig     map[string]any
-	logLevel      string
-	logFormat     string
-	metricsPort   int
-	retention     time.Duration
-	version       bool
+	// postgres is the --postgres target, nil for SQLite.
+	postgres    *pgTarget
+	searchAttrs map[string]enumspb.IndexedValueType
+	dynConfig   map[string]any
+	logLevel    string
+	logFormat   string
+	metricsPort int
+	retention   time.Duration
+	version     bool
 }
+
+// usageText heads -help.
+const usageText = `Usage: millrace-temporal [server start-dev] [flags]
+
+An embedded Temporal server (all services in one process) for millrace's dev
+mode, its tests and local trials. It persists to a SQLite file (--db-filename),
+to memory (the default), or, for a test cluster or a trial of the PostgreSQL
+path, to PostgreSQL (--postgres; password in ` + passwordEnv + `).
+It is not a production server: one process, one history shard, no
+replication. When you outgrow it, run a Temporal cluster and point millrace
+at it (TEMPORAL_ADDRESS).
+
+Exit status: 0 clean stop, 1 failure, 2 bad usage or input, 3 the store is
+owned by another running instance, 4 the store was made by another server
+version.
+
+Flags:
+`
 
 // multiFlag collects every occurrence of a repeatable flag, in order.
 type multiFlag []string
@@ -69,6 +89,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "file (mode 0600) holding a token the gRPC frontend requires as \"authorization: Bearer <token>\" metadata; empty = no credential")
 	fs.Var(&namespaces, "namespace", "namespace to create/serve (repeatable; default \"default\")")
 	fs.StringVar(&o.dbFile, "db-filename", "", "SQLite file to persist to (empty = in memory)")
+	var pgURL, pgVisDB string
+	fs.StringVar(&pgURL, "postgres", "", "persist to PostgreSQL instead of SQLite, for a test cluster or a trial: postgres://USER@HOST:PORT/DBNAME?sslmode=disable (no password in it: set "+passwordEnv+"); databases and schema are created or updated at start")
+	fs.StringVar(&pgVisDB, "postgres-visibility-db", "", "with --postgres: the visibility database (default DBNAME_visibility)")
 	fs.Var(&searchAttrs, "search-attribute", "custom search attribute NAME=TYPE (repeatable)")
 	fs.Var(&dynConfig, "dynamic-config-value", "dynamic config KEY=JSON (repeatable)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn, error or never")
@@ -79,6 +102,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.retention, "retention", 30*24*time.Hour, "retention of closed workflows in every --namespace")
 	fs.BoolVar(&o.version, "version", false, "print the Temporal server version and exit")
 
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -99,6 +126,18 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.port <= 0 || o.port > 65535 {
 		return nil, usage("--port %d is out of range", o.port)
+	}
+	switch {
+	case pgURL != "" && o.dbFile != "":
+		return nil, usage("--db-filename and --postgres cannot be used together: one server persists to SQLite or to PostgreSQL")
+	case pgURL == "" && pgVisDB != "":
+		return nil, usage("--postgres-visibility-db needs --postgres")
+	case pgURL != "":
+		t, err := parsePostgresURL(pgURL, pgVisDB)
+		if err != nil {
+			return nil, usage("--postgres: %v", err)
+		}
+		o.postgres = t
 	}
 	if o.retention <= 0 {
 		return nil, usage("--retention must be positive")

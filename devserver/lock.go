@@ -59,6 +59,9 @@ func (l *dbLock) write(s string) error {
 	return err
 }
 
+// lost never reports: a flock lasts as long as the process.
+func (l *dbLock) lost() <-chan error { return nil }
+
 // release clears the published address (so nobody dials a dead server) and
 // drops the lock. The file itself stays: removing a flock file races with a
 // process that has just opened it.
@@ -70,13 +73,16 @@ func (l *dbLock) release() {
 
 // readLockInfo reads "pid=P\naddress=A\n"; missing parts read as placeholders.
 func readLockInfo(path string) (pid, addr string) {
+	b, _ := os.ReadFile(path)
+	return parseOwnerInfo(string(b))
+}
+
+// parseOwnerInfo reads the words pid=P and address=A, wherever an owner
+// publishes them: a lock file's lines, a PostgreSQL application_name.
+func parseOwnerInfo(s string) (pid, addr string) {
 	pid, addr = "unknown", "an address not yet published (it is still starting)"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return pid, addr
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+	for _, word := range strings.Fields(s) {
+		k, v, _ := strings.Cut(word, "=")
 		switch {
 		case k == "pid" && v != "":
 			pid = v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -45,6 +46,9 @@ func reconcileNamespaces(ctx context.Context, addr string, o *options, logger lo
 		}
 		if err := addSearchAttributes(ctx, op, ns, o.searchAttrs, logger); err != nil {
 			return fmt.Errorf("namespace %s: %w", ns, err)
+		}
+		if err := waitSearchAttributes(ctx, wf, ns, o.searchAttrs); err != nil {
+			return fmt.Errorf("namespace %s: search attributes not usable within %s: %w", ns, readyTimeout, err)
 		}
 	}
 	return nil
@@ -142,4 +146,33 @@ func addSearchAttributes(ctx context.Context, op operatorservice.OperatorService
 		return fmt.Errorf("cannot add search attributes %v: %w", names, err)
 	}
 	return nil
+}
+
+// waitSearchAttributes polls until the frontend accepts a query on every
+// wanted attribute. Attributes added to an existing namespace reach the
+// frontend's namespace cache only at its next refresh (every 2 s), and until
+// then a run started with them is refused; clients start runs as soon as the
+// server says it is ready. Queries and starts resolve attributes through the
+// same cache, so a query that passes means a start will too.
+func waitSearchAttributes(ctx context.Context, wf workflowservice.WorkflowServiceClient, ns string, want map[string]enumspb.IndexedValueType) error {
+	if len(want) == 0 {
+		return nil
+	}
+	var terms []string
+	for name := range want {
+		terms = append(terms, "`"+name+"` IS NULL")
+	}
+	sort.Strings(terms)
+	req := &workflowservice.ListWorkflowExecutionsRequest{Namespace: ns, PageSize: 1, Query: strings.Join(terms, " OR ")}
+	for {
+		_, err := wf.ListWorkflowExecutions(ctx, req)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
 )
 
@@ -33,8 +34,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	logger, quietStop := newLogger(o, stderr)
+	if o.postgres != nil {
+		return runPostgres(ctx, o, stdout, logger, quietStop)
+	}
 	if o.dbFile == "" {
-		return serve(ctx, o, true, nil, stdout, logger, quietStop)
+		if err := checkPortFree(o.ip, o.port, "frontend gRPC"); err != nil {
+			return err
+		}
+		conf := sqlConfig("")
+		if err := createNamespaces(o, conf); err != nil {
+			return err
+		}
+		return serve(ctx, o, &store{persistence: conf, visibility: conf, name: ":memory:"}, nil, stdout, logger, quietStop)
 	}
 
 	// Everything that can refuse the DB file is checked before it is touched,
@@ -59,21 +70,75 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return serve(ctx, o, isNew, lock, stdout, logger, quietStop)
-}
-
-// serve starts the server, reconciles the namespaces, reports readiness and
-// waits for ctx. lock is nil for an in-memory DB.
-func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.Writer, logger log.Logger, quietStop func()) error {
 	if err := checkPortFree(o.ip, o.port, "frontend gRPC"); err != nil {
 		return err
 	}
-
 	conf := sqlConfig(o.dbFile)
-	if err := prepareStore(o, conf, isNew); err != nil {
+	if isNew {
+		if err := setupSQLiteSchema(o, conf); err != nil {
+			return err
+		}
+	}
+	if err := createNamespaces(o, conf); err != nil {
 		return err
 	}
-	srv, err := newServer(o, conf, logger)
+	return serve(ctx, o, &store{persistence: conf, visibility: conf, name: o.dbFile}, lock, stdout, logger, quietStop)
+}
+
+// runPostgres prepares the two PostgreSQL databases and serves on them:
+// each is created if missing, the persistence database is locked against a
+// second server, both schemas are created or updated, and the namespaces are
+// written, in that order, so two servers started at once on empty databases
+// cannot both set them up.
+func runPostgres(ctx context.Context, o *options, stdout io.Writer, logger log.Logger, quietStop func()) error {
+	if err := checkPortFree(o.ip, o.port, "frontend gRPC"); err != nil {
+		return err
+	}
+	password, err := postgresPassword()
+	if err != nil {
+		return err
+	}
+	st := &store{
+		persistence: o.postgres.sqlConfig(o.postgres.db, password, 20),
+		visibility:  o.postgres.sqlConfig(o.postgres.visDB, password, 10),
+		name:        o.postgres.String(),
+	}
+	for _, conf := range []*config.SQL{st.persistence, st.visibility} {
+		if err := ensureDatabase(conf, logger); err != nil {
+			return err
+		}
+	}
+	lock, err := lockPostgres(st.persistence, logger)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	if err := ensureSchema(st.persistence, persistenceSchema, logger); err != nil {
+		return err
+	}
+	if err := ensureSchema(st.visibility, visibilitySchema, logger); err != nil {
+		return err
+	}
+	if err := createNamespaces(o, st.persistence); err != nil {
+		return err
+	}
+	return serve(ctx, o, st, lock, stdout, logger, quietStop)
+}
+
+// owner is a server's claim on its store: a flock beside a SQLite file, an
+// advisory lock in PostgreSQL.
+type owner interface {
+	// publish records the address clients should dial.
+	publish(addr string) error
+	// lost reports a claim that another server took over: this one must stop.
+	lost() <-chan error
+}
+
+// serve starts the server on the prepared store st, reconciles the
+// namespaces, reports readiness and waits for ctx. own is nil for an
+// in-memory DB.
+func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writer, logger log.Logger, quietStop func()) error {
+	srv, err := newServer(o, st, logger)
 	if err != nil {
 		return fmt.Errorf("cannot build the server: %w", err)
 	}
@@ -91,17 +156,22 @@ func serve(ctx context.Context, o *options, isNew bool, lock *dbLock, stdout io.
 		}
 		return err
 	}
-	db := ":memory:"
-	if lock != nil {
-		db = o.dbFile
-		if err := lock.publish(addr); err != nil {
-			return fmt.Errorf("cannot write the lock file: %w", err)
+	var lost <-chan error
+	if own != nil {
+		if err := own.publish(addr); err != nil {
+			return fmt.Errorf("cannot publish the address: %w", err)
 		}
+		lost = own.lost()
 	}
 	fmt.Fprintf(stdout, "millrace-temporal ready address=%s namespace=%s db=%s version=%s\n",
-		addr, strings.Join(o.namespaces, ","), db, serverVersion)
+		addr, strings.Join(o.namespaces, ","), st.name, serverVersion)
 
-	<-ctx.Done()
-	quietStop()
-	return nil
+	select {
+	case <-ctx.Done():
+		quietStop()
+		return nil
+	case err := <-lost:
+		quietStop()
+		return err
+	}
 }

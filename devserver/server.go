@@ -98,9 +98,9 @@ func checkPortFree(ip string, port int, what string) error {
 	return l.Close()
 }
 
-// newServer wires a single-process Temporal server (all four services) on the
-// SQLite store described by sqlConf, following the Temporal CLI's dev server.
-func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Server, error) {
+// newServer wires a single-process Temporal server (all four services) on
+// store st, following the Temporal CLI's dev server.
+func newServer(o *options, st *store, logger log.Logger) (temporal.Server, error) {
 	var internal [4]int // history, matching, worker, internal frontend
 	for i := range internal {
 		p, err := freePort(internalIP)
@@ -121,12 +121,21 @@ func newServer(o *options, sqlConf *config.SQL, logger log.Logger) (temporal.Ser
 			HandlerPath:   "/metrics",
 		}}
 	}
-	conf.Persistence.DefaultStore = "sqlite-default"
-	conf.Persistence.VisibilityStore = "sqlite-default"
-	// One shard: SQLite serialises writers anyway, and the shard count is
-	// fixed forever once a DB has been created with it.
+	// SQLite keeps both stores in one file, through one store (and its one
+	// connection); PostgreSQL keeps visibility in a database of its own.
+	defaultStore := st.persistence.PluginName + "-default"
+	conf.Persistence.DefaultStore = defaultStore
+	conf.Persistence.VisibilityStore = defaultStore
+	conf.Persistence.DataStores = map[string]config.DataStore{defaultStore: {SQL: st.persistence}}
+	if st.visibility != st.persistence {
+		visibilityStore := st.visibility.PluginName + "-visibility"
+		conf.Persistence.VisibilityStore = visibilityStore
+		conf.Persistence.DataStores[visibilityStore] = config.DataStore{SQL: st.visibility}
+	}
+	// One shard: SQLite serialises writers anyway, one server needs no
+	// more on PostgreSQL, and the shard count is fixed forever once a
+	// database has been created with it.
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        clusterName,

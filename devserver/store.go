@@ -70,22 +70,35 @@ func writeVersion(dbFile string) error {
 	return nil
 }
 
-// prepareStore creates the schema when the DB file is new (the sqlite plugin
-// does it by itself for in-memory DBs, on connect) and creates the namespaces
-// that do not exist yet. Existing namespaces
-// are left alone here; their retention and search attributes are reconciled
-// through the API once the server runs (see reconcileNamespaces).
-func prepareStore(o *options, conf *config.SQL, isNew bool) error {
-	if isNew && o.dbFile != "" {
-		if err := sqliteschema.SetupSchema(conf); err != nil {
-			// Do not leave a half-made file that would later pass for a DB.
-			_ = os.Remove(o.dbFile)
-			return fmt.Errorf("cannot set up the SQLite schema: %w", err)
-		}
-		if err := writeVersion(o.dbFile); err != nil {
-			return err
-		}
+// store is where a server persists: the SQL configuration of its
+// persistence and visibility stores (one and the same for SQLite) and the
+// name the ready line gives it.
+type store struct {
+	persistence, visibility *config.SQL
+	name                    string
+}
+
+// setupSQLiteSchema creates the schema in a new DB file (the sqlite plugin
+// does it by itself for in-memory DBs, on connect) and records the server
+// version beside it.
+func setupSQLiteSchema(o *options, conf *config.SQL) error {
+	if err := sqliteschema.SetupSchema(conf); err != nil {
+		// Do not leave a half-made file that would later pass for a DB.
+		_ = os.Remove(o.dbFile)
+		return fmt.Errorf("cannot set up the SQLite schema: %w", err)
 	}
+	return writeVersion(o.dbFile)
+}
+
+// createNamespaces writes the namespaces that do not exist yet into the
+// persistence store before the server starts, with their retention and
+// search attributes, so that clients can use both as soon as the server is
+// ready (the namespace registry loads them at start). sqliteschema's
+// function writes through whichever SQL plugin conf names, PostgreSQL's too.
+// Existing namespaces are left alone here; their retention and search
+// attributes are reconciled through the API once the server runs (see
+// reconcileNamespaces).
+func createNamespaces(o *options, conf *config.SQL) error {
 	var nsConfs []*sqliteschema.NamespaceConfig
 	for _, ns := range o.namespaces {
 		c, err := sqliteschema.NewNamespaceConfig(clusterName, ns, false, o.searchAttrs)
