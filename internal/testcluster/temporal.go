@@ -89,6 +89,9 @@ func StartTemporal(t testing.TB, host *Host, store Store) *Temporal {
 	}
 	go func() { s.exited <- s.cmd.Wait(); close(s.exited) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the Temporal server's log (errors only):\n%s", tail(s.stderr.String(), 20000))
+		}
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.exited:
@@ -133,3 +136,11 @@ func (s *Temporal) Dial(t testing.TB, from *Host) client.Client {
 
 // Stderr is what the server wrote to stderr so far.
 func (s *Temporal) Stderr() string { return s.stderr.String() }
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
