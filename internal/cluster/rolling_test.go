@@ -32,13 +32,15 @@ func rollingRestart(t *testing.T, e *env) {
 	nb := e.cellsNotebook(t, 10, 1.2)
 	kernels := testcluster.WatchKernels(t, filepath.Dir(nb))
 	// Each worker a run is on when it stops costs the run an attempt (the
-	// attempt is stopped and retried), and a run can follow the
-	// restarts from worker to worker: one attempt more than there are
-	// workers lets every run through. The default (3) is one short.
+	// attempt is stopped and retried), and a run can follow the restarts
+	// from worker to worker; on this loaded machine, heartbeats starved
+	// for half the heartbeat timeout fence a few more attempts (the
+	// figures count them). Twice as many attempts as workers lets every
+	// run through; the default (3) does not.
 	// The default heartbeat timeout: ten kernels starting at once on two
 	// cores delayed heartbeats past the 3 s a 6 s timeout allows before
 	// a worker fences its attempts.
-	req := jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: len(e.Workers) + 1}}
+	req := jobs.StartRequest{Path: nb, Options: runopts.Options{MaxAttempts: 2 * len(e.Workers)}}
 	var runs []string
 	for range n {
 		runs = append(runs, e.start(t, req))

@@ -8,7 +8,9 @@
 //
 // What it does not stand for: the hosts share this machine's file system
 // (so the workers and the MCP server share a data dir as a mounted
-// volume would give them), its processors and its clock.
+// volume would give them), its processors and its clock; and PostgreSQL
+// runs without fsync (see StartPostgreSQL), so figures measured on it
+// leave out the cost of flushing commits to disk.
 //
 // It needs Linux, root and iproute2 (`ip`), and fails, never skips,
 // without them: a test that silently skips proves nothing. CI runs as

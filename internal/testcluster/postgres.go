@@ -22,7 +22,8 @@ const PostgreSQLPort = 5432
 // host, as the `postgres` user (initdb and postgres refuse root), with
 // its data in a temporary folder that user owns. Any client on the
 // network may connect as any user without a password (trust): the
-// network is the test's own.
+// network is the test's own. It runs with fsync off (see
+// StartPostgreSQL).
 type PostgreSQL struct {
 	Host *Host
 	bin  string // the folder of initdb, pg_ctl, postgres
