@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"millrace/internal/testcluster"
+	"millrace/internal/testenv"
 )
 
 // TestNetwork checks that hosts reach each other through the bridge, that
@@ -41,9 +42,8 @@ func TestNetwork(t *testing.T) {
 		t.Fatal("a reached b while cut off")
 	}
 	a.Heal(t)
-	if err := dial(); err != nil {
-		t.Fatalf("a to b after healing: %v", err)
-	}
+	// The link takes a moment to come up, and a to find b again (ARP).
+	testenv.Eventually(t, 10*time.Second, "a to reach b after healing", func() bool { return dial() == nil })
 	out, err := b.Command("ip", "-o", "addr", "show").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), b.Addr+"/24") {
 		t.Errorf("b's addresses: %v\n%s; want %s/24", err, out, b.Addr)
