@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +51,7 @@ func NewNetwork(t testing.TB) *Network {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("testcluster needs iproute2's ip: apt-get install iproute2")
 	}
+	sweep()
 	subnet, err := FreeSubnet()
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +123,37 @@ func (n *Network) remove() {
 	}
 	killAll(n.hub)
 	_ = exec.Command("ip", "netns", "del", n.hub).Run()
+}
+
+// owner matches the namespaces and folders a test process made, with its
+// pid.
+var owner = regexp.MustCompile(`^(?:mr|millrace-pg-)(\d+)-`)
+
+// sweep removes what test processes that are gone left behind: a test
+// killed by go test's -timeout runs no cleanup, and its namespaces, the
+// processes in them (PostgreSQL, detached by pg_ctl, among them) and
+// PostgreSQL's folder would stay.
+func sweep() {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		ns, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if m := owner.FindStringSubmatch(ns); m != nil && gone(m[1]) {
+			killAll(ns)
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "millrace-pg-*"))
+	for _, d := range dirs {
+		if m := owner.FindStringSubmatch(filepath.Base(d)); m != nil && gone(m[1]) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// gone reports whether no process has pid.
+func gone(pid string) bool {
+	_, err := os.Stat("/proc/" + pid)
+	return os.IsNotExist(err)
 }
 
 // killAll kills every process in namespace ns.

@@ -57,7 +57,7 @@ func StartPostgreSQL(t testing.TB, host *Host) *PostgreSQL {
 	gid, _ := strconv.Atoi(owner.Gid)
 	// Not t.TempDir: its parents are root's own, which postgres cannot
 	// enter.
-	top, err := os.MkdirTemp("", "millrace-pg-")
+	top, err := os.MkdirTemp("", fmt.Sprintf("millrace-pg-%d-", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
