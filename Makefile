@@ -9,7 +9,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= $(or $(MILLRACE_PYTHON),/usr/bin/python3)
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance security bench reliability demo clean
+.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance security bench reliability cluster demo clean
 
 all: build
 
@@ -129,6 +129,16 @@ bench: prereqs devserver
 # output is shown). Its fast part runs in `make test`.
 reliability: prereqs devserver
 	cd internal/reliability && MILLRACE_RELIABILITY=full MILLRACE_RELIABILITY_WRITE=RELIABILITY.md $(GO) test -count=1 -timeout 60m
+
+# The cluster suite: Temporal on PostgreSQL, three workers and the MCP
+# server (HTTP, with a token) each on a host of its own (network
+# namespaces), with faults: a worker killed, a host cut off, a rolling
+# restart, the database restarted. It needs root, iproute2 and
+# PostgreSQL (apt-get install postgresql), prints its table and, when
+# every scenario passed, writes it into RELIABILITY.md. It also runs in
+# `make test`.
+cluster: prereqs devserver
+	cd internal/cluster && MILLRACE_CLUSTER_WRITE=../../RELIABILITY.md $(GO) test -count=1 -timeout 20m
 
 # The main job end to end on the embedded default: the example pipeline
 # (preprocess -> train -> eval) with live progress. The first command that

@@ -3,13 +3,9 @@
 package multihost_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,12 +16,12 @@ import (
 
 	"millrace/activities"
 	"millrace/internal/config"
-	"millrace/internal/connect"
 	"millrace/internal/executor"
 	"millrace/internal/failure"
 	"millrace/internal/jobs"
 	"millrace/internal/paths"
 	"millrace/internal/runopts"
+	"millrace/internal/testcluster"
 	"millrace/internal/testenv"
 	"millrace/workflows"
 )
@@ -34,14 +30,6 @@ import (
 // after half of it (activities.FenceAfter), the server gives the run to B
 // after all of it.
 const hbTimeout = 6 * time.Second
-
-// serverKeepAlive is the server's keepalive time and timeout: it finds a
-// client gone within twice this, which must be well within hbTimeout, or
-// the retry goes to a poll the cut-off worker left waiting on the server.
-// With Temporal's defaults (1 min, 10 s) the first test runs saw the
-// server hand attempts 2 and 3 to A's two waiting polls, both lost, and
-// the run fail with its default 3 attempts.
-const serverKeepAlive = time.Second
 
 // TestPartitionedWorkerNeverRunsBesideItsRetry runs a notebook on worker
 // A, cuts A's host off the network in the middle of it, and checks that
@@ -55,12 +43,12 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	attemptA := run + ".1"
 
 	// A took the run (B is not there yet); B joins once A is cells in.
-	h.waitRecords(t, "2 cells of A's attempt", func(rs []record) bool { return ended(rs, attemptA) >= 2 })
-	workerB := h.worker(t, "B", h.link.nsB)
-	t.Logf("worker A pid %d, worker B pid %d", h.workerA.Process.Pid, workerB.Process.Pid)
+	h.waitRecords(t, "2 cells of A's attempt", func(rs []testcluster.Record) bool { return testcluster.Ended(rs, attemptA) >= 2 })
+	workerB := testcluster.StartWorker(t, h.b, "B", h.workers)
+	t.Logf("worker A pid %d, worker B pid %d", h.workerA.PID(), workerB.PID())
 
 	cutAt := time.Now()
-	h.link.cut(t)
+	h.a.Cut(t)
 	testenv.Eventually(t, 3*hbTimeout, "A's kernel to be gone", func() bool {
 		return len(testenv.ProcessesWithEnv(executor.MarkerEnv+"="+attemptA)) == 0
 	})
@@ -80,20 +68,20 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	if ck == nil || ck.Attempt != 1 {
 		t.Fatalf("the run's checkpoint after the cut is %+v, want one of A's (attempt 1)", ck)
 	}
-	if !hasRecord(h.records(t), "end", attemptA, ck.Cell) {
+	if !testcluster.HasRecord(h.records(t), "end", attemptA, ck.Cell) {
 		t.Fatalf("A's last recorded checkpoint holds cell %d, which A never ended", ck.Cell)
 	}
-	t.Logf("A's last recorded checkpoint holds cell %d; A ended cell %d last", ck.Cell, lastEnded(h.records(t), attemptA))
+	t.Logf("A's last recorded checkpoint holds cell %d; A ended cell %d last", ck.Cell, testcluster.LastEnded(h.records(t), attemptA))
 
 	firstB := h.waitOtherAttempt(t, run, attemptA, cutAt)
-	attemptB := firstB.attempt
-	t.Logf("cut to B's first cell: %s (cell %d of attempt %s)", firstB.at.Sub(cutAt).Round(100*time.Millisecond), firstB.cell, attemptB)
+	attemptB := firstB.Attempt
+	t.Logf("cut to B's first cell: %s (cell %d of attempt %s)", firstB.At.Sub(cutAt).Round(100*time.Millisecond), firstB.Cell, attemptB)
 	const nB = 2
 	if attemptB != run+".2" {
 		t.Fatalf("B's first record is of attempt %s, want %s.2: an attempt was lost between", attemptB, run)
 	}
-	if firstB.cell != ck.Cell+1 {
-		t.Errorf("B's first cell is %d, want %d, the one after A's last recorded checkpoint", firstB.cell, ck.Cell+1)
+	if firstB.Cell != ck.Cell+1 {
+		t.Errorf("B's first cell is %d, want %d, the one after A's last recorded checkpoint", firstB.Cell, ck.Cell+1)
 	}
 	// The server gave the run to B because the attempt before timed out,
 	// not because A's failure reached it: A's late answer is refused.
@@ -107,8 +95,8 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	}
 
 	healAt := time.Now()
-	h.link.heal(t)
-	h.waitPolling(t, h.workerA.Process.Pid, healAt)
+	h.a.Heal(t)
+	h.workerA.WaitPolling(t, h.client, healAt)
 	t.Logf("heal to A polling again: %s", time.Since(healAt).Round(100*time.Millisecond))
 
 	st, err = h.svc.WaitEnded(context.Background(), run, 2*time.Minute, nil)
@@ -126,30 +114,31 @@ func TestPartitionedWorkerNeverRunsBesideItsRetry(t *testing.T) {
 	// A is back and idle: nothing of the run may start again.
 	time.Sleep(3 * time.Second)
 	rs := h.records(t)
-	checkNoOverlap(t, rs, attemptA, attemptB, goneAt)
+	testcluster.CheckNoOverlap(t, rs, map[string]time.Time{attemptA: goneAt})
+	t.Logf("A ran %d cells to their end, B %d; no two overlap", testcluster.Ended(rs, attemptA), testcluster.Ended(rs, attemptB))
 	for _, r := range rs {
-		if r.attempt != attemptA && r.attempt != attemptB {
+		if r.Attempt != attemptA && r.Attempt != attemptB {
 			t.Errorf("a record of an attempt that should not have run: %+v", r)
 		}
-		if r.attempt == attemptA && r.at.After(goneAt) {
+		if r.Attempt == attemptA && r.At.After(goneAt) {
 			t.Errorf("A's attempt recorded %+v after its kernel was gone", r)
 		}
 	}
-	if n := ended(rs, attemptB); n != h.cells-(ck.Cell+1) {
+	if n := testcluster.Ended(rs, attemptB); n != h.cells-(ck.Cell+1) {
 		t.Errorf("B ran %d cells to their end, want the %d after the checkpoint", n, h.cells-(ck.Cell+1))
 	}
-	h.checkHistory(t, run, nB, workerB.Process.Pid)
+	h.checkHistory(t, run, nB, workerB.PID())
 }
 
 // waitOtherAttempt waits for the first cell of an attempt other than
 // attemptA and returns its record, logging the pending attempts it sees
 // meanwhile (an attempt the server handed to a poll that A left waiting
 // shows as started by A).
-func (h *hosts) waitOtherAttempt(t *testing.T, run, attemptA string, cutAt time.Time) record {
+func (h *hosts) waitOtherAttempt(t *testing.T, run, attemptA string, cutAt time.Time) testcluster.Record {
 	t.Helper()
-	var first record
+	var first testcluster.Record
 	seen := ""
-	h.waitRecords(t, "another worker's attempt to run a cell", func(rs []record) bool {
+	h.waitRecords(t, "another worker's attempt to run a cell", func(rs []testcluster.Record) bool {
 		if desc, err := h.client.DescribeWorkflow(context.Background(), run, ""); err == nil {
 			d := desc.RawResponse
 			for _, p := range d.GetPendingActivities() {
@@ -164,7 +153,7 @@ func (h *hosts) waitOtherAttempt(t *testing.T, run, attemptA string, cutAt time.
 			}
 		}
 		for _, r := range rs {
-			if r.attempt != attemptA {
+			if r.Attempt != attemptA {
 				first = r
 				return true
 			}
@@ -177,106 +166,36 @@ func (h *hosts) waitOtherAttempt(t *testing.T, run, attemptA string, cutAt time.
 // hosts is the test's two machines: the server and (later) worker B on
 // host b, worker A on host a, one data dir on the file system they share.
 type hosts struct {
-	link     *link
+	a, b     *testcluster.Host
 	client   client.Client
 	svc      *jobs.Service
-	cfg      *config.Config
-	bin      string // millrace-worker
+	workers  testcluster.WorkerConfig
 	dir      string // the notebook's folder: its cwd, where it records
 	notebook string
 	cells    int
-	workerA  *exec.Cmd
+	workerA  *testcluster.Worker
 }
 
 func newHosts(t *testing.T) *hosts {
 	t.Helper()
-	serverBin, err := testenv.ServerBin()
+	n := testcluster.NewNetwork(t)
+	h := &hosts{a: n.AddHost("a"), b: n.AddHost("b"), dir: t.TempDir(), cells: 12}
+	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLink(t)
-	h := &hosts{link: l, dir: t.TempDir(), cells: 12}
-	h.bin, err = testenv.BuildBinary(t.TempDir(), "./cmd/worker", "millrace-worker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.notebook = testenv.CopyFile(t, "testdata/cells.ipynb", h.dir)
-
-	addr := l.addrB + ":7233"
-	args := []string{"start-dev", "--ip", l.addrB, "--port", "7233", "--namespace", "default",
-		"--db-filename", filepath.Join(t.TempDir(), "temporal.db"), "--log-level", "error", "--headless",
-		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
-		// The server pings a client idle for keepAlive and drops it when no
-		// answer comes keepAlive later, and with it the polls the client
-		// left waiting. Without this (Temporal's default is a minute and
-		// 10 s), the server hands the retries to the polls A left waiting
-		// when it was cut off: they go nowhere, and each costs a heartbeat
-		// timeout and an attempt (see serverKeepAlive).
-		"--dynamic-config-value", "frontend.keepAliveTime=" + strconv.Quote(serverKeepAlive.String()),
-		"--dynamic-config-value", "frontend.keepAliveTimeout=" + strconv.Quote(serverKeepAlive.String())}
-	// Registered as it starts: the workers register them too, but a run
-	// started before the namespace's cache has them is refused.
-	args = append(args, testenv.SearchAttributeFlags()...)
-	server := command(l.nsB, serverBin, args...)
-	server.Stderr = os.Stderr
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-
+	h.notebook = testcluster.CellsNotebook(t, h.dir, "cells.ipynb", h.cells, 2)
+	server := testcluster.StartTemporal(t, h.b, testcluster.SQLite(filepath.Join(t.TempDir(), "temporal.db")))
 	// The test is a client on host b.
-	cfg := &config.Config{Address: addr, Namespace: "default", DataDir: t.TempDir(), TaskQueue: "multihost"}
-	h.cfg = cfg
-	testenv.Eventually(t, time.Minute, "the server on host b to answer", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := connect.Dial(ctx, cfg, testenv.Logger(), inNamespace(l.nsB))
-		if err != nil {
-			return false
-		}
-		h.client = c
-		return true
-	})
-	t.Cleanup(h.client.Close)
+	h.client = server.Dial(t, h.b)
+	h.workers = testcluster.WorkerConfig{Bin: bin, Address: server.Address, TaskQueue: "multihost", DataDir: t.TempDir(), Grace: 2 * time.Second}
 	roots, err := paths.NewRoots([]string{h.dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = &jobs.Service{Client: h.client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots}
-	h.workerA = h.worker(t, "A", l.nsA)
+	h.svc = &jobs.Service{Client: h.client, Namespace: config.DefaultNamespace, TaskQueue: h.workers.TaskQueue, DataDir: h.workers.DataDir, Roots: roots}
+	h.workerA = testcluster.StartWorker(t, h.a, "A", h.workers)
 	return h
-}
-
-// worker starts a millrace-worker in namespace ns, on the shared data dir,
-// and waits until it polls.
-func (h *hosts) worker(t *testing.T, name, ns string) *exec.Cmd {
-	t.Helper()
-	w := command(ns, h.bin, "--temporal-address", h.cfg.Address, "--task-queue", h.cfg.TaskQueue,
-		"--data-dir", h.cfg.DataDir, "--executor", "bundled", "--grace", "2s", "--log-level", "info")
-	var stderr testenv.SyncBuffer
-	w.Stderr = &stderr
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- w.Wait() }()
-	t.Cleanup(func() {
-		_ = w.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("worker %s's log:\n%s", name, stderr.String())
-		}
-	})
-	testenv.Eventually(t, time.Minute, "worker "+name+" to start", func() bool {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("worker %s exited: %v\n%s", name, err, stderr.String())
-		default:
-		}
-		return strings.Contains(stderr.String(), "worker started")
-	})
-	return w
 }
 
 func (h *hosts) start(t *testing.T, req jobs.StartRequest) string {
@@ -286,28 +205,6 @@ func (h *hosts) start(t *testing.T, req jobs.StartRequest) string {
 		t.Fatal(err)
 	}
 	return st.JobID
-}
-
-// waitPolling waits until the worker with pid polls the task queue again
-// after since.
-func (h *hosts) waitPolling(t *testing.T, pid int, since time.Time) {
-	t.Helper()
-	prefix := strconv.Itoa(pid) + "@"
-	var seen []string
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		d, err := h.client.DescribeTaskQueue(context.Background(), h.cfg.TaskQueue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen = seen[:0]
-		for _, p := range d.GetPollers() {
-			seen = append(seen, p.GetIdentity()+" at "+p.GetLastAccessTime().AsTime().Format(time.StampMilli))
-			if strings.HasPrefix(p.GetIdentity(), prefix) && p.GetLastAccessTime().AsTime().After(since) {
-				return
-			}
-		}
-	}
-	t.Fatalf("worker %s did not poll again within a minute of %s; pollers: %v", prefix, since.Format(time.StampMilli), seen)
 }
 
 // checkHistory checks that the run completed once, with the result of
@@ -341,119 +238,9 @@ func (h *hosts) checkHistory(t *testing.T, run string, attempt, pidB int) {
 	}
 }
 
-// record is one line of cells.log: a cell of one attempt started or ended.
-type record struct {
-	what    string // start or end
-	cell    int
-	pid     int // the kernel's
-	attempt string
-	at      time.Time
-}
+func (h *hosts) records(t *testing.T) []testcluster.Record { return testcluster.Records(t, h.dir) }
 
-var recordLine = regexp.MustCompile(`^(start|end) (\d+) (\d+) (\S+) (\d+\.\d+)$`)
-
-func (h *hosts) records(t *testing.T) []record {
-	t.Helper()
-	f, err := os.Open(filepath.Join(h.dir, "cells.log"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []record
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		m := recordLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue // a line being written
-		}
-		cell, _ := strconv.Atoi(m[2])
-		pid, _ := strconv.Atoi(m[3])
-		sec, _ := strconv.ParseFloat(m[5], 64)
-		out = append(out, record{what: m[1], cell: cell, pid: pid, attempt: m[4], at: time.Unix(0, int64(sec*1e9))})
-	}
-	return out
-}
-
-func (h *hosts) waitRecords(t *testing.T, what string, cond func([]record) bool) {
+func (h *hosts) waitRecords(t *testing.T, what string, cond func([]testcluster.Record) bool) {
 	t.Helper()
 	testenv.Eventually(t, 90*time.Second, what, func() bool { return cond(h.records(t)) })
-}
-
-func hasRecord(rs []record, what, attempt string, cell int) bool {
-	for _, r := range rs {
-		if r.what == what && r.attempt == attempt && r.cell == cell {
-			return true
-		}
-	}
-	return false
-}
-
-func lastEnded(rs []record, attempt string) int {
-	last := -1
-	for _, r := range rs {
-		if r.what == "end" && r.attempt == attempt {
-			last = r.cell
-		}
-	}
-	return last
-}
-
-func ended(rs []record, attempt string) int {
-	n := 0
-	for _, r := range rs {
-		if r.attempt == attempt && r.what == "end" {
-			n++
-		}
-	}
-	return n
-}
-
-// checkNoOverlap checks that no cell of attempt a ran while a cell of
-// attempt b did, and that each attempt had one kernel. A cell without an
-// end record was killed: it ran until its kernel was seen gone (killedBy,
-// a bound from above).
-func checkNoOverlap(t *testing.T, rs []record, a, b string, killedBy time.Time) {
-	t.Helper()
-	type span struct {
-		cell       int
-		start, end time.Time
-	}
-	spans := map[string][]span{}
-	pids := map[string]map[int]bool{a: {}, b: {}}
-	for _, r := range rs {
-		if pids[r.attempt] == nil {
-			continue
-		}
-		pids[r.attempt][r.pid] = true
-		if r.what == "start" {
-			spans[r.attempt] = append(spans[r.attempt], span{cell: r.cell, start: r.at, end: killedBy})
-			continue
-		}
-		s := spans[r.attempt]
-		if len(s) == 0 || s[len(s)-1].cell != r.cell {
-			t.Fatalf("attempt %s: end of cell %d without its start", r.attempt, r.cell)
-		}
-		s[len(s)-1].end = r.at
-	}
-	for _, n := range []string{a, b} {
-		if len(pids[n]) != 1 {
-			t.Errorf("attempt %s ran in %d kernels, want 1", n, len(pids[n]))
-		}
-	}
-	for pa := range pids[a] {
-		if pids[b][pa] {
-			t.Errorf("both attempts ran in kernel %d", pa)
-		}
-	}
-	for _, x := range spans[a] {
-		for _, y := range spans[b] {
-			if x.start.Before(y.end) && y.start.Before(x.end) {
-				t.Errorf("cell %d of %s [%s, %s] and cell %d of %s [%s, %s] ran at the same time", x.cell, a, x.start.Format(time.StampMilli), x.end.Format(time.StampMilli), y.cell, b, y.start.Format(time.StampMilli), y.end.Format(time.StampMilli))
-			}
-		}
-	}
-	t.Logf("A ran %d cells (%d to its end), B %d; no two overlap", len(spans[a]), ended(rs, a), len(spans[b]))
 }
