@@ -230,6 +230,9 @@ func (a *Activities) run(ctx context.Context, at *attempt, res workflows.Attempt
 	if lost := asLostContact(storageErr); lost != nil {
 		return res, a.endFenced(at, &res, lost)
 	}
+	if asWorkerStopped(storageErr) {
+		return res, a.endStopped(at, &res)
+	}
 	if storageErr != nil {
 		return res, a.end(dir, &res, failure.TypeStorage, fmt.Sprintf("cannot write the run's log, so the run was stopped: %v", storageErr), nil, true)
 	}
@@ -341,22 +344,31 @@ func (at *attempt) beat(ctx context.Context, p workflows.Progress) {
 // watch looks at the run every heartbeat period, and heartbeats, until
 // the executor exits, the context ends (cancel or timeout: the process
 // tree is stopped), the log cannot be written (the process tree is
-// stopped and the error returned), or the attempt's fence finds the
-// server out of reach (the process tree is stopped and the fence's reason
-// returned: see FenceAfter).
+// stopped and the error returned), the attempt's fence finds the server
+// out of reach (the process tree is stopped and the fence's reason
+// returned: see FenceAfter), or the worker is told to stop and the run
+// does not end within the grace (the process tree is stopped and
+// workerStopped returned: see HandBackWithin).
 func (a *Activities) watch(ctx context.Context, proc *executor.Process, logw *logstore.Writer, every time.Duration, heartbeat func()) error {
-	grace := a.Grace
-	if grace <= 0 {
-		grace = executor.DefaultGrace
-	}
+	grace := a.grace()
 	fence := a.fence(ctx, every, grace)
 	defer fence.close()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	stopping := activity.GetWorkerStopChannel(ctx)
+	var handBack <-chan time.Time
 	for {
 		select {
 		case <-proc.Done():
 			return nil
+		case <-stopping:
+			// A run about to end gets the grace to do so; heartbeats go
+			// on meanwhile.
+			stopping = nil
+			handBack = time.After(grace)
+		case <-handBack:
+			a.stop(proc, grace)
+			return workerStopped{}
 		case <-ctx.Done():
 			// The SDK ends the context when a heartbeat fails for good:
 			// that is the fence's to report, not a cancel.

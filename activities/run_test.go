@@ -283,8 +283,11 @@ func TestWorkerKilledMidRun(t *testing.T) {
 }
 
 // TestWorkerStopsGracefully sends SIGTERM to a worker process mid-run: it
-// stops its run's process tree and exits, and the run moves on to another
-// worker as attempt 2.
+// gives the run its grace, stops its process tree, hands the attempt back
+// to the server before it exits (the pending activity already carries the
+// hand-back as its last failure, long before the 15 s heartbeat timeout
+// would have told the server), and the run moves on to another worker as
+// attempt 2, whose status says why attempt 1 ended.
 func TestWorkerStopsGracefully(t *testing.T) {
 	dir := t.TempDir()
 	nb := testenv.CopyFile(t, "testdata/slow.ipynb", dir)
@@ -293,7 +296,7 @@ func TestWorkerStopsGracefully(t *testing.T) {
 	worker, exited := startWorkerProcess(t, cfg, "--grace", "1s")
 
 	env, kv := marker()
-	run := start(t, svc, jobs.StartRequest{Path: nb, HeartbeatTimeout: 3 * time.Second, Options: runopts.Options{Parameters: map[string]any{"steps": 30.0, "delay": 0.2}}, Direct: runopts.Direct{Env: env}})
+	run := start(t, svc, jobs.StartRequest{Path: nb, Options: runopts.Options{Parameters: map[string]any{"steps": 60.0, "delay": 0.2}}, Direct: runopts.Direct{Env: env}})
 	waitRunning(t, svc, run.JobID, 1)
 	began := time.Now()
 	if err := worker.Process.Signal(syscall.SIGTERM); err != nil {
@@ -311,10 +314,23 @@ func TestWorkerStopsGracefully(t *testing.T) {
 	defer func() { t.Logf("run ended %s after SIGTERM", time.Since(began).Round(time.Millisecond)) }()
 	assertNoProcesses(t, kv)
 
+	const handedBack = "was stopped (SIGTERM) before the run ended"
+	d, err := svc.Client.DescribeWorkflow(context.Background(), run.JobID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := d.RawResponse.GetPendingActivities()
+	if len(pending) != 1 || !strings.Contains(pending[0].GetLastFailure().GetMessage(), handedBack) {
+		t.Fatalf("pending activity once the worker exited: %v; want its last failure to be the hand-back (%q)", pending, handedBack)
+	}
+
 	server.StartWorker(t, cfg)
 	st := waitEnd(t, svc, run.JobID, 2*time.Minute)
 	if st.Status != workflows.StatusSucceeded || st.Attempt != 2 {
 		t.Fatalf("got %s on attempt %d (%+v), want SUCCEEDED on attempt 2", st.Status, st.Attempt, st.Error)
+	}
+	if len(st.Attempts) == 0 || !strings.Contains(st.Attempts[0].Message, handedBack) {
+		t.Fatalf("attempts %+v: want attempt 1's record to say it was handed back (%q)", st.Attempts, handedBack)
 	}
 }
 

@@ -89,10 +89,11 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 		MaxConcurrentActivityExecutionSize: maxRuns,
 		MaxHeartbeatThrottleInterval:       throttle,
 		DefaultHeartbeatThrottleInterval:   throttle,
-		// On stop, running attempts get this long before their context is
-		// canceled; they then stop their process tree and are retried on
-		// another worker.
-		WorkerStopTimeout: 2 * grace,
+		// On stop, a running attempt gets the grace to end, is stopped
+		// (the grace again) and handed back to the server, which retries
+		// it on another worker at once; this leaves it the time for all
+		// of that before the SDK cancels it.
+		WorkerStopTimeout: activities.HandBackWithin(grace),
 	})
 	Register(w, acts)
 	if err := w.Start(); err != nil {

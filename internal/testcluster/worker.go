@@ -52,8 +52,8 @@ type WorkerConfig struct {
 	DataDir string
 	MaxRuns int
 	// Grace is how long a stopped attempt gets to save and stop its
-	// kernel before SIGKILL; a worker told to stop waits twice this for
-	// its attempts.
+	// kernel before SIGKILL; a worker told to stop gives its attempts
+	// this long to end first (activities.HandBackWithin).
 	Grace time.Duration
 }
 
@@ -167,8 +167,9 @@ func (w *Worker) PID() int {
 }
 
 // Stop sends SIGTERM, as an operator stopping the worker would, and waits
-// up to timeout for the process to exit: its running attempts get twice
-// the grace to end, then stop their kernels and are retried elsewhere.
+// up to timeout for the process to exit: its running attempts get the
+// grace to end, then stop their kernels and are handed back to the
+// server, which retries them elsewhere.
 // It returns how the process exited, or an error if it had not by then.
 func (w *Worker) Stop(timeout time.Duration) error {
 	w.mu.Lock()
