@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "fewer repetitions and a 64 MB log instead of 1 GB; skips the throughput and /dev/shm runs (about 2 minutes instead of 10)")
 	write := fs.String("write", "", "also write the table into this file's bench section (BENCHMARKS.md)")
 	logPath := fs.String("log", filepath.Join(os.TempDir(), "millrace-bench.log"), "where the benchmarks' own output goes")
-	only := fs.String("only", "", "run only the groups whose package or benchmark matches this regexp (the table then shows the rest as not measured)")
+	only := fs.String("only", "", "run only the groups whose package or benchmark matches this regexp (the table shows the rest as not measured; with -write, they keep the figures published before, marked ‡)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +68,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer logf.Close()
 
 	rep := benchreport.Report{Machine: benchreport.ReadMachine(), Commit: benchreport.Commit(root), Started: time.Now(), Quick: *quick, Results: benchreport.Results{}}
+	if *write != "" && filter != nil {
+		// Some groups only: the rest of the published table stays, marked
+		// as measured before.
+		if rep.Earlier, err = benchreport.ReadEarlier(*write); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stderr, "millrace-bench: %s; load %s; benchmark output in %s\n", rep.Machine, rep.Machine.Load, *logPath)
 	for _, g := range benchreport.Suite {
 		if filter != nil && !filter.MatchString(g.Package+" "+g.Bench) {

@@ -131,3 +131,58 @@ func TestWriteSection(t *testing.T) {
 		t.Errorf("a file without markers was changed: %q", b)
 	}
 }
+
+// TestEarlierFiguresKeptForGroupsNotRun: a run of some groups written into
+// a published table keeps the other rows' figures, marked ‡ with the run
+// that measured them, and replaces the rows it measured; written again by
+// another partial run, the marks and their origins carry over.
+func TestEarlierFiguresKeptForGroupsNotRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	if err := os.WriteFile(path, []byte("# B\n\n"+BeginMarker+"\n"+EndMarker+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A full run measured everything: each row's value is its position.
+	all := Results{}
+	for i, row := range Rows {
+		if all[row.Bench] == nil {
+			all[row.Bench] = map[string]float64{}
+		}
+		all[row.Bench][row.Unit] = float64(i)
+	}
+	full := Report{Commit: "aaa", Results: all}
+	if err := WriteSection(path, full.Markdown()); err != nil {
+		t.Fatal(err)
+	}
+	// A partial run measured the first row's benchmark only, differently.
+	first := Rows[0]
+	for round, commit := range []string{"bbb", "ccc"} {
+		earlier, err := ReadEarlier(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := Report{Commit: commit, Results: Results{first.Bench: {first.Unit: 1000}}, Earlier: earlier}
+		table := part.Markdown()
+		if err := WriteSection(path, table); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := ReadEarlier(path)
+		seen := map[string]int{}
+		for i, row := range Rows {
+			key := rowKey(row.Metric, seen)
+			got := again.Cells[key][0]
+			if row.Bench == first.Bench {
+				if strings.Contains(got, "‡") || got == notMeasured {
+					t.Errorf("round %d: row %q, measured by this run, reads %q", round, row.Metric, got)
+				}
+				continue
+			}
+			want, _ := Row.Cell(row, all)
+			if got != want || !strings.Contains(table, "| "+row.Metric+" | "+want+" ‡ |") {
+				t.Errorf("round %d: row %d %q reads %q, want the earlier %q marked ‡", round, i, row.Metric, got, want)
+			}
+		}
+		if !strings.Contains(table, "‡ measured ") || !strings.Contains(table, "at commit aaa") {
+			t.Errorf("round %d: the table does not say when the ‡ figures were measured:\n%s", round, table)
+		}
+	}
+}

@@ -232,11 +232,14 @@ func noGrowth(at string) *Target {
 	}}
 }
 
+// notMeasured is the value of a row no benchmark of the run reported.
+const notMeasured = "not measured"
+
 // Cell is a row's rendered value and verdict.
 func (row Row) Cell(r Results) (value, verdict string) {
 	v, ok := r.Value(row.Bench, row.Unit)
 	if !ok {
-		return "not measured", verdictOf(row.Target, false, false)
+		return notMeasured, verdictOf(row.Target, false, false)
 	}
 	scale := row.Scale
 	if scale == 0 {
