@@ -40,6 +40,9 @@ var Suite = []Group{
 	// latency (quick: a 30 s window instead of 60 s).
 	{Package: "./activities/", Bench: "^" + heartbeatBench + "$", Benchtime: "1x", Quick: "1x",
 		QuickEnv: []string{"MILLRACE_BENCH_HEARTBEAT_S=30"}, Timeout: 30 * time.Minute},
+	// The cluster path's scaling curve: 1, 2 and 3 worker hosts (network
+	// namespaces) against the server on PostgreSQL; needs root and ip.
+	{Package: "./internal/cluster/", Bench: "^" + clusterBench + "$", Benchtime: "1x", Timeout: 30 * time.Minute},
 }
 
 // Row is one line of the table: one figure a benchmark reported, and the
@@ -68,6 +71,7 @@ const (
 	pauseBench     = "BenchmarkCheckpoint"
 	heartbeatBench = "BenchmarkHeartbeat"
 	loadBench      = "BenchmarkServerLoad"
+	clusterBench   = "BenchmarkClusterThroughput"
 )
 
 // Rows are the table's lines.
@@ -177,7 +181,29 @@ var Rows = slices.Concat([]Row{
 	{Metric: "…the next cell (it writes one page) while the forked child writes beside it", Bench: pauseBench + "/1GB", Unit: "fork_next_cell_s", Scale: 1000, Format: "%.0f ms"},
 	{Metric: "…until the checkpoint file is complete, fork", Bench: pauseBench + "/1GB", Unit: "fork_total_s", Format: "%.1f s"},
 	{Metric: "Checkpoint pause before the next cell, 200 MB namespace, fork, mean", Bench: pauseBench + "/200MB", Unit: "fork_pause_s", Scale: 1000, Format: "%.0f ms"},
-}, heartbeatRows())
+}, heartbeatRows(), clusterRows())
+
+// clusterRows are BenchmarkClusterThroughput's lines: the curve, then
+// where the processors went at each step.
+func clusterRows() []Row {
+	rows := []Row{}
+	for n := 1; n <= 3; n++ {
+		key := fmt.Sprintf("w%d-", n)
+		name := fmt.Sprintf("Cluster on PostgreSQL, 24 short runs, %d worker host(s) × 2 slots: throughput", n)
+		rows = append(rows,
+			Row{Metric: name, Bench: clusterBench, Unit: key + "runs/min", Format: "%.1f runs/min"},
+			Row{Metric: "…the machine's processors busy meanwhile", Bench: clusterBench, Unit: key + "machine-busy-%", Format: "%.0f%%"},
+			Row{Metric: "…per run: Temporal server processor", Bench: clusterBench, Unit: key + "server-cpu-ms/run", Format: "%.0f ms"},
+			Row{Metric: "…per run: PostgreSQL processor", Bench: clusterBench, Unit: key + "postgres-cpu-ms/run", Format: "%.0f ms"},
+			Row{Metric: "…per run: the workers' processor, their runners and kernels included", Bench: clusterBench, Unit: key + "workers-cpu-ms/run", Format: "%.0f ms"},
+			Row{Metric: "…runs that needed a second attempt", Bench: clusterBench, Unit: key + "retried", Format: "%.0f"},
+		)
+	}
+	return append(rows,
+		Row{Metric: "Cluster throughput, 2 worker hosts / 1", Bench: clusterBench, Unit: "w2/w1", Format: "%.2f"},
+		Row{Metric: "Cluster throughput, 3 worker hosts / 1", Bench: clusterBench, Unit: "w3/w1", Format: "%.2f"},
+	)
+}
 
 // heartbeatIntervals are BenchmarkHeartbeat's sub-benchmarks.
 var heartbeatIntervals = []time.Duration{time.Second, heartbeat.DefaultCluster, 5 * time.Second, 15 * time.Second}

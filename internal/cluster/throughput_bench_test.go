@@ -47,7 +47,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 			// idle, so at once) and come back for the next step.
 			for i, w := range c.Workers {
 				if i < n && !running[i] {
-					w.Start()
+					w.Start(b)
 				}
 				if i >= n && running[i] {
 					if err := w.Stop(time.Minute); err != nil {
