@@ -20,7 +20,7 @@ var temporalUsers = set(
 	"workflows", "activities",
 	"internal/codec", "internal/connect", "internal/devmode", "internal/jobs",
 	"internal/mcpserver", "internal/metrics", "internal/nbworker",
-	"internal/testenv", "internal/history", "cmd/millrace",
+	"internal/testenv", "internal/testcluster", "internal/history", "cmd/millrace",
 )
 
 // workflowStd is the standard library that workflow code may use: nothing
@@ -60,16 +60,21 @@ var clientSide = set("internal/jobs", "internal/mcpserver")
 // registered by the worker host alone, and the executor is the one
 // supervisor of child processes: the worker host resolves which executor
 // to use, the activities run it, and the dev service starts the embedded
-// server through it.
+// server through it (the test cluster takes only the name of the attempt
+// marker it sets, which its notebooks record).
 var importedOnlyBy = map[string]map[string]bool{
 	"activities":        set("internal/nbworker", "internal/testenv"),
-	"internal/executor": set("activities", "internal/devmode", "internal/nbworker"),
+	"internal/executor": set("activities", "internal/devmode", "internal/nbworker", "internal/testcluster"),
 	"internal/testenv":  set(), // test set-up: _test files and test helper packages only
 }
 
 // testHelper reports whether p is a package of test helpers (its name ends
-// in "test", as metricstest): those may use the test set-up.
-func testHelper(p string) bool { return strings.HasSuffix(path.Base(p), "test") }
+// in "test", as metricstest, or is a test set-up of its own, as
+// testcluster): those may use the test set-up.
+func testHelper(p string) bool {
+	base := path.Base(p)
+	return strings.HasSuffix(base, "test") || strings.HasPrefix(base, "test")
+}
 
 // Package is one package of the module and what its non-test files import.
 type Package struct {
