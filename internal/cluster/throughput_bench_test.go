@@ -126,13 +126,13 @@ func (s cpuSample) busyShare(before cpuSample) float64 {
 func sampleCPU(server, db *testcluster.Host, workers []*testcluster.Worker) cpuSample {
 	var s cpuSample
 	for _, pid := range hostPIDs(server) {
-		s.server += procCPU(pid, false)
+		s.server += testenv.CPUSeconds(pid)
 	}
 	for _, pid := range hostPIDs(db) {
-		s.db += procCPU(pid, true)
+		s.db += testenv.CPUSecondsWithChildren(pid)
 	}
 	for _, w := range workers {
-		s.workers += procCPU(w.PID(), true)
+		s.workers += testenv.CPUSecondsWithChildren(w.PID())
 	}
 	s.busy, s.total = machineTicks()
 	return s
@@ -148,33 +148,6 @@ func hostPIDs(h *testcluster.Host) []int {
 		}
 	}
 	return pids
-}
-
-// procCPU is pid's user and system time in seconds, with its reaped
-// children's when children is set (/proc/<pid>/stat fields 14-17).
-func procCPU(pid int, children bool) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0
-	}
-	fields := f[11:13]
-	if children {
-		fields = f[11:15]
-	}
-	var ticks float64
-	for _, v := range fields {
-		n, _ := strconv.ParseFloat(v, 64)
-		ticks += n
-	}
-	return ticks / 100 // USER_HZ
 }
 
 // machineTicks is the machine's busy and total processor ticks so far,

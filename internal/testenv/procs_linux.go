@@ -55,24 +55,35 @@ func MemoryMB(pid int, field string) float64 {
 
 // CPUSeconds is the processor time pid has used so far (user and system,
 // from /proc/<pid>/stat); 0 when it cannot be read.
-func CPUSeconds(pid int) float64 {
+func CPUSeconds(pid int) float64 { return statSeconds(pid, 2) }
+
+// CPUSecondsWithChildren is CPUSeconds with the time of the children pid
+// has reaped (a worker's runners and kernels, once they ended).
+func CPUSecondsWithChildren(pid int) float64 { return statSeconds(pid, 4) }
+
+// statSeconds sums the first n of utime, stime, cutime and cstime, the
+// 14th to 17th fields of /proc/<pid>/stat, in seconds.
+func statSeconds(pid, n int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
 	// Fields after the parenthesised command name: state is the 3rd field
-	// of the stat line, utime and stime the 14th and 15th.
+	// of the stat line, utime the 14th.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 11+n {
 		return 0
 	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / clockTicks
+	var ticks float64
+	for _, v := range f[11 : 11+n] {
+		t, _ := strconv.ParseFloat(v, 64)
+		ticks += t
+	}
+	return ticks / clockTicks
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc's times: 100 on
