@@ -53,7 +53,7 @@ cross:
 	cd devserver && GOOS=darwin $(GO) vet ./...
 
 # The kernel checkpoint tests also need dill and numpy; the devserver's
-# tests, PostgreSQL.
+# and the cluster tests, PostgreSQL; the network namespace tests, ip.
 test-prereqs:
 	@$(PYTHON) -c 'import dill, numpy' 2>/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -66,7 +66,13 @@ test-prereqs:
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else \
-	    echo "the devserver tests need PostgreSQL: apt-get install postgresql (as root)" >&2; exit 1; \
+	    echo "the devserver and cluster tests need PostgreSQL: apt-get install postgresql (as root)" >&2; exit 1; \
+	  fi; }
+	@command -v ip >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; \
+	  else \
+	    echo "the network namespace tests need ip: apt-get install iproute2 (as root)" >&2; exit 1; \
 	  fi; }
 
 # go vet and staticcheck (a pinned version, built once into bin/). Tests
