@@ -53,7 +53,8 @@ cross:
 	cd devserver && GOOS=darwin $(GO) vet ./...
 
 # The kernel checkpoint tests also need dill and numpy; the devserver's
-# and the cluster tests, PostgreSQL; the network namespace tests, ip.
+# and the cluster tests, PostgreSQL; the network namespace tests, ip;
+# the browser test (the dev UI, a rendered notebook), Chromium.
 test-prereqs:
 	@$(PYTHON) -c 'import dill, numpy' 2>/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -73,6 +74,12 @@ test-prereqs:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; \
 	  else \
 	    echo "the network namespace tests need ip: apt-get install iproute2 (as root)" >&2; exit 1; \
+	  fi; }
+	@command -v chromium >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "the browser test needs Chromium: apt-get install chromium (as root)" >&2; exit 1; \
 	  fi; }
 
 # go vet and staticcheck (a pinned version, built once into bin/). Tests
