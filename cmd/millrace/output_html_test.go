@@ -26,8 +26,8 @@ func TestOutputHTMLOfTheExamplePipeline(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(e.root, "pipeline"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, nb := range []string{"preprocess", "train", "eval"} {
-		testenv.CopyFile(t, filepath.Join(examples, "pipeline", nb+".ipynb"), filepath.Join(e.root, "pipeline"))
+	for _, f := range []string{"preprocess.ipynb", "train.ipynb", "eval.ipynb", "lineplot.py"} {
+		testenv.CopyFile(t, filepath.Join(examples, "pipeline", f), filepath.Join(e.root, "pipeline"))
 	}
 	r := e.millrace(t, "batch", file, "--json")
 	var st jobs.BatchStatus
