@@ -39,7 +39,7 @@ func runOutput(ctx context.Context, c *cli, cmd command, args []string) error {
 	maxChars := f.Int("max-chars", jobs.DefaultOutputChars, "at most `n` characters of text per cell")
 	asJSON := f.withJSON()
 	html := f.Bool("html", false, "write the output notebook as a self-contained HTML page (nbconvert) instead")
-	file := f.String("o", "", "with --html, write the page to `file` (readable by you only) instead of stdout")
+	file := f.String("o", "", "with --html, write the page to `file` (private like run files: MILLRACE_FILE_MODE) instead of stdout")
 	f.withConfig()
 	id, svc, done, err := f.parseJob(ctx, args)
 	if err != nil {

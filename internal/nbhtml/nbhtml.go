@@ -28,6 +28,12 @@
 //
 // A server that serves the page should also send the policy as a header,
 // with the sandbox directive, which a <meta> cannot carry.
+//
+// nbconvert runs without --execute: it runs none of the notebook's code,
+// so the client side (the job service, the MCP server, the CLI) may use
+// this package while it may not reach the executor. The child starts no
+// grandchild (no kernel), so a context deadline that kills it, and a
+// bounded wait for its pipes, are all the supervision it needs.
 package nbhtml
 
 import (
