@@ -16,7 +16,7 @@
 // the user's session). Two layers, each enough on its own for scripts:
 //
 //   - nbconvert sanitizes (HTMLExporter.sanitize_html, in nbconvert 6.5 and
-//     later): HTML outputs, Markdown and SVG go through its HTML cleaner,
+//     later; an older one is refused, since it would ignore the flag): HTML outputs, Markdown and SVG go through its HTML cleaner,
 //     which drops <script>, event handler attributes, javascript: links,
 //     iframes, forms and <meta>; JavaScript outputs and widget state are
 //     not written at all.
@@ -78,8 +78,9 @@ const MaxNotebookBytes = 128 << 20
 // Install says how to get nbconvert, for the error that finds none.
 const Install = "apt-get install python3-nbconvert (Debian, Ubuntu: the system Python), or `PYTHON -m pip install nbconvert` for another Python"
 
-// ErrNoNbconvert means the Python cannot import nbconvert.
-var ErrNoNbconvert = errors.New("nbconvert is not installed")
+// ErrNoNbconvert means the Python cannot import nbconvert, or only one
+// older than 6.5.
+var ErrNoNbconvert = errors.New("no usable nbconvert")
 
 // ErrTooBig means the page passed Renderer.MaxBytes.
 var ErrTooBig = errors.New("page too big")
@@ -161,9 +162,9 @@ func (r Renderer) Render(ctx context.Context, notebook []byte, title string) ([]
 	max := r.maxBytes()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "-m", "nbconvert", "--to", "html", "--stdin", "--stdout",
+	cmd := exec.CommandContext(ctx, py, "-c", launcher, "--to", "html", "--stdin", "--stdout",
 		"--HTMLExporter.sanitize_html=True", "--log-level=ERROR")
-	// `python -m` puts the working directory first on sys.path, and
+	// `python -c` puts the working directory first on sys.path, and
 	// nbconvert loads jupyter_nbconvert_config.py from it: in a folder
 	// others can write to, either would run their code. / is the root's.
 	cmd.Dir = "/"
@@ -178,13 +179,40 @@ func (r Renderer) Render(ctx context.Context, notebook []byte, title string) ([]
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooBig, max)
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return nil, fmt.Errorf("nbconvert (%s) did not finish within %s", py, timeout)
-	case err != nil && strings.Contains(errTail.String(), "No module named nbconvert"):
+	case err != nil && strings.Contains(errTail.String(), noNbconvert):
 		return nil, fmt.Errorf("%w in %s: %s", ErrNoNbconvert, py, strings.Replace(Install, "PYTHON", py, 1))
+	case err != nil && strings.Contains(errTail.String(), oldNbconvert+" "):
+		return nil, fmt.Errorf("%w in %s: %s; %s", ErrNoNbconvert, py, strings.TrimPrefix(lastLine(errTail.String()), "millrace: "), strings.Replace(Install, "PYTHON", py, 1))
 	case err != nil:
 		return nil, fmt.Errorf("nbconvert (%s): %v: %s", py, err, lastLine(errTail.String()))
 	}
 	return secure(out.buf.Bytes(), Key(notebook))
 }
+
+// launcher runs nbconvert's command line after two checks whose failure
+// the Go side recognizes: nbconvert is missing, or older than 6.5, which
+// has no HTMLExporter.sanitize_html and would ignore the flag with only a
+// logged warning, writing the notebook's HTML unsanitized.
+const launcher = `import sys
+try:
+    import nbconvert
+except ModuleNotFoundError as e:
+    if e.name != "nbconvert":
+        raise
+    sys.exit("` + noNbconvert + `")
+v = tuple(int(p) for p in nbconvert.__version__.split(".")[:2] if p.isdigit())
+if v < (6, 5):
+    sys.exit("` + oldNbconvert + ` " + nbconvert.__version__ + " is older than 6.5, the first that sanitizes HTML")
+from nbconvert.nbconvertapp import main
+sys.argv[0] = "jupyter-nbconvert"
+main()
+`
+
+// What launcher says when it stops.
+const (
+	noNbconvert  = "millrace: no module named nbconvert"
+	oldNbconvert = "millrace: nbconvert"
+)
 
 // secure puts the policy and the key first in the page's head.
 func secure(page []byte, key string) ([]byte, error) {

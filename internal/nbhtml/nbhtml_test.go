@@ -153,6 +153,23 @@ func TestRenderWithoutNbconvertSaysWhatToInstall(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
+
+	// An nbconvert older than 6.5 would ignore sanitize_html: refused.
+	site, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
+	if len(site) != 1 {
+		t.Fatalf("the virtualenv's site-packages: %v", site)
+	}
+	if err := os.MkdirAll(filepath.Join(site[0], "nbconvert"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site[0], "nbconvert", "__init__.py"), []byte("__version__ = \"5.6.1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = nbhtml.Renderer{Python: py}.Render(context.Background(), executed(""), "")
+	if !errors.Is(err, nbhtml.ErrNoNbconvert) || !strings.Contains(err.Error(), "5.6.1") || !strings.Contains(err.Error(), "apt-get install python3-nbconvert") {
+		t.Fatalf("nbconvert 5.6.1: %v, want it refused as too old", err)
+	}
+	t.Log(err)
 }
 
 func TestRenderRefusesAPageOverTheBound(t *testing.T) {
