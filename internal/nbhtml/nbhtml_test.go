@@ -38,6 +38,7 @@ func executed(printed string) []byte {
 }
 
 func TestRenderInlinesFiguresAndRunsNoScript(t *testing.T) {
+	t.Parallel()
 	nb := executed("trained\n")
 	page, err := nbhtml.Renderer{}.Render(context.Background(), nb, "train.ipynb · job-1")
 	if err != nil {
@@ -74,6 +75,7 @@ func TestRenderInlinesFiguresAndRunsNoScript(t *testing.T) {
 }
 
 func TestCachedReusesThePageUntilTheNotebookChanges(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cache := filepath.Join(dir, nbhtml.CacheName)
 	r := nbhtml.Renderer{}
@@ -137,6 +139,7 @@ func TestCachedReusesThePageUntilTheNotebookChanges(t *testing.T) {
 }
 
 func TestRenderWithoutNbconvertSaysWhatToInstall(t *testing.T) {
+	t.Parallel()
 	// A real Python without nbconvert: a virtualenv of the system Python
 	// that does not see its site packages.
 	venv := filepath.Join(t.TempDir(), "venv")
@@ -173,6 +176,7 @@ func TestRenderWithoutNbconvertSaysWhatToInstall(t *testing.T) {
 }
 
 func TestRenderRefusesAPageOverTheBound(t *testing.T) {
+	t.Parallel()
 	big := executed(strings.Repeat("x", 1<<20))
 	_, err := nbhtml.Renderer{MaxBytes: 256 << 10}.Render(context.Background(), big, "")
 	if !errors.Is(err, nbhtml.ErrTooBig) {
