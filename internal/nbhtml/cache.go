@@ -20,11 +20,17 @@ const CacheName = "output.html"
 // replaces a symlink put there rather than following it). A run still
 // executing is cached too: its page is keyed by the notebook as it was,
 // so the next cell's save makes it stale. The cache is read beneath dir,
-// so a link swapped in that leads out of it is not followed.
+// so a link swapped in that leads out of it is not followed. title is not
+// part of the key: a run's title does not change.
 //
 // A page that cannot be stored is still returned: a reader whose data dir
 // is read-only (a shared volume) serves pages, rendering each time.
 func (r Renderer) Cached(ctx context.Context, notebook []byte, title, dir string) (page []byte, fromCache bool, err error) {
+	// beneath works on absolute paths only; a relative data dir would
+	// make every read a miss.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	path := filepath.Join(dir, CacheName)
 	key := Key(notebook)
 	if b, err := beneath.ReadFile(dir, path, r.maxBytes()); err == nil && KeyOf(b) == key {
