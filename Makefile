@@ -26,16 +26,19 @@ build: devserver
 
 # The bundled runner needs nbclient and ipykernel in the system Python;
 # its checkpoints (resume after a lost attempt, rerun --from-cell) need
-# dill, without which runs go on with a warning and no checkpoints.
+# dill, without which runs go on with a warning and no checkpoints; HTML
+# pages of executed notebooks (millrace output --html) need nbconvert.
 prereqs:
-	@$(PYTHON) -c 'import nbclient, ipykernel, dill' 2>/dev/null || { \
+	@$(PYTHON) -c 'import nbclient, ipykernel, dill, nbconvert' 2>/dev/null || { \
 	  if [ "$(PYTHON)" = /usr/bin/python3 ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nbclient python3-ipykernel python3-dill >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nbclient python3-ipykernel python3-dill python3-nbconvert >/dev/null; \
 	  fi; \
 	  $(PYTHON) -c 'import nbclient, ipykernel' 2>/dev/null || { \
 	    echo "millrace needs a python3 with nbclient and ipykernel, and $(PYTHON) has not: apt-get install python3-nbclient python3-ipykernel (as root); on macOS, python3 -m pip install nbclient ipykernel into a Homebrew or python.org Python; then point MILLRACE_PYTHON at it" >&2; exit 1; }; \
 	  $(PYTHON) -c 'import dill' 2>/dev/null || \
-	    echo "note: $(PYTHON) has no dill, so runs take no checkpoints: apt-get install python3-dill, or pip install dill" >&2; }
+	    echo "note: $(PYTHON) has no dill, so runs take no checkpoints: apt-get install python3-dill, or pip install dill" >&2; \
+	  $(PYTHON) -c 'import nbconvert' 2>/dev/null || \
+	    echo "note: $(PYTHON) has no nbconvert, so millrace output --html cannot render pages: apt-get install python3-nbconvert, or pip install nbconvert" >&2; }
 
 # macOS (arm64 and amd64): every command and the embedded server
 # cross-compiled into a temporary folder (removed after), then the code

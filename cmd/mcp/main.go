@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	svc := &jobs.Service{Client: c, DataConverter: dc, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv}
+	svc := &jobs.Service{Client: c, DataConverter: dc, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv, Python: cfg.Python}
 	srv := mcpserver.New(svc, mcpserver.Options{Logger: logger, Metrics: ms.Handler()})
 
 	if *httpAddr == "" {

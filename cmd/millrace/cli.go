@@ -160,7 +160,7 @@ func localService(cmd command, cfg *config.Config) (*jobs.Service, error) {
 	if err != nil {
 		return nil, usagef(cmd, "--roots: %v", err)
 	}
-	return &jobs.Service{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv}, nil
+	return &jobs.Service{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv, Python: cfg.Python}, nil
 }
 
 // connect returns a job service connected to Temporal: the configured

@@ -286,6 +286,22 @@ func TestExamplePipeline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(work, "metrics.json")); err != nil {
 		t.Fatalf("eval wrote no metrics: %v", err)
 	}
+	// train plots its loss: a PNG figure, which its page shows.
+	out, err := svc.Output(context.Background(), jobs.OutputRequest{JobID: st.Nodes[1].JobID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	figures := 0
+	for _, c := range out.Cells {
+		for _, a := range c.Attachments {
+			if a.MimeType == "image/png" {
+				figures++
+			}
+		}
+	}
+	if figures != 1 {
+		t.Errorf("train shows %d PNG figures, want its loss curve", figures)
+	}
 }
 
 func TestLoadBatchFileErrors(t *testing.T) {

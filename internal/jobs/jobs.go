@@ -55,6 +55,10 @@ type Service struct {
 	// AllowEnv is the operator's allow-list of run env names
 	// (config.Config.AllowEnv); the worker checks it too.
 	AllowEnv runenv.Patterns
+	// Python runs nbconvert for OutputHTML: the --python or
+	// MILLRACE_PYTHON the bundled runner is given (config.Config.Python);
+	// "" for the one it would find.
+	Python string
 }
 
 // failureMessage is a failure's message as its activity wrote it: a

@@ -24,7 +24,14 @@ type GetJobOutputArgs struct {
 	CellFrom int    `json:"cell_from,omitempty" jsonschema:"first cell index to report (indices of the output notebook, which has the injected-parameters cell); default 0"`
 	CellTo   int    `json:"cell_to,omitempty" jsonschema:"stop before this cell index; default: to the last cell"`
 	MaxChars int    `json:"max_chars,omitempty" jsonschema:"text budget per cell in characters (default 2000, at most 100000); longer text is cut and offered whole as a resource"`
+	Format   string `json:"format,omitempty" jsonschema:"cells (default), or html: the whole notebook as one HTML page (plots inline, no script) in an embedded text/html resource, for a person to open; cell_from, cell_to and max_chars do not apply"`
 }
+
+// Formats of get_job_output.
+const (
+	formatCells = "cells"
+	formatHTML  = "html"
+)
 
 // OutputResult is get_job_output's answer.
 type OutputResult struct {
@@ -32,7 +39,15 @@ type OutputResult struct {
 	Status     string         `json:"status" jsonschema:"the job's status when the output notebook was read"`
 	OutputPath string         `json:"output_path"`
 	Parameters map[string]any `json:"parameters,omitempty" jsonschema:"the parameters the run was given"`
-	Cells      []OutputCell   `json:"cells" jsonschema:"the code cells in the range, in order"`
+	Cells      []OutputCell   `json:"cells" jsonschema:"the code cells in the range, in order; empty with format html"`
+	Page       *OutputPage    `json:"page,omitempty" jsonschema:"format html: the page, sent as an embedded resource"`
+}
+
+// OutputPage describes the HTML page get_job_output sends with format html.
+type OutputPage struct {
+	URI    string `json:"uri" jsonschema:"read it again with resources/read"`
+	Size   int    `json:"size" jsonschema:"bytes"`
+	Cached bool   `json:"cached" jsonschema:"rendered before from the same notebook"`
 }
 
 // OutputCell is one executed code cell.
@@ -59,11 +74,12 @@ type OutputResource struct {
 func (t *tools) getJobOutput() server.ServerTool {
 	tool := mcp.NewTool("get_job_output",
 		mcp.WithToolTitle("Job output"),
-		mcp.WithDescription(`Read the executed code cells of a job's output notebook (also while it runs: cells executed so far): for each cell its index, execution count, status, duration, printed text and plain-text results cut to a budget (max_chars), and the exception (ename, evalue, traceback) of a failed cell. Images, HTML, JSON and text longer than the budget are not inlined: they are listed in resources and sent as resource links; read one with resources/read (URIs millrace://jobs/{job_id}/outputs/{cell}/{output} and millrace://jobs/{job_id}/cells/{cell}/text). Use cell_from and cell_to to page through a big notebook.`),
+		mcp.WithDescription(`Read the executed code cells of a job's output notebook (also while it runs: cells executed so far): for each cell its index, execution count, status, duration, printed text and plain-text results cut to a budget (max_chars), and the exception (ename, evalue, traceback) of a failed cell. Images, HTML, JSON and text longer than the budget are not inlined: they are listed in resources and sent as resource links; read one with resources/read (URIs millrace://jobs/{job_id}/outputs/{cell}/{output} and millrace://jobs/{job_id}/cells/{cell}/text). Use cell_from and cell_to to page through a big notebook. format html: the whole notebook as one HTML page instead.`),
 		inputSchema[GetJobOutputArgs](map[string]map[string]any{
 			"cell_from": {"minimum": 0},
 			"cell_to":   {"minimum": 0},
 			"max_chars": {"minimum": 0, "maximum": MaxOutputChars},
+			"format":    {"enum": []string{formatCells, formatHTML}},
 		}),
 		mcp.WithOutputSchema[OutputResult](),
 		annotations("Job output", true, false, true),
@@ -71,10 +87,37 @@ func (t *tools) getJobOutput() server.ServerTool {
 	return server.ServerTool{Tool: tool, Handler: handle(t, t.output)}
 }
 
+// outputPage answers get_job_output with format html: the page as an
+// embedded resource, which a client can save or show as it is.
+func (t *tools) outputPage(ctx context.Context, args GetJobOutputArgs) (OutputResult, string, []mcp.Content, error) {
+	if args.CellFrom != 0 || args.CellTo != 0 || args.MaxChars != 0 {
+		return OutputResult{}, "", nil, userError("cell_from, cell_to and max_chars do not apply to format html: the page is the whole notebook")
+	}
+	page, err := t.page(ctx, args.JobID)
+	if err != nil {
+		return OutputResult{}, "", nil, err
+	}
+	uri := pageURI(page.JobID)
+	res := OutputResult{JobID: page.JobID, Status: page.Status, OutputPath: page.OutputPath, Cells: []OutputCell{},
+		Page: &OutputPage{URI: uri, Size: len(page.HTML), Cached: page.Cached}}
+	text := fmt.Sprintf("%s %s: %s as an HTML page, %d bytes (embedded resource %s)", page.JobID, page.Status, page.OutputPath, len(page.HTML), uri)
+	embedded := mcp.NewEmbeddedResource(mcp.TextResourceContents{URI: uri, MIMEType: "text/html", Text: string(page.HTML)})
+	return res, text, []mcp.Content{embedded}, nil
+}
+
+func pageURI(jobID string) string { return "millrace://jobs/" + jobID + "/output.html" }
+
 // truncatedSuffix is how notebook.CellOutputs marks text it cut.
 var truncatedSuffix = regexp.MustCompile(`… \[truncated (\d+) chars\]$`)
 
 func (t *tools) output(ctx context.Context, _ mcp.CallToolRequest, args GetJobOutputArgs) (OutputResult, string, []mcp.Content, error) {
+	switch args.Format {
+	case "", formatCells:
+	case formatHTML:
+		return t.outputPage(ctx, args)
+	default:
+		return OutputResult{}, "", nil, userError(fmt.Sprintf("format %q: use cells (the default) or html", args.Format))
+	}
 	if args.MaxChars < 0 || args.MaxChars > MaxOutputChars {
 		return OutputResult{}, "", nil, userError(fmt.Sprintf("max_chars %d: must be between 1 and %d (0 for the default, %d); read longer text with resources/read on the cell's text resource", args.MaxChars, MaxOutputChars, jobs.DefaultOutputChars))
 	}

@@ -14,18 +14,19 @@ import (
 	"millrace/internal/logstore"
 )
 
-// A job is three resources, read with resources/read and followed with
+// A job is four resources, read with resources/read and followed with
 // resources/subscribe (see resources_subscribe.go): its status, the end of
-// its log and its output notebook. They are offered as templates, not in
+// its log, its output notebook and that notebook as an HTML page. They are offered as templates, not in
 // resources/list: see jobResourceTemplates.
 const (
 	jobURITemplate       = "millrace://jobs/{job_id}"
 	jobLogsURITemplate   = "millrace://jobs/{job_id}/logs"
 	jobOutputURITemplate = "millrace://jobs/{job_id}/output.ipynb"
+	jobPageURITemplate   = "millrace://jobs/{job_id}/output.html"
 )
 
-// jobURIPattern matches the three job resources; group 1 is the job id.
-var jobURIPattern = regexp.MustCompile(`^millrace://jobs/([^/?#]*)(/logs|/output\.ipynb)?$`)
+// jobURIPattern matches the four job resources; group 1 is the job id.
+var jobURIPattern = regexp.MustCompile(`^millrace://jobs/([^/?#]*)(/logs|/output\.ipynb|/output\.html)?$`)
 
 // ipynbMimeType is the registered media type of a Jupyter notebook.
 const ipynbMimeType = "application/x-ipynb+json"
@@ -67,6 +68,13 @@ func (t *tools) jobResourceTemplates() []server.ServerResourceTemplate {
 			),
 			Handler: t.readJobOutputNotebook,
 		},
+		{
+			Template: mcp.NewResourceTemplate(jobPageURITemplate, "output page",
+				mcp.WithTemplateDescription("A notebook job's output notebook as one HTML page (nbconvert): plots inline as data: URIs, no script, nothing loaded from the network. Subscribable like output.ipynb."),
+				mcp.WithTemplateMIMEType("text/html"),
+			),
+			Handler: t.readJobPage,
+		},
 	}
 }
 
@@ -75,7 +83,7 @@ func (t *tools) jobResourceTemplates() []server.ServerResourceTemplate {
 func parseJobURI(uri string) (string, error) {
 	m := jobURIPattern.FindStringSubmatch(uri)
 	if m == nil {
-		return "", fmt.Errorf("%s is not a job resource: use %s, %s or %s", uri, jobURITemplate, jobLogsURITemplate, jobOutputURITemplate)
+		return "", fmt.Errorf("%s is not a job resource: use %s, %s, %s or %s", uri, jobURITemplate, jobLogsURITemplate, jobOutputURITemplate, jobPageURITemplate)
 	}
 	return m[1], nil
 }
@@ -157,4 +165,35 @@ func (t *tools) readJobOutputNotebook(ctx context.Context, req mcp.ReadResourceR
 		return nil, t.resourceError(uri, err)
 	}
 	return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: ipynbMimeType, Text: string(data)}}, nil
+}
+
+// readJobPage serves millrace://jobs/{job_id}/output.html.
+func (t *tools) readJobPage(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	uri := req.Params.URI
+	jobID, err := parseJobURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	page, err := t.page(ctx, jobID)
+	if err != nil {
+		return nil, t.resourceError(uri, err)
+	}
+	return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: "text/html", Text: string(page.HTML)}}, nil
+}
+
+// MaxPageBytes bounds a page in one answer, as jobs.MaxAttachmentBytes
+// bounds an output or a notebook: a bigger one is refused, not cut, since
+// half a page hides whichever cells fell off. The CLI writes any size.
+const MaxPageBytes = jobs.MaxAttachmentBytes
+
+// page renders a job's page (jobs.OutputHTML) within MaxPageBytes.
+func (t *tools) page(ctx context.Context, jobID string) (jobs.OutputPage, error) {
+	page, err := t.svc.OutputHTML(ctx, jobID)
+	if err != nil {
+		return page, err
+	}
+	if len(page.HTML) > MaxPageBytes {
+		return page, userError(fmt.Sprintf("job %s: its page is %d MB, more than the %d MB one answer carries; write it to a file with `millrace output %s --html -o page.html`", jobID, len(page.HTML)>>20, MaxPageBytes>>20, jobID))
+	}
+	return page, nil
 }

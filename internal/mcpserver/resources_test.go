@@ -343,7 +343,7 @@ func TestJobResourcesSubscribeReadAndEnd(t *testing.T) {
 	for _, tpl := range templates.ResourceTemplates {
 		mimes[tpl.URITemplate.Raw()] = tpl.MIMEType
 	}
-	if mimes["millrace://jobs/{job_id}"] != "application/json" || mimes["millrace://jobs/{job_id}/logs"] != "text/plain" || mimes["millrace://jobs/{job_id}/output.ipynb"] != "application/x-ipynb+json" {
+	if mimes["millrace://jobs/{job_id}"] != "application/json" || mimes["millrace://jobs/{job_id}/logs"] != "text/plain" || mimes["millrace://jobs/{job_id}/output.ipynb"] != "application/x-ipynb+json" || mimes["millrace://jobs/{job_id}/output.html"] != "text/html" {
 		t.Fatalf("resource templates %v", mimes)
 	}
 	list, err := e.client.ListResources(ctx, mcp.ListResourcesRequest{})

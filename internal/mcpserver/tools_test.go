@@ -88,7 +88,7 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		"start_notebook":   "cell_timeout_seconds checkpoint checkpoint_max_size cpu_limit cwd kernel labels max_attempts memory_limit no_type_check notify_url output_path parameters path priority retry_on_error timeout_seconds wait_seconds",
 		"get_job_logs":     "cursor job_id limit stream tail",
 		"list_jobs":        "batch_id label limit notebook page_token status",
-		"get_job_output":   "cell_from cell_to job_id max_chars",
+		"get_job_output":   "cell_from cell_to format job_id max_chars",
 		"cancel_job":       "job_id reason",
 		"start_batch":      "fail_fast labels max_parallel name no_type_check nodes notify_url priority",
 		"get_batch_status": "batch_id",
@@ -130,7 +130,7 @@ func TestToolsDeclareSchemasAndAnnotations(t *testing.T) {
 		}
 	}
 	templates, err := e.client.ListResourceTemplates(context.Background(), mcp.ListResourceTemplatesRequest{})
-	if err != nil || len(templates.ResourceTemplates) != 5 {
+	if err != nil || len(templates.ResourceTemplates) != 6 {
 		t.Fatalf("resource templates: %+v %v", templates, err)
 	}
 }

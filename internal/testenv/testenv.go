@@ -218,7 +218,7 @@ func (s *Server) Service(t testing.TB, cfg *config.Config, root string) *jobs.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv}
+	return &jobs.Service{Client: s.Client, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, Roots: roots, NotifyAllow: cfg.NotifyAllow, AllowEnv: cfg.AllowEnv, Python: cfg.Python}
 }
 
 // Logger logs errors only, so test output shows what failed.
