@@ -9,7 +9,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= $(or $(MILLRACE_PYTHON),/usr/bin/python3)
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance security bench reliability cluster demo clean
+.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance ui-screenshot security bench reliability cluster demo clean
 
 all: build
 
@@ -53,7 +53,8 @@ cross:
 	cd devserver && GOOS=darwin $(GO) vet ./...
 
 # The kernel checkpoint tests also need dill and numpy; the devserver's
-# and the cluster tests, PostgreSQL; the network namespace tests, ip.
+# and the cluster tests, PostgreSQL; the network namespace tests, ip; the
+# Web UI's browser test, chromium.
 test-prereqs:
 	@$(PYTHON) -c 'import dill, numpy' 2>/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -73,6 +74,12 @@ test-prereqs:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; \
 	  else \
 	    echo "the network namespace tests need ip: apt-get install iproute2 (as root)" >&2; exit 1; \
+	  fi; }
+	@command -v chromium >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "the Web UI's browser test needs chromium: apt-get install chromium (as root), or set MILLRACE_TEST_CHROMIUM to a Chromium binary" >&2; exit 1; \
 	  fi; }
 
 # go vet and staticcheck (a pinned version, built once into bin/). Tests
@@ -108,6 +115,11 @@ test-portable: prereqs devserver
 # The attack suite: every attack of SECURITY.md's threat model tried on the
 # real binaries, server and kernels; it writes the table of SECURITY.md. Its
 # tests also run in `make test`.
+# The README's picture of the Web UI showing a batch (docs/ui-batch.png),
+# taken by the browser test, never by hand.
+ui-screenshot: prereqs test-prereqs devserver
+	MILLRACE_UI_SCREENSHOT_WRITE=1 $(GO) test -count=1 -run '^TestWebUIShowsABatch$$' ./internal/devmode/
+
 security: prereqs devserver
 	MILLRACE_SECURITY_WRITE=SECURITY.md $(GO) test -count=1 -timeout 15m ./internal/security/
 

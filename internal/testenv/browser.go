@@ -38,7 +38,7 @@ func NewBrowser(t testing.TB) *Browser {
 	if err != nil {
 		t.Fatalf("no %s to test the pages with (%v): install Debian's chromium (apt-get install chromium; make test-prereqs does), or set %s to a Chromium binary", name, err, BrowserEnv)
 	}
-	return &Browser{t: t, path: p, budget: 15 * time.Second}
+	return &Browser{t: t, path: p, budget: 4 * time.Second}
 }
 
 // args are the flags of every run: headless, no first-run work, no traffic
