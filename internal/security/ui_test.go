@@ -68,7 +68,7 @@ func uiSession(t *testing.T, d *devService) string {
 
 func devServiceUI(t *testing.T, d *devService) {
 	victim := startRun(t, d, "slow.ipynb")
-	before := d.visible(t, victim)
+	d.visible(t, victim)
 	list := d.st.UI + "/api/v1/namespaces/" + d.st.Namespace + "/workflows"
 	cancel := d.st.UI + "/api/v1/namespaces/" + d.st.Namespace + "/workflows/" + victim + "/cancel"
 	cookie := uiSession(t, d)
@@ -80,6 +80,7 @@ func devServiceUI(t *testing.T, d *devService) {
 
 	t.Run("without the token", func(t *testing.T) {
 		o := attack(t, "a local process or a web page opens the dev service's Web UI (its pages, its API, its codec endpoint) without the token, or with a wrong one")
+		before := d.workflowIDs(t)
 		var saw []string
 		for _, try := range []struct{ label, method, target string }{
 			{"the UI", "GET", d.st.UI + "/"},
@@ -100,6 +101,7 @@ func devServiceUI(t *testing.T, d *devService) {
 
 	t.Run("cross-origin POST with the user's cookie", func(t *testing.T) {
 		o := attack(t, "a web page the signed-in user opens makes the browser POST to the Web UI (cancel a run, decode payloads through the codec endpoint): cross-origin, or cross-site without an Origin")
+		before := d.workflowIDs(t)
 		var saw []string
 		for _, h := range []map[string]string{
 			{"Cookie": cookie, "Origin": "https://attacker.example", "Content-Type": "text/plain"},
@@ -130,6 +132,7 @@ func devServiceUI(t *testing.T, d *devService) {
 
 	t.Run("ui-server's own port", func(t *testing.T) {
 		o := attack(t, "another local user connects to ui-server's own port (behind the dev service's listener, inside the Temporal server) to list or cancel runs")
+		before := d.workflowIDs(t)
 		inner := innerUIPort(t, d)
 		// A loopback TCP port makes no difference between users: what this
 		// process sends without the token, any local user can.
