@@ -70,6 +70,10 @@ func startUI(ctx context.Context, o *options, frontend string) (stop func(), err
 		Codec:               uiconfig.Codec{Endpoint: o.ui.codecEndpoint},
 		// Plain HTTP on loopback: a Secure cookie would never come back.
 		CORS: uiconfig.CORS{CookieInsecure: true},
+		// A run starts through millrace, which checks and names it (its
+		// notebook inside the roots, its parameters against the notebook);
+		// the UI's generic start form would do neither.
+		StartWorkflowDisabled: true,
 		// No call home from the user's browser, and no log line per request.
 		DisableNewsFetch:    true,
 		HideLogs:            true,

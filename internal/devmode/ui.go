@@ -237,6 +237,10 @@ func (h *uiHandler) login(w http.ResponseWriter, r *http.Request, tok []string) 
 		http.Error(w, "wrong token: open the address `millrace ui` prints", http.StatusForbidden)
 		return
 	}
+	// The address with the token must not stay in a cache or leave in a
+	// Referer.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.SetCookie(w, &http.Cookie{
 		Name: uiCookie, Value: h.cookie, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,

@@ -78,6 +78,9 @@ func TestUITokenBecomesACookie(t *testing.T) {
 	if loc := w.Header().Get("Location"); loc != "/namespaces/default/workflows?x=1" {
 		t.Errorf("redirect to %q: want the same address without the token", loc)
 	}
+	if w.Header().Get("Referrer-Policy") != "no-referrer" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("the sign-in answer may be cached or leak its address: %v", w.Header())
+	}
 	cookies := w.Result().Cookies()
 	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode || cookies[0].Path != "/" {
 		t.Fatalf("cookies %+v: want one HttpOnly SameSite=Strict cookie for /", cookies)
