@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"bytes"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -71,12 +70,14 @@ func ParameterSummary(raw json.RawMessage) string {
 	return cut(b.String())
 }
 
+// compactJSON drops a value's insignificant white space: marshalling a
+// RawMessage compacts it.
 func compactJSON(v json.RawMessage) string {
-	var b bytes.Buffer
-	if err := json.Compact(&b, v); err != nil {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return string(v)
 	}
-	return b.String()
+	return string(b)
 }
 
 // cut shortens s to MaxParameterSummary bytes, on a rune boundary.
