@@ -207,7 +207,7 @@ func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error
 // `millrace ui` would open it.
 func uiLine(url string) string {
 	if url == "" {
-		return "none (the service was started with --ui=false or MILLRACE_UI=0)"
+		return "none (started with --ui=false or MILLRACE_UI=0, or the server is a temporal CLI)"
 	}
 	return url
 }

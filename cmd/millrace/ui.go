@@ -51,7 +51,7 @@ func runUI(ctx context.Context, c *cli, cmd command, args []string) error {
 		return err
 	}
 	if url == "" {
-		return errors.New("the dev service runs without its UI (started with --ui=false or MILLRACE_UI=0): stop it (millrace dev stop) and run millrace ui again")
+		return errors.New("the dev service runs without its UI (started with --ui=false or MILLRACE_UI=0, or its server is a temporal CLI, whose UI cannot require the token): stop it (millrace dev stop) and run millrace ui again")
 	}
 	if !*printOnly {
 		if err := openBrowser(ctx, url); err == nil {
