@@ -200,6 +200,11 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			return err
 		}
 		inner := net.JoinHostPort("127.0.0.1", strconv.Itoa(innerUI))
+		// The frontend answers health checks before the server has
+		// started ui-server: the state, once written, promises a UI.
+		if err := waitListening(ctx, inner, server); err != nil {
+			return err
+		}
 		ui, err := startUI(publicUI, inner, token, cfg.CodecKeyFile, logger)
 		if err != nil {
 			return err
@@ -359,6 +364,27 @@ func waitReady(ctx context.Context, cfg *config.Config, server *serverProc, logg
 			return nil, fmt.Errorf("the Temporal dev server at %s was not ready after 2 minutes: %w", addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitListening waits until addr accepts connections, for at most a minute.
+func waitListening(ctx context.Context, addr string, server *serverProc) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Temporal dev server's UI at %s did not listen within a minute: %w", addr, err)
+		}
+		select {
+		case <-server.done:
+			return fmt.Errorf("the Temporal dev server exited while starting its UI: %s", server.exitDetail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
