@@ -9,7 +9,7 @@ BIN     := $(CURDIR)/bin
 PYTHON  ?= $(or $(MILLRACE_PYTHON),/usr/bin/python3)
 export MILLRACE_TEMPORAL_BIN ?= $(BIN)/millrace-temporal
 
-.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance security bench reliability cluster demo clean
+.PHONY: all build devserver prereqs test-prereqs lint cross test test-portable conformance ui-screenshot security bench reliability cluster demo clean
 
 all: build
 
@@ -82,7 +82,7 @@ test-prereqs:
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
-	    echo "the browser test needs Chromium: apt-get install chromium (as root)" >&2; exit 1; \
+	    echo "the Web UI's browser test needs chromium: apt-get install chromium (as root), or set MILLRACE_TEST_CHROMIUM to a Chromium binary" >&2; exit 1; \
 	  fi; }
 
 # go vet and staticcheck (a pinned version, built once into bin/). Tests
@@ -118,6 +118,11 @@ test-portable: prereqs devserver
 # The attack suite: every attack of SECURITY.md's threat model tried on the
 # real binaries, server and kernels; it writes the table of SECURITY.md. Its
 # tests also run in `make test`.
+# The README's picture of the Web UI showing a batch (docs/ui-batch.png),
+# taken by the browser test, never by hand.
+ui-screenshot: prereqs test-prereqs devserver
+	MILLRACE_UI_SCREENSHOT_WRITE=1 $(GO) test -count=1 -run '^TestWebUIShowsABatch$$' ./internal/devmode/
+
 security: prereqs devserver
 	MILLRACE_SECURITY_WRITE=SECURITY.md $(GO) test -count=1 -timeout 15m ./internal/security/
 

@@ -36,6 +36,8 @@ type options struct {
 	metricsPort int
 	retention   time.Duration
 	version     bool
+	// ui is the Web UI's settings (ui.go); port 0 means no UI.
+	ui uiOptions
 }
 
 // usageText heads -help.
@@ -80,7 +82,6 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	var namespaces, searchAttrs, dynConfig multiFlag
 	var headless bool
-	var uiPort int
 	fs := flag.NewFlagSet("millrace-temporal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.ip, "ip", "127.0.0.1", "IP address the frontend binds to")
@@ -101,8 +102,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&dynConfig, "dynamic-config-value", "dynamic config KEY=JSON (repeatable)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn, error or never")
 	fs.StringVar(&o.logFormat, "log-format", "json", "json or pretty")
-	fs.BoolVar(&headless, "headless", false, "accepted for compatibility: there is no UI")
-	fs.IntVar(&uiPort, "ui-port", 0, "accepted for compatibility: there is no UI")
+	fs.BoolVar(&headless, "headless", false, "serve no Web UI, whatever --ui-port says")
+	fs.IntVar(&o.ui.port, "ui-port", 0, "serve the Temporal Web UI on this port (0 = no UI); with --auth-token-file its API needs the token in an Authorization header")
+	fs.StringVar(&o.ui.ip, "ui-ip", "127.0.0.1", "IP address the Web UI binds to")
+	fs.StringVar(&o.ui.codecEndpoint, "ui-codec-endpoint", "", "URL of a payload codec server the Web UI's pages post payloads to, to show them decoded")
 	fs.IntVar(&o.metricsPort, "metrics-port", 0, "Prometheus metrics port on --ip (0 = none)")
 	fs.DurationVar(&o.retention, "retention", 30*24*time.Hour, "retention of closed workflows in every --namespace")
 	fs.BoolVar(&o.version, "version", false, "print the Temporal server version and exit")
@@ -143,6 +146,12 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 			return nil, usage("--postgres: %v", err)
 		}
 		o.postgres = t
+	}
+	if headless {
+		o.ui.port = 0
+	}
+	if err := checkUIOptions(o.ui); err != nil {
+		return nil, usage("%v", err)
 	}
 	if o.retention <= 0 {
 		return nil, usage("--retention must be positive")

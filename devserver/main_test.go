@@ -55,7 +55,7 @@ type instance struct {
 func start(t *testing.T, args ...string) *instance {
 	t.Helper()
 	port := mustFreePort(t)
-	args = append([]string{"server", "start-dev", "--port", strconv.Itoa(port), "--headless"}, args...)
+	args = append([]string{"server", "start-dev", "--port", strconv.Itoa(port)}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &syncBuffer{}
@@ -353,6 +353,12 @@ func TestParseArgs(t *testing.T) {
 	}
 	if o.dynConfig["n"] != 5 || o.dynConfig["f"] != 1.5 || o.dynConfig["m"].(map[string]any)["x"].([]any)[0] != 1 {
 		t.Errorf("dynamic config = %#v", o.dynConfig)
+	}
+	if o.ui.port != 0 {
+		t.Errorf("--headless still serves the UI on %d", o.ui.port)
+	}
+	if o, err := parseArgs([]string{"--ui-port", "8233"}, io.Discard); err != nil || o.ui != (uiOptions{ip: "127.0.0.1", port: 8233}) {
+		t.Errorf("--ui-port 8233: %+v %v", o, err)
 	}
 	if dialHost("0.0.0.0") != "127.0.0.1" || dialHost("::") != "::1" || dialHost("10.1.2.3") != "10.1.2.3" {
 		t.Error("dialHost")

@@ -156,6 +156,19 @@ func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writ
 		}
 		return err
 	}
+	uiAddr := ""
+	if o.ui.port != 0 {
+		stopUI, err := startUI(ctx, o, dial)
+		if err != nil {
+			if ctx.Err() != nil {
+				quietStop()
+				return nil
+			}
+			return err
+		}
+		defer stopUI()
+		uiAddr = " ui=" + net.JoinHostPort(o.ui.ip, strconv.Itoa(o.ui.port))
+	}
 	var lost <-chan error
 	if own != nil {
 		if err := own.publish(addr); err != nil {
@@ -163,8 +176,8 @@ func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writ
 		}
 		lost = own.lost()
 	}
-	fmt.Fprintf(stdout, "millrace-temporal ready address=%s namespace=%s db=%s version=%s\n",
-		addr, strings.Join(o.namespaces, ","), st.name, serverVersion)
+	fmt.Fprintf(stdout, "millrace-temporal ready address=%s namespace=%s db=%s version=%s%s\n",
+		addr, strings.Join(o.namespaces, ","), st.name, serverVersion, uiAddr)
 
 	select {
 	case <-ctx.Done():

@@ -189,7 +189,8 @@ func (b *batchRun) start(i int) {
 			KeyNotebook.ValueSet(node.Run.Notebook), KeyKind.ValueSet("run"),
 			KeyBatchID.ValueSet(workflow.GetInfo(b.ctx).WorkflowExecution.ID), KeyLabels.ValueSet(node.Run.Labels),
 		}, RunScope(node.Run).Attributes()...)...),
-		Memo: map[string]any{"output": node.Run.Output},
+		// A memo key changes no command the replay compares.
+		Memo: RunMemo(node.Run),
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, NotebookRunWorkflow, node.Run)
 	b.running++

@@ -47,7 +47,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		runCommand(), batchCommand(), jobsCommand(), statusCommand(), logsCommand(), cancelCommand(), rerunCommand(),
-		inspectCommand(), outputCommand(), devCommand(), devStatusCommand(), devStopCommand(),
+		inspectCommand(), outputCommand(), uiCommand(), devCommand(), devStatusCommand(), devStopCommand(),
 		versionCommand(), helpCommand(),
 	}
 }

@@ -140,6 +140,17 @@ func TestDevRunsTheServiceInTheForeground(t *testing.T) {
 	if !strings.Contains(r.stdout, "dev service running") || !strings.Contains(r.stdout, st.Address) || !strings.Contains(r.stdout, "python     "+st.Python.String()) {
 		t.Errorf("dev status: %s", r)
 	}
+	// The Web UI: dev status and millrace ui print one address, with the
+	// token, and dev printed it when it was ready.
+	if st.UI == "" || !strings.HasPrefix(st.UIURL, st.UI+"/?token=") || !strings.Contains(r.stdout, "ui         "+st.UIURL) {
+		t.Errorf("dev status shows no UI address (json %q %q): %s", st.UI, st.UIURL, r)
+	}
+	if !strings.Contains(out.String(), "Temporal UI at "+st.UIURL) {
+		t.Errorf("dev printed no UI address %s: %s", st.UIURL, out.String())
+	}
+	if r = none.millrace(t, append([]string{"ui", "--print"}, local...)...); strings.TrimSpace(r.stdout) != st.UIURL {
+		t.Errorf("ui --print: %s, want %s", r, st.UIURL)
+	}
 
 	r = none.millrace(t, append([]string{"run", nb, "-p", "i=3"}, local...)...)
 	wantCode(t, r, 0)

@@ -79,6 +79,9 @@ func runDev(ctx context.Context, c *cli, cmd command, args []string) error {
 	err = devmode.Serve(ctx, cfg, c.logger(level), func(st devmode.State) {
 		fmt.Fprintf(c.stdout, "%s at %s (namespace %s, task queue %s)\n  data dir %s\n  Ctrl-C stops it\n",
 			c.out.green("millrace dev service ready:")+" Temporal", st.Address, st.Namespace, st.TaskQueue, st.DataDir)
+		if url, err := devmode.UIURL(st); err == nil && url != "" {
+			fmt.Fprintf(c.stdout, "  Temporal UI at %s\n", url)
+		}
 		if ms != nil {
 			fmt.Fprintf(c.stdout, "  metrics at %s\n", ms.URL())
 		}
@@ -119,6 +122,9 @@ when it starts (see the log line).`,
 type devStatus struct {
 	Running bool   `json:"running"`
 	DataDir string `json:"data_dir"`
+	// UIURL is the Web UI's address with its token: what `millrace ui`
+	// opens.
+	UIURL string `json:"ui_url,omitempty"`
 	*devmode.State
 	hostFacts
 }
@@ -168,6 +174,9 @@ func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error
 	out := devStatus{Running: err == nil, DataDir: cfg.DataDir, hostFacts: readHostFacts()}
 	if out.Running {
 		out.State = &st
+		if out.UIURL, err = devmode.UIURL(st); err != nil {
+			return err
+		}
 	}
 	notRunning := &exitError{code: exitFailed, err: devmode.ErrNotRunning}
 	if *asJSON {
@@ -189,8 +198,18 @@ func runDevStatus(ctx context.Context, c *cli, cmd command, args []string) error
 		{"database", st.DB},
 		{"log", st.LogFile},
 		{"server", st.Server},
+		{"ui", uiLine(out.UIURL)},
 	}, out.hostFacts.lines()...))
 	return nil
+}
+
+// uiLine is the ui field of dev status: the address with its token, as
+// `millrace ui` would open it.
+func uiLine(url string) string {
+	if url == "" {
+		return "none (started with --ui=false or MILLRACE_UI=0, or the server is a temporal CLI)"
+	}
+	return url
 }
 
 // printFields prints name-value lines, indented under the line before.

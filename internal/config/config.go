@@ -41,6 +41,9 @@ type Config struct {
 	DataDir       string // MILLRACE_DATA_DIR
 	Roots         []string
 	TemporalBin   string // MILLRACE_TEMPORAL_BIN: the dev server binary
+	// UI makes the dev service serve the Temporal Web UI (--ui, MILLRACE_UI;
+	// on by default). A cluster has its own.
+	UI bool
 	// NotifyAllow lists the hosts completion webhooks may be sent to
 	// (MILLRACE_NOTIFY_ALLOW, comma-separated; "*.example.com" matches
 	// subdomains). Empty allows none: notify_url is then refused.
@@ -130,6 +133,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics", os.Getenv("MILLRACE_METRICS"), "serve Prometheus metrics on this host:port at /metrics; a non-loopback address needs MILLRACE_METRICS_TOKEN (env MILLRACE_METRICS)")
 	SecretFlag(fs, &c.MetricsToken, "metrics-token", "MILLRACE_METRICS_TOKEN", "bearer token metrics scrapers must send")
 	fs.StringVar(&c.CodecKeyFile, "codec-key-file", os.Getenv("MILLRACE_CODEC_KEY_FILE"), "file of AES-256 keys (64 hex digits a line; the first encrypts) that encrypt run inputs, results and progress in Temporal's history; every millrace binary on a cluster needs the same file; dev mode makes its own (env MILLRACE_CODEC_KEY_FILE)")
+	c.UI = os.Getenv("MILLRACE_UI") != "0" && !strings.EqualFold(os.Getenv("MILLRACE_UI"), "false")
+	fs.BoolVar(&c.UI, "ui", c.UI, "dev mode: the dev service serves the Temporal Web UI on 127.0.0.1 (port 8233 or the next free one; `millrace ui` opens it); --ui=false: none (env MILLRACE_UI=0)")
 	fs.StringVar(&c.TemporalBin, "temporal-bin", os.Getenv("MILLRACE_TEMPORAL_BIN"), "dev server binary (default: millrace-temporal beside this binary or on PATH; a temporal CLI only with MILLRACE_DEV_ALLOW_UNAUTHENTICATED_CLI=1, as it cannot require a credential) (env MILLRACE_TEMPORAL_BIN)")
 }
 

@@ -53,6 +53,9 @@ type State struct {
 	Server    string    `json:"server"` // the server binary
 	StartedAt time.Time `json:"started_at"`
 	ReadyIn   float64   `json:"ready_seconds"`
+	// UI is the Web UI's address without its token (UIURL adds it); empty
+	// when the service serves none.
+	UI string `json:"ui,omitempty"`
 }
 
 // Dir is the dev service's own folder in a data dir.

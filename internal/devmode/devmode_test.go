@@ -47,11 +47,12 @@ func TestMain(m *testing.M) {
 
 // startDevWorker starts the worker binary in dev mode on dataDir: it starts
 // the dev service (detached) if none runs, then joins it as a worker.
-func startDevWorker(t testing.TB, dataDir string) *exec.Cmd {
+// env is added to the worker's environment.
+func startDevWorker(t testing.TB, dataDir string, env ...string) *exec.Cmd {
 	t.Helper()
 	bin, _ := testenv.ServerBin()
 	cmd := exec.Command(workerBin, "--data-dir", dataDir, "--log-level", "error", "--executor", "bundled")
-	cmd.Env = append(os.Environ(), "MILLRACE_TEMPORAL_BIN="+bin, "TEMPORAL_ADDRESS=")
+	cmd.Env = append(append(os.Environ(), "MILLRACE_TEMPORAL_BIN="+bin, "TEMPORAL_ADDRESS="), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -102,6 +102,9 @@ func serviceArgs(cfg *config.Config) []string {
 	if cfg.CodecKeyFile != "" {
 		args = append(args, "--codec-key-file", cfg.CodecKeyFile)
 	}
+	if !cfg.UI {
+		args = append(args, "--ui=false")
+	}
 	// The service's worker has roots of its own (config.WorkerRoots): the
 	// client's roots are that client's, not every client's.
 	if r := os.Getenv(WorkerRootsEnv); r != "" {

@@ -71,7 +71,12 @@ func ServerArgs(bin string, isCLI bool, ip string, port int, namespace, db, toke
 		args = append(args, "server", "start-dev")
 	}
 	args = append(args, "--ip", ip, "--port", strconv.Itoa(port), "--namespace", namespace,
-		"--db-filename", db, "--headless", "--log-level", "warn")
+		"--db-filename", db, "--log-level", "warn")
+	if isCLI {
+		// The CLI serves a UI by default; millrace-temporal only with
+		// --ui-port (uiArgs).
+		args = append(args, "--headless")
+	}
 	if !isCLI && tokenFile != "" {
 		args = append(args, "--auth-token-file", tokenFile)
 	}
@@ -121,9 +126,18 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err := ownKey(cfg); err != nil {
 		return err
 	}
-	port, err := stablePort(dir)
+	port, err := stablePort(dir, portName, 0)
 	if err != nil {
 		return err
+	}
+	// The UI needs millrace-temporal: the CLI's own UI could not require
+	// the token.
+	serveUI := cfg.UI && !isCLI
+	var publicUI int
+	if serveUI {
+		if publicUI, err = uiPort(dir); err != nil {
+			return err
+		}
 	}
 	db := filepath.Join(cfg.DataDir, DBName)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -132,8 +146,16 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	// then exits at start. Such a start is tried again.
 	var server *serverProc
 	var c client.Client
+	var innerUI int
 	for try := 1; ; try++ {
-		if server, err = startServer(ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db, TokenFile(cfg.DataDir)), logger); err != nil {
+		args := ServerArgs(bin, isCLI, "127.0.0.1", port, cfg.Namespace, db, TokenFile(cfg.DataDir))
+		if serveUI {
+			if innerUI, err = innerUIPort(); err != nil {
+				return err
+			}
+			args = append(args, uiArgs(innerUI, publicUI)...)
+		}
+		if server, err = startServer(args, logger); err != nil {
 			return err
 		}
 		if c, err = waitReady(ctx, &config.Config{Address: addr, Namespace: cfg.Namespace, CodecKeyFile: cfg.CodecKeyFile}, server, logger, opts...); err == nil {
@@ -170,8 +192,27 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	st := State{
 		PID: os.Getpid(), ServerPID: server.proc.Pid(), Address: addr, Namespace: cfg.Namespace,
 		TaskQueue: cfg.TaskQueue, DataDir: cfg.DataDir, DB: db, LogFile: LogFile(cfg.DataDir),
-		Server: bin, StartedAt: started, ReadyIn: time.Since(started).Seconds(),
+		Server: bin, StartedAt: started,
 	}
+	if serveUI {
+		token, err := readToken(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		inner := net.JoinHostPort("127.0.0.1", strconv.Itoa(innerUI))
+		// The frontend answers health checks before the server has
+		// started ui-server: the state, once written, promises a UI.
+		if err := waitListening(ctx, inner, server); err != nil {
+			return err
+		}
+		ui, err := startUI(publicUI, inner, token, cfg.CodecKeyFile, logger)
+		if err != nil {
+			return err
+		}
+		defer ui.Close()
+		st.UI = uiBase(publicUI)
+	}
+	st.ReadyIn = time.Since(started).Seconds()
 	if err := writeState(cfg.DataDir, st); err != nil {
 		return fmt.Errorf("write dev service state: %w", err)
 	}
@@ -188,22 +229,32 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 }
 
-// stablePort returns the port this data dir's server used before when it is
-// free, so that long-lived clients reconnect to the same address after a
-// restart; otherwise a new free port, remembered for next time.
-func stablePort(dir string) (int, error) {
-	path := filepath.Join(dir, portName)
+// stablePort returns the port remembered in the dev folder's file name when
+// it is free, so that long-lived clients (and a browser tab) reconnect to
+// the same address after a restart; otherwise first or the next free port
+// above it (any free port when first is 0), remembered for next time.
+func stablePort(dir, name string, first int) (int, error) {
+	path := filepath.Join(dir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && portFree(p) {
 			return p, nil
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	p := 0
+	for try := first; first > 0 && try < first+100 && try <= 65535; try++ {
+		if portFree(try) {
+			p = try
+			break
+		}
 	}
-	p := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	if p == 0 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		p = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
 	return p, os.WriteFile(path, []byte(strconv.Itoa(p)+"\n"), filemode.PrivateFile)
 }
 
@@ -313,6 +364,27 @@ func waitReady(ctx context.Context, cfg *config.Config, server *serverProc, logg
 			return nil, fmt.Errorf("the Temporal dev server at %s was not ready after 2 minutes: %w", addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitListening waits until addr accepts connections, for at most a minute.
+func waitListening(ctx context.Context, addr string, server *serverProc) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Temporal dev server's UI at %s did not listen within a minute: %w", addr, err)
+		}
+		select {
+		case <-server.done:
+			return fmt.Errorf("the Temporal dev server exited while starting its UI: %s", server.exitDetail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

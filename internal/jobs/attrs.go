@@ -29,7 +29,7 @@ func readAttributes(st *Status, sa *commonpb.SearchAttributes, memo *commonpb.Me
 	if p, ok := fields[workflows.AttrLabels]; ok {
 		_ = dc.FromPayload(p, &st.Labels)
 	}
-	if p, ok := memo.GetFields()[memoOutput]; ok {
+	if p, ok := memo.GetFields()[workflows.MemoOutput]; ok {
 		_ = memoDC.FromPayload(p, &st.OutputPath)
 	}
 	if p, ok := memo.GetFields()[memoResume]; ok {

@@ -87,15 +87,15 @@ func (s *Service) runOptions(jobID string, in workflows.RunInput) client.StartWo
 	}
 }
 
-// Memo keys: what status and list answer without reading the input.
+// Memo keys of a job service's start, beside workflows.RunMemo's: what
+// status answers without reading the input.
 const (
-	memoOutput = "output"       // the output path
 	memoNotify = "notify_url"   // set when the run has a completion webhook
 	memoResume = "resumed_from" // a ResumedFrom, set when the run is a rerun with from_cell
 )
 
 func runMemo(in workflows.RunInput) map[string]any {
-	m := map[string]any{memoOutput: in.Output}
+	m := workflows.RunMemo(in)
 	if in.NotifyURL != "" {
 		m[memoNotify] = in.NotifyURL
 	}

@@ -142,6 +142,7 @@ func TestDevService(t *testing.T) {
 	t.Run("forged token", func(t *testing.T) { devServiceForgedToken(t, d) })
 	t.Run("another local user", func(t *testing.T) { devServiceOtherUser(t, d) })
 	t.Run("files", func(t *testing.T) { devServiceFiles(t, d) })
+	t.Run("web UI", func(t *testing.T) { devServiceUI(t, d) })
 }
 
 func devServiceEnvironment(t *testing.T, d *devService) {
@@ -315,7 +316,7 @@ func devServiceFiles(t *testing.T, d *devService) {
 	for _, f := range []string{devmode.DBName, devmode.DBName + "-wal"} {
 		want[filepath.Join(d.dataDir, f)] = 0o600
 	}
-	for _, f := range []string{"token", "service.json", "port", "service.log", "service.lock", "spawn.lock"} {
+	for _, f := range []string{"token", "service.json", "port", "ui-port", "service.log", "service.lock", "spawn.lock"} {
 		want[filepath.Join(devmode.Dir(d.dataDir), f)] = 0o600
 	}
 	runDir := filepath.Join(d.dataDir, "runs", id)
