@@ -35,7 +35,9 @@ func IsUserError(err error) bool {
 	return errors.As(err, &u)
 }
 
-// Service answers job requests.
+// Service answers job requests. It keeps recent status answers
+// (statuscache.go), so a Service is shared by pointer, never copied: build
+// another one for another client or other roots.
 type Service struct {
 	Client    client.Client
 	Namespace string
@@ -55,6 +57,9 @@ type Service struct {
 	// AllowEnv is the operator's allow-list of run env names
 	// (config.Config.AllowEnv); the worker checks it too.
 	AllowEnv runenv.Patterns
+
+	// statuses holds recent status answers (statuscache.go).
+	statuses statusCache
 }
 
 // failureMessage is a failure's message as its activity wrote it: a
