@@ -2,7 +2,9 @@
 // start a notebook run, read its status, logs and outputs, cancel it, list
 // jobs. Every answer comes from Temporal (the workflow execution, its
 // pending activity and heartbeat) and from the run's files in the data dir,
-// so it is the same from any process, before and after restarts.
+// so it is the same from any process, before and after restarts. A status
+// answer may come from this process's recent read of Temporal, at most
+// MaxStatusStaleness old (statuscache.go).
 package jobs
 
 import (
