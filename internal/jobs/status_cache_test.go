@@ -43,7 +43,7 @@ func TestStatusCacheOnServer(t *testing.T) {
 		})
 	}
 
-	// Once the kept answer is too old, 50 callers at once cost one read.
+	// Once the kept answer is too old, 50 callers at once share one read.
 	time.Sleep(jobs.MaxStatusStaleness)
 	const callers = 50
 	var wg sync.WaitGroup
@@ -60,8 +60,10 @@ func TestStatusCacheOnServer(t *testing.T) {
 		}
 		wg.Wait()
 	})
-	if n := got["DescribeWorkflowExecution"]; n != 1 {
-		t.Errorf("%d concurrent status calls made %d Describes, want 1: %v", callers, n, got)
+	// One read, and a background refresh if a caller came late enough
+	// to find its answer past statusRefreshAfter.
+	if n := got["DescribeWorkflowExecution"]; n < 1 || n > 2 {
+		t.Errorf("%d concurrent status calls made %d Describes, want 1 (2 on a slow host): %v", callers, n, got)
 	}
 
 	// Terminated from outside: not RUNNING to a call made the bound later.
