@@ -27,11 +27,15 @@ import (
 //     answer is not final and ages like a running one.
 //   - This service's own cancel forgets the job's answer, and a read that
 //     began before it is not kept, so the next call reads the run again.
+//     So does another view showing the run closed (a batch's status, a
+//     listing): a status call never contradicts what the caller has just
+//     been shown.
 //
 // What a caller is guaranteed: every answer says when its read began
 // (as_of), and for a run not yet closed that is at most MaxStatusStaleness
 // before the call was made; once this service has read a run closed, or
-// canceled it, it never shows that run PENDING or RUNNING again. So a run
+// shown it closed in a batch's status or a listing, or canceled it, it
+// never shows that run PENDING or RUNNING again. So a run
 // terminated from outside (the Temporal CLI, another server) never shows
 // RUNNING to a call made MaxStatusStaleness after it closed, and a run
 // this service canceled shows CANCELED as soon as the cancel returns it.
@@ -193,6 +197,23 @@ func (c *statusCache) forget(jobID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[jobID]; ok {
+		c.recent.Remove(el)
+		delete(c.entries, jobID)
+	}
+	delete(c.reads, jobID)
+}
+
+// closed is told that jobID's run has closed, as another read showed it (a
+// batch's node states, a listing): an answer that still has it open, and
+// the read in flight that may return one, are dropped, so that the next
+// status call agrees with what the caller has just been shown.
+func (c *statusCache) closed(jobID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[jobID]; ok {
+		if el.Value.(*statusEntry).final {
+			return
+		}
 		c.recent.Remove(el)
 		delete(c.entries, jobID)
 	}

@@ -269,6 +269,28 @@ func TestStatusCacheForget(t *testing.T) {
 	}
 }
 
+// closed drops an answer that has the run open, and keeps a final one.
+func TestStatusCacheClosedElsewhere(t *testing.T) {
+	f, _, c := newFakes()
+	f.set("open", workflows.StatusRunning)
+	f.set("done", workflows.StatusSucceeded)
+	mustGet(t, c, f, "open", MaxStatusStaleness)
+	mustGet(t, c, f, "done", MaxStatusStaleness)
+	f.set("open", workflows.StatusFailed)
+	c.closed("open")
+	c.closed("done")
+	before := f.reads.Load()
+	if st := mustGet(t, c, f, "open", MaxStatusStaleness); st.Status != workflows.StatusFailed {
+		t.Errorf("after another view showed it closed: %s, want FAILED read again", st.Status)
+	}
+	if st := mustGet(t, c, f, "done", MaxStatusStaleness); st.Status != workflows.StatusSucceeded {
+		t.Errorf("a final answer: %s, want SUCCEEDED kept", st.Status)
+	}
+	if n := f.reads.Load() - before; n != 1 {
+		t.Errorf("%d reads, want 1 (the open run's)", n)
+	}
+}
+
 // The cache holds at most its size of jobs, the least recently asked
 // going first, and keeps no answer for an unknown job.
 func TestStatusCacheBounded(t *testing.T) {
