@@ -29,8 +29,8 @@ func listing(t *testing.T, e *env) {
 	failing := e.notebook(t, "fails.ipynb", "raise ValueError('planned failure')")
 
 	// Paging over open runs, on a queue of their own.
-	idle := *e.svc
-	idle.TaskQueue = "cluster-idle"
+	idle := jobs.Service{Client: e.svc.Client, DataConverter: e.svc.DataConverter, Namespace: e.svc.Namespace, TaskQueue: "cluster-idle",
+		DataDir: e.svc.DataDir, Roots: e.svc.Roots, NotifyAllow: e.svc.NotifyAllow, AllowEnv: e.svc.AllowEnv}
 	const open, limit = 12, 5
 	var started []string
 	for range open {

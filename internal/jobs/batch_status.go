@@ -68,6 +68,9 @@ func (s *Service) BatchStatus(ctx context.Context, batchID string) (BatchStatus,
 	out.Counts = map[string]int{}
 	for _, n := range state.Nodes {
 		ns := BatchNodeStatus{NodeState: n}
+		if n.JobID != "" && n.Status != workflows.StatusRunning && n.Status != workflows.StatusPending {
+			s.statuses.closed(n.JobID)
+		}
 		if n.Status == workflows.StatusRunning {
 			if st, err := s.Status(ctx, n.JobID); err == nil {
 				p := st.Progress

@@ -17,7 +17,7 @@ const cancelWait = 15 * time.Second
 // stops the process tree (SIGTERM, grace, SIGKILL), and the job ends
 // CANCELED. Canceling an ended job is an error; canceling twice is not.
 func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, error) {
-	st, err := s.Status(ctx, jobID)
+	st, err := s.freshStatus(ctx, jobID)
 	if err != nil {
 		return Status{}, err
 	}
@@ -27,6 +27,8 @@ func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, err
 	if err := s.requestCancel(ctx, jobID, reason); err != nil {
 		return Status{}, err
 	}
+	// No answer read before the request may be served after it.
+	s.statuses.forget(jobID)
 	return s.WaitEnded(ctx, jobID, cancelWait, nil)
 }
 

@@ -2,7 +2,9 @@
 // start a notebook run, read its status, logs and outputs, cancel it, list
 // jobs. Every answer comes from Temporal (the workflow execution, its
 // pending activity and heartbeat) and from the run's files in the data dir,
-// so it is the same from any process, before and after restarts.
+// so it is the same from any process, before and after restarts. A status
+// answer may come from this process's recent read of Temporal, at most
+// MaxStatusStaleness old (statuscache.go).
 package jobs
 
 import (
@@ -35,7 +37,9 @@ func IsUserError(err error) bool {
 	return errors.As(err, &u)
 }
 
-// Service answers job requests.
+// Service answers job requests. It keeps recent status answers
+// (statuscache.go), so a Service is shared by pointer, never copied: build
+// another one for another client or other roots.
 type Service struct {
 	Client    client.Client
 	Namespace string
@@ -59,6 +63,9 @@ type Service struct {
 	// MILLRACE_PYTHON the bundled runner is given (config.Config.Python);
 	// "" for the one it would find.
 	Python string
+
+	// statuses holds recent status answers (statuscache.go).
+	statuses statusCache
 }
 
 // failureMessage is a failure's message as its activity wrote it: a

@@ -110,6 +110,7 @@ func (s *Service) List(ctx context.Context, req ListRequest) (List, error) {
 			}
 			t := e.GetCloseTime().AsTime()
 			row.EndedAt = &t
+			s.statuses.closed(st.JobID)
 		}
 		if (status == workflows.StatusPending || status == workflows.StatusRunning) && row.Status != status {
 			continue

@@ -118,6 +118,12 @@ type Status struct {
 	Checkpoint *CheckpointInfo `json:"checkpoint,omitempty"`
 	// ResumedFrom is set for a rerun with from_cell.
 	ResumedFrom *ResumedFrom `json:"resumed_from,omitempty"`
+	// AsOf is when the read this answer comes from began: the run was in
+	// this state at that moment or later.
+	AsOf time.Time `json:"as_of"`
+	// MaxStalenessMS is how old, at most, the answer of a run that has not
+	// closed may be when it is served; absent once the answer is final.
+	MaxStalenessMS int `json:"max_staleness_ms,omitempty"`
 }
 
 // Ended reports whether the job has reached a final status.
@@ -128,11 +134,30 @@ func (s Status) Ended() bool {
 // maxTraceback bounds the traceback lines a status carries.
 const maxTraceback = 30
 
-// Status describes a job.
+// Status describes a job, from a read of the server that began at most
+// MaxStatusStaleness ago (statuscache.go).
 func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
+	return s.status(ctx, jobID, MaxStatusStaleness)
+}
+
+// freshStatus describes a job from a read that begins now: for a caller
+// about to act on the answer (cancel, a rerun from a checkpoint) or
+// waiting for it to change.
+func (s *Service) freshStatus(ctx context.Context, jobID string) (Status, error) {
+	return s.status(ctx, jobID, 0)
+}
+
+func (s *Service) status(ctx context.Context, jobID string, maxAge time.Duration) (Status, error) {
 	if err := checkJobID(jobID); err != nil {
 		return Status{}, err
 	}
+	return s.statuses.get(ctx, jobID, maxAge, func(ctx context.Context) (Status, error) {
+		return s.readStatus(ctx, jobID)
+	})
+}
+
+// readStatus reads a job's status from the server.
+func (s *Service) readStatus(ctx context.Context, jobID string) (Status, error) {
 	desc, err := s.describe(ctx, jobID)
 	if err != nil {
 		return Status{}, s.notFound(jobID, err)

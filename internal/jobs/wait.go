@@ -23,7 +23,7 @@ func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duratio
 	defer stop()
 	var last Status
 	for first := true; ; first = false {
-		st, err := s.Status(ctx, jobID)
+		st, err := s.freshStatus(ctx, jobID)
 		if err != nil {
 			// A wait may last hours: one status read that timed out or
 			// found the server unavailable (a loaded host, a restarting

@@ -27,8 +27,7 @@ func TestWaitEndedCalls(t *testing.T) {
 	server.StartWorker(t, cfg)
 	svc := server.Service(t, cfg, dir)
 	calls := newRPCCounter()
-	counted := *svc
-	counted.Client = server.Dial(t, calls.option)
+	counted := jobs.Service{Client: server.Dial(t, calls.option), Namespace: svc.Namespace, TaskQueue: svc.TaskQueue, DataDir: svc.DataDir, Roots: svc.Roots}
 
 	started, err := svc.Start(ctx, jobs.StartRequest{Path: testenv.WriteNotebook(t, dir, "sleeps.ipynb", "import time", "time.sleep(60)")})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"millrace/internal/config"
 	sdkconnect "millrace/internal/connect"
+	"millrace/internal/jobs"
 	"millrace/internal/mcpserver"
 	"millrace/internal/metrics"
 	"millrace/internal/metrics/metricstest"
@@ -34,7 +35,7 @@ func TestToolMetrics(t *testing.T) {
 	callError(t, c, "inspect_notebook", map[string]any{"path": e.path("missing.ipynb")})
 
 	// Broken plumbing: a job service whose Temporal client is closed.
-	broken := *e.svc
+	broken := jobs.Service{Namespace: e.svc.Namespace, TaskQueue: e.svc.TaskQueue, DataDir: e.svc.DataDir, Roots: e.svc.Roots}
 	bc, err := sdkconnect.Dial(context.Background(), &config.Config{Address: server.Address, Namespace: "default"}, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,9 @@
 // as a tool error whose message says what to do.
 //
 // The server holds no state of its own: a run lives in Temporal and in the
-// data dir, so it survives the client and this server going away.
+// data dir, so it survives the client and this server going away. (The job
+// service keeps recent status answers for a second, a cache that a restart
+// only empties.)
 package mcpserver
 
 import (
