@@ -38,15 +38,16 @@ func TestWebUIShowsABatch(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	nb := testenv.CopyFile(t, testenv.Testdata("greeting.ipynb"), dir)
+	greeting := testenv.CopyFile(t, testenv.Testdata("greeting.ipynb"), dir)
+	plot := testenv.CopyFile(t, testenv.Testdata("plot.ipynb"), dir)
 	svc := service(t, st, dir)
-	node := func(id, greeting string) jobs.BatchNodeRequest {
+	node := func(id, greeting, nb string) jobs.BatchNodeRequest {
 		return jobs.BatchNodeRequest{ID: id, Path: nb, Options: runopts.Options{Parameters: map[string]any{"greeting": greeting}}}
 	}
 	started, err := svc.StartBatch(context.Background(), jobs.BatchRequest{
 		Name: "greetings", Labels: []string{"docs"},
 		// Two nodes side by side: the test waits for one kernel's time.
-		Nodes: []jobs.BatchNodeRequest{node("hello", "hello"), node("world", "world")},
+		Nodes: []jobs.BatchNodeRequest{node("hello", "hello", greeting), node("world", "world", plot)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +95,28 @@ func TestWebUIShowsABatch(t *testing.T) {
 		}
 		t.Logf("wrote %s", dst)
 	}
+
+	// The executed notebook of the node that drew a figure, as a page
+	// (nbconvert through the job service), opened in the same browser.
+	var plotJob string
+	for _, n := range bs.Nodes {
+		if n.ID == "world" {
+			plotJob = n.JobID
+		}
+	}
+	out, err := svc.OutputHTML(context.Background(), plotJob)
+	if err != nil {
+		t.Fatalf("the plot node's page: %v", err)
+	}
+	html := filepath.Join(t.TempDir(), "world.html")
+	if err := os.WriteFile(html, out.HTML, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rendered := browser.DOM("file://" + html)
+	if !strings.Contains(rendered, "<img") || !strings.Contains(rendered, "data:image/png;base64,") || !strings.Contains(rendered, "figure of 'world'") {
+		t.Errorf("the plot node's page shows no figure:\n%s", tail(rendered))
+	}
+	browser.Screenshot("file://"+html, filepath.Join(t.TempDir(), "world.png"), 1000, 700)
 
 	refused := browser.DOM(page)
 	if strings.Contains(refused, started.BatchID) || !strings.Contains(refused, "not signed in") {
