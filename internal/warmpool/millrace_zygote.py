@@ -50,9 +50,6 @@ import types
 
 PR_SET_PDEATHSIG = 1
 MARKER = "MILLRACE_ATTEMPT_ID"
-# The placeholder the worker puts in the zygote's environment: R overwrites
-# it in place with the attempt's marker (see mark).
-MARKER_PAD = 200
 MAX_FDS = 64
 # Variables that change how a Python process starts (its sys.path, site,
 # locale, hashing...): a run whose values differ from the zygote's would
@@ -180,28 +177,36 @@ def copy_rlimits(pid):
                 pass
 
 
-def mark(marker):
-    """Write MARKER=marker over the placeholder in this process's initial
-    environment block: /proc/PID/environ reads that memory (setproctitle does
-    the same for argv), and the worker's sweeps look for the marker there."""
+def set_environ(env):
+    """Make env this process's environment, as exec would have: in
+    os.environ, in C's environ (which subprocess hands to the programs it
+    starts), and in the initial environment block, which is what
+    /proc/PID/environ shows (the way setproctitle rewrites argv). The
+    worker's sweeps find a run's processes by the marker there, and tools
+    (ps e, the tests) see the run's variables. The block is the zygote's
+    environment, sized by the placeholder marker the worker gave it
+    (warmpool.markerPad): the marker is written first, then the other
+    variables while they fit."""
+    _libc.clearenv()  # C's environ pointed into the block; setenv copies
+    os.environ.clear()
+    os.environ.update(env)
     with open("/proc/self/stat", "rb") as f:
         stat = f.read()
     fields = stat[stat.rindex(b")") + 2:].split()
     # env_start and env_end are fields 50 and 51 of stat (proc(5)).
     start, end = int(fields[47]), int(fields[48])
-    block = ctypes.string_at(start, end - start)
-    head = (MARKER + "=").encode()
-    if block.startswith(head):
-        at = 0
-    else:
-        at = block.find(b"\0" + head) + 1
-        if at == 0:
-            raise OSError("no marker placeholder in the environment")
-    stop = block.index(b"\0", at)
-    entry = (MARKER + "=" + marker).encode()
-    if len(entry) > stop - at:
-        raise OSError("marker longer than its placeholder")
-    ctypes.memmove(start + at, entry + b"\0" * (stop - at - len(entry)), stop - at)
+    size = end - start
+    marker = env.get(MARKER)
+    entries = [] if marker is None else [("%s=%s" % (MARKER, marker)).encode()]
+    entries += [os.fsencode("%s=%s" % kv) for kv in env.items() if kv[0] != MARKER]
+    out = b""
+    for i, e in enumerate(entries):
+        if len(out) + len(e) + 1 > size:
+            if i == 0:
+                raise OSError("the marker does not fit the zygote's environment block")
+            continue
+        out += e + b"\0"
+    ctypes.memmove(start, out + b"\0" * (size - len(out)), size)
 
 
 def place_fds(pairs):
@@ -326,8 +331,7 @@ class Embryo:
         os.dup2(r, 0, inheritable=True)
         close_fds_but([0, 1, 2])
         os.chdir(req["cwd"])
-        os.environ.clear()
-        os.environ.update(req["env"])
+        set_environ(req["env"])
         reseed()
         # ipykernel reads these into its traits' defaults when it is
         # imported, which was in the zygote.
@@ -454,7 +458,6 @@ def run_request(conn, req, fds, peer_pid, runner_code, runner_script):
         reset_signals()
         join_cgroups(peer_pid)
         copy_rlimits(peer_pid)
-        mark(req["env"].get(MARKER, ""))
         nums = req["fds"]
         os.fchdir(fds[len(nums)])
         os.umask(req["umask"])
@@ -467,8 +470,7 @@ def run_request(conn, req, fds, peer_pid, runner_code, runner_script):
         os.close(fds[len(nums)])
         place_fds(list(zip(nums, fds[:len(nums)])))
         conn = socket.socket(fileno=cfd)
-        os.environ.clear()
-        os.environ.update(req["env"])
+        set_environ(req["env"])
         reseed()
         _embryo = Embryo()
     except Exception as e:

@@ -59,8 +59,11 @@ var zygoteScript []byte
 var attachScript []byte
 
 // markerPad is the length of the placeholder marker value a zygote starts
-// with; MARKER_PAD in millrace_zygote.py. Run ids are far shorter.
-const markerPad = 200
+// with (MARKER_PAD in millrace_zygote.py): a forked run writes its marker
+// and environment over the zygote's environment block, so that
+// /proc/PID/environ shows them as it shows a cold run's. A run whose
+// variables do not all fit shows the marker and those that do.
+const markerPad = 32 << 10
 
 // DefaultReadyWithin bounds a zygote's imports.
 const DefaultReadyWithin = 60 * time.Second

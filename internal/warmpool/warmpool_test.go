@@ -21,25 +21,64 @@ import (
 	"millrace/internal/warmpool"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.pool != nil {
+		shared.pool.Close()
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// shared is the pool of the tests that leave it intact, started once.
+var shared struct {
+	once sync.Once
+	dir  string
+	pool *warmpool.Pool
+	exe  executor.Executor
+	err  error
+}
+
+func sharedPool(t testing.TB) (*warmpool.Pool, executor.Executor) {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "warmpool-test-")
+		if shared.err == nil {
+			shared.pool, shared.exe, shared.err = newPool(shared.dir)
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.pool, shared.exe
+}
+
 // startPool starts a pool for the bundled runner in a data dir of the
 // test's, closed with the test.
 func startPool(t testing.TB, env ...string) (*warmpool.Pool, executor.Executor) {
 	t.Helper()
-	dir := t.TempDir()
-	exe, err := executor.Config{Kind: executor.ChooseBundled}.Resolve(dir)
+	pool, exe, err := newPool(t.TempDir(), env...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return pool, exe
+}
+
+func newPool(dir string, env ...string) (*warmpool.Pool, executor.Executor, error) {
+	exe, err := executor.Config{Kind: executor.ChooseBundled}.Resolve(dir)
+	if err != nil {
+		return nil, exe, err
 	}
 	pool, err := warmpool.Start(context.Background(), warmpool.Config{
 		Python: exe.Path, Runner: exe.Script(), DataDir: dir, Logger: testenv.Logger(),
 		Env: append(runenv.Kernel(os.Environ(), nil, nil), env...),
 	})
 	if err != nil {
-		t.Fatalf("start the warm pool: %v", err)
+		return nil, exe, fmt.Errorf("start the warm pool: %w", err)
 	}
-	t.Cleanup(func() { pool.Close() })
 	exe.Warm = pool
-	return pool, exe
+	return pool, exe, nil
 }
 
 // notebook writes a notebook of Python cells into dir.
@@ -140,10 +179,10 @@ func mustWarm(t testing.TB, stderr string) {
 }
 
 func TestWarmRunBehavesAsCold(t *testing.T) {
-	_, exe := startPool(t)
+	_, exe := sharedPool(t)
 	cold := exe
 	cold.Warm = nil
-	probe := "import sys, os\nprint('probe', sys.argv[0], sys.path[0] == os.getcwd(), os.environ['MILLRACE_ATTEMPT_ID'], os.getpgid(0) == os.getpid(), bool(os.environ.get('JPY_PARENT_PID')))"
+	probe := "import sys, os\nprint('probe', sys.argv[0], sys.path[0] == os.getcwd(), os.environ['MILLRACE_ATTEMPT_ID'], os.getpgid(0) == os.getpid(), bool(os.environ.get('JPY_PARENT_PID')), 'proc-environ', set(e for e in open('/proc/self/environ', 'rb').read().split(b'\\0') if e) == set(k + b'=' + v for k, v in os.environb.items()))"
 	got := map[bool]string{}
 	for _, warm := range []bool{true, false} {
 		e := exe
@@ -166,7 +205,7 @@ func TestWarmRunBehavesAsCold(t *testing.T) {
 }
 
 func TestRunsShareNoState(t *testing.T) {
-	_, exe := startPool(t)
+	_, exe := sharedPool(t)
 	r := start(t, exe, "share.1", "import json; json.millrace_probe = 1; print('set', json.millrace_probe)")
 	if out, errs, code := r.wait(t); code != 0 || !strings.Contains(out, "set 1") {
 		t.Fatalf("run 1: exit %d, %q %s", code, out, errs)
@@ -182,7 +221,7 @@ func TestRunsShareNoState(t *testing.T) {
 // TestSweepAndStopLeaveNothing: the marker sweep finds the forked runner
 // and kernel, and Stop leaves no process of the run's sessions behind.
 func TestSweepAndStopLeaveNothing(t *testing.T) {
-	pool, exe := startPool(t)
+	pool, exe := sharedPool(t)
 	for _, how := range []string{"sweep", "stop"} {
 		marker := "sweep-test." + how
 		r := start(t, exe, marker, "import os, time\nprint('kernel', os.getpid(), os.getppid(), flush=True)\ntime.sleep(120)")
