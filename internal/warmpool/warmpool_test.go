@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"millrace/internal/executor"
+	"millrace/internal/limits"
 	"millrace/internal/runenv"
 	"millrace/internal/testenv"
 	"millrace/internal/warmpool"
@@ -331,6 +332,60 @@ func TestStaleZygoteIsReplaced(t *testing.T) {
 			t.Fatal("the stale zygote was not replaced within a minute")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestForkedRunJoinsItsCgroup: the forked runner and kernel live in the
+// run's cgroups, where the worker started the attach process, so a
+// memory limit holds for them.
+func TestForkedRunJoinsItsCgroup(t *testing.T) {
+	sup := limits.Detected()
+	if sup.Memory != limits.Cgroup1 && sup.Memory != limits.Cgroup2 {
+		t.Skipf("memory limits by %q here: this test needs cgroups (%s)", sup.Memory, sup.Why)
+	}
+	grp, err := sup.NewGroup("warmpool-test-"+strconv.Itoa(os.Getpid()), limits.Spec{Memory: 300 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer grp.Close()
+	_, exe := sharedPool(t)
+	dir := t.TempDir()
+	nb := notebook(t, dir, "import os\nprint('kernel', os.getpid(), os.getppid())", "import time; time.sleep(2)", "b = bytearray(400 << 20)\nprint('survived')")
+	args := exe.Args(executor.Spec{Input: nb, Output: filepath.Join(dir, "out.ipynb"), Cwd: dir})
+	proc, err := executor.StartWith(executor.Launch{Args: args, Dir: dir, Env: runenv.Kernel(os.Environ(), nil, nil), Marker: "cgroup.1", Confiner: grp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{proc: proc, lines: make(chan string, 100)}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		sc := bufio.NewScanner(proc.Stdout)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+	}()
+	go func() {
+		defer r.wg.Done()
+		b, _ := io.ReadAll(proc.Stderr)
+		r.mu.Lock()
+		r.stderr.Write(b)
+		r.mu.Unlock()
+	}()
+	f := strings.Fields(r.line(t, "kernel "))
+	kernel, _ := strconv.Atoi(f[0])
+	runner, _ := strconv.Atoi(f[1])
+	want, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", proc.Pid()))
+	for _, pid := range []int{runner, kernel} {
+		if got, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); len(got) > 0 && string(got) != string(want) {
+			t.Errorf("process %d is in cgroups\n%s\nwant the attach process's\n%s", pid, got, want)
+		}
+	}
+	out, errs, code := r.wait(t)
+	mustWarm(t, errs)
+	if code == 0 || strings.Contains(out, "survived") || grp.OOMKills() == 0 {
+		t.Fatalf("a 400 MiB allocation under a 300 MiB limit: exit %d, %d OOM kills, stdout %q", code, grp.OOMKills(), out)
 	}
 }
 
