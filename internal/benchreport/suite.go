@@ -28,6 +28,7 @@ var Suite = []Group{
 	// zygote's idle memory.
 	{Package: "./activities/", Bench: "^" + firstCellBench + "$", Benchtime: "10x", Quick: "3x", Timeout: 20 * time.Minute},
 	{Package: "./internal/warmpool/", Bench: "^" + warmBench + "$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
+	{Package: "./cmd/millrace/", Bench: "^" + cliBench + "$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
 	{Package: "./internal/mcpserver/", Bench: "^BenchmarkToolLatency$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
 	{Package: "./activities/", Bench: "^BenchmarkLogCapture$", Benchtime: "1x", Quick: "1x", Timeout: 20 * time.Minute},
 	{Package: "./internal/logstore/", Bench: "^BenchmarkReadPage$", Benchtime: "200x", Quick: "200x",
@@ -76,6 +77,7 @@ const (
 	coldPrefix     = "cold-pool:"
 	firstCellBench = "BenchmarkTimeToFirstCell"
 	warmBench      = "BenchmarkWarmPool"
+	cliBench       = "BenchmarkRunAgainstJupyterExecute"
 	overheadBench  = "BenchmarkOrchestrationOverhead"
 	pageBench      = "BenchmarkReadPage/"
 	resumeBench    = "BenchmarkResumeAfterKill"
@@ -119,6 +121,11 @@ var Rows = slices.Concat([]Row{
 	{Metric: "Warm pool: the 3-cell notebook by the executor, forked from the pool, median", Bench: warmBench, Unit: "warm-s", Format: "%.2f s"},
 	{Metric: "…cold, alternating, median", Bench: warmBench, Unit: "cold-s", Format: "%.2f s"},
 	{Metric: "…ratio warm / cold", Bench: warmBench, Unit: "ratio", Format: "%.2f"},
+	{Metric: "millrace run, 3-cell notebook, dev mode, warm pool on, median", Bench: cliBench, Unit: "millrace-warm-s", Format: "%.2f s"},
+	{Metric: "…jupyter-execute (nbclient) on the same notebook, alternating, median", Bench: cliBench, Unit: "jupyter-execute-s", Format: "%.2f s"},
+	{Metric: "…ratio millrace run (pool on) / jupyter-execute", Bench: cliBench, Unit: "warm-ratio", Format: "%.2f", Target: atMost("≤ 0.5", 0.5)},
+	{Metric: "…millrace run with the pool off, median", Bench: cliBench, Unit: "millrace-cold-s", Format: "%.2f s"},
+	{Metric: "…ratio millrace run (pool off) / jupyter-execute", Bench: cliBench, Unit: "cold-ratio", Format: "%.2f"},
 	{Metric: "Warm pool: idle zygote's resident set (one per Python environment)", Bench: warmBench, Unit: "zygote-rss-MB", Format: "%.0f MB", Target: below("< 100 MB", 100)},
 	{Metric: "…its proportional set (pages shared with other processes split)", Bench: warmBench, Unit: "zygote-pss-MB", Format: "%.0f MB"},
 	{Metric: "Throughput, where the processor goes: executor (runner and kernel) per run, bare", Bench: "BenchmarkThroughput", Unit: "bare-executor-cpu-ms/run", Format: "%.0f ms"},

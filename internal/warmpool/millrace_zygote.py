@@ -77,6 +77,12 @@ WARM = [
 ]
 
 
+TINY_NOTEBOOK = (
+    '{"cells": [{"cell_type": "code", "execution_count": null, "id": "a", "metadata": {}, '
+    '"outputs": [], "source": ""}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+)
+
+
 def warm_up(extra):
     failed = []
     for name in WARM + extra:
@@ -85,6 +91,19 @@ def warm_up(extra):
         except Exception as e:  # a missing optional module only costs its warmth
             if name in extra:
                 failed.append("%s (%s: %s)" % (name, type(e).__name__, e))
+    # What the runner does first, done once here: the first notebook read
+    # builds nbformat's validator, and the first kernelspec lookup imports
+    # what the specs' providers import (ipykernel's debugger, debugpy).
+    try:
+        import nbformat
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        nbformat.reads(TINY_NOTEBOOK, as_version=4)
+        ksm = KernelSpecManager()
+        for name in ksm.find_kernel_specs():
+            ksm.get_kernel_spec(name)
+    except Exception as e:
+        failed.append("runner warm-up (%s: %s)" % (type(e).__name__, e))
     return failed
 
 
