@@ -196,36 +196,57 @@ def copy_rlimits(pid):
                 pass
 
 
-def set_environ(env):
-    """Make env this process's environment, as exec would have: in
-    os.environ, in C's environ (which subprocess hands to the programs it
-    starts), and in the initial environment block, which is what
-    /proc/PID/environ shows (the way setproctitle rewrites argv). The
-    worker's sweeps find a run's processes by the marker there, and tools
-    (ps e, the tests) see the run's variables. The block is the zygote's
-    environment, sized by the placeholder marker the worker gave it
-    (warmpool.markerPad): the marker is written first, then the other
-    variables while they fit."""
-    _libc.clearenv()  # C's environ pointed into the block; setenv copies
-    os.environ.clear()
-    os.environ.update(env)
+def _stat_span(first):
+    """The [start, end) addresses stat(5) gives at fields first, first + 1
+    (48: the arguments, 50: the environment)."""
     with open("/proc/self/stat", "rb") as f:
         stat = f.read()
     fields = stat[stat.rindex(b")") + 2:].split()
-    # env_start and env_end are fields 50 and 51 of stat (proc(5)).
-    start, end = int(fields[47]), int(fields[48])
+    return int(fields[first - 3]), int(fields[first - 2])
+
+
+def _rewrite(span, entries, what):
+    """Write NUL-separated entries over a block of this process's initial
+    stack (what /proc/PID/cmdline and environ read, the way setproctitle
+    rewrites argv), NUL-padded: the first entry must fit, the others are
+    written while they fit."""
+    start, end = span
     size = end - start
-    marker = env.get(MARKER)
-    entries = [] if marker is None else [("%s=%s" % (MARKER, marker)).encode()]
-    entries += [os.fsencode("%s=%s" % kv) for kv in env.items() if kv[0] != MARKER]
     out = b""
     for i, e in enumerate(entries):
         if len(out) + len(e) + 1 > size:
             if i == 0:
-                raise OSError("the marker does not fit the zygote's environment block")
+                raise OSError("%s does not fit the zygote's block" % what)
             continue
         out += e + b"\0"
     ctypes.memmove(start, out + b"\0" * (size - len(out)), size)
+
+
+def set_environ(env):
+    """Make env this process's environment, as exec would have: in
+    os.environ, in C's environ (which subprocess hands to the programs it
+    starts), and in /proc/PID/environ, where the worker's sweeps find a
+    run's processes by their marker and tools (ps e, the tests) see a
+    run's variables. /proc shows the zygote's environment block, sized by
+    the placeholder marker the worker gave it (warmpool.markerPad): the
+    marker goes first, then the other variables while they fit."""
+    _libc.clearenv()  # C's environ pointed into the block; setenv copies
+    os.environ.clear()
+    os.environ.update(env)
+    marker = env.get(MARKER)
+    entries = [] if marker is None else [("%s=%s" % (MARKER, marker)).encode()]
+    entries += [os.fsencode("%s=%s" % kv) for kv in env.items() if kv[0] != MARKER]
+    _rewrite(_stat_span(50), entries, "the marker")
+
+
+def set_cmdline(argv):
+    """Show argv as this process's command line (ps, /proc/PID/cmdline), as
+    a cold start of it would: the zygote's arguments end with a
+    placeholder (warmpool.titlePad) that makes room. Best effort."""
+    try:
+        _rewrite(_stat_span(48), [os.fsencode(a) for a in argv], "the command line")
+    except (OSError, ValueError):
+        pass
 
 
 def place_fds(pairs):
@@ -351,6 +372,8 @@ class Embryo:
         close_fds_but([0, 1, 2])
         os.chdir(req["cwd"])
         set_environ(req["env"])
+        set_cmdline(req["argv"])
+        sys.modules.pop("millrace_zygote", None)  # a cold kernel has no such module
         reseed()
         # ipykernel reads these into its traits' defaults when it is
         # imported, which was in the zygote.
@@ -490,6 +513,7 @@ def run_request(conn, req, fds, peer_pid, runner_code, runner_script):
         place_fds(list(zip(nums, fds[:len(nums)])))
         conn = socket.socket(fileno=cfd)
         set_environ(req["env"])
+        set_cmdline(req["argv"])
         reseed()
         _embryo = Embryo()
     except Exception as e:
@@ -681,6 +705,7 @@ def main(argv):
     p.add_argument("socket")
     p.add_argument("runner")
     p.add_argument("--warm-imports", default="")
+    p.add_argument("--title-pad", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     global _zygote_startup
     _zygote_startup = startup_env(os.environ)

@@ -65,6 +65,11 @@ var attachScript []byte
 // variables do not all fit shows the marker and those that do.
 const markerPad = 32 << 10
 
+// titlePad is the length of the zygote's last argument, a placeholder that
+// makes room for a forked runner or kernel to show its own command line
+// (ps, /proc/PID/cmdline) as a cold one would.
+const titlePad = 4 << 10
+
 // DefaultReadyWithin bounds a zygote's imports.
 const DefaultReadyWithin = 60 * time.Second
 
@@ -185,6 +190,7 @@ func (p *Pool) start(ctx context.Context) (*zygote, error) {
 	if len(p.cfg.WarmImports) > 0 {
 		args = append(args, "--warm-imports", strings.Join(p.cfg.WarmImports, ","))
 	}
+	args = append(args, "--title-pad="+strings.Repeat("_", titlePad))
 	env := slices.DeleteFunc(slices.Clone(p.cfg.Env), func(kv string) bool { return strings.HasPrefix(kv, executor.MarkerEnv+"=") })
 	env = append(env, executor.MarkerEnv+"="+strings.Repeat("_", markerPad))
 	proc, err := executor.StartWith(executor.Launch{Args: args, Dir: p.sockDir, Env: env, DeathSignal: syscall.SIGKILL})

@@ -183,7 +183,7 @@ func TestWarmRunBehavesAsCold(t *testing.T) {
 	_, exe := sharedPool(t)
 	cold := exe
 	cold.Warm = nil
-	probe := "import sys, os\nprint('probe', sys.argv[0], sys.path[0] == os.getcwd(), os.environ['MILLRACE_ATTEMPT_ID'], os.getpgid(0) == os.getpid(), bool(os.environ.get('JPY_PARENT_PID')), 'proc-environ', set(e for e in open('/proc/self/environ', 'rb').read().split(b'\\0') if e) == set(k + b'=' + v for k, v in os.environb.items()))"
+	probe := "import sys, os\nprint('probe', sys.argv[0], sys.path[0] == os.getcwd(), os.environ['MILLRACE_ATTEMPT_ID'], os.getpgid(0) == os.getpid(), bool(os.environ.get('JPY_PARENT_PID')), 'proc-environ', all(k + b'=' + os.environb[k] in open('/proc/self/environ', 'rb').read().split(b'\\0') for k in (b'MILLRACE_ATTEMPT_ID', b'JPY_PARENT_PID', b'PATH', b'HOME')), open('/proc/self/cmdline', 'rb').read().split(b'\\0')[1:3], 'millrace_zygote' in sys.modules, open('/proc/%d/cmdline' % os.getppid(), 'rb').read().split(b'\\0')[1].split(b'/')[-1].startswith(b'millrace_runner'))"
 	got := map[bool]string{}
 	for _, warm := range []bool{true, false} {
 		e := exe
@@ -203,6 +203,7 @@ func TestWarmRunBehavesAsCold(t *testing.T) {
 	if got[true] != got[false] {
 		t.Errorf("the forked kernel sees %q, a cold one %q", got[true], got[false])
 	}
+	t.Logf("both see %s", got[true])
 }
 
 func TestRunsShareNoState(t *testing.T) {
