@@ -255,10 +255,6 @@ func (z *zygote) stop() {
 	<-z.exited
 }
 
-// drain asks the zygote to take no more runs and exit once its runs have
-// ended (SIGTERM); the runs in flight go on.
-func (z *zygote) drain() { _ = syscall.Kill(z.proc.Pid(), syscall.SIGTERM) }
-
 // supervise replaces the zygote when it exits, until Close: at once when it
 // lived a while (it drained because its environment changed), after a
 // growing pause when it keeps dying young.
@@ -300,6 +296,13 @@ func (p *Pool) supervise(z *zygote) {
 			}
 			pause = min(2*pause, 30*time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyWithin)
+			go func() {
+				select {
+				case <-p.stopped:
+					cancel() // Close does not wait for a zygote's imports
+				case <-ctx.Done():
+				}
+			}()
 			nz, err := p.start(ctx)
 			cancel()
 			if err != nil {
@@ -307,6 +310,11 @@ func (p *Pool) supervise(z *zygote) {
 				continue
 			}
 			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				nz.stop()
+				return
+			}
 			p.cur = nz
 			p.mu.Unlock()
 			p.log.Info("warm zygote replaced", "pid", nz.proc.Pid(), "imports", nz.Import)
