@@ -730,6 +730,12 @@ def main(argv):
     if threading.active_count() != 1:
         log("imports started threads: %s" % [t.name for t in threading.enumerate()])
         return 2
+    # Everything imported so far moves to the permanent generation: the
+    # forked processes' collections never walk it, which would write to
+    # (and so copy) nearly every page they share with the zygote.
+    import gc
+
+    gc.freeze()
     z = Zygote(args.socket, os.path.abspath(args.runner))
     r, p_ = rss()
     sys.stdout.write("ready %.3f %d %d\n" % (time.monotonic() - t0, r, p_))
