@@ -27,6 +27,16 @@ then starts the kernel by handing the connection file to K, which runs
 ipykernel_launcher as `python -m ipykernel_launcher -f FILE` would. Nothing is
 ever reused: every run gets a fresh R and a fresh K.
 
+What a forked run keeps from the zygote, where a cold start would differ:
+str hashes use the zygote's seed (PYTHONHASHSEED is chosen once per
+process); modules imported by the zygote read their environment then (the
+worker's, not the run's: a run that changes PYTHON*, HOME, LANG or LC_*
+goes cold); the kernel has the runner's modules imported (nbclient,
+jupyter_client), as the warm-up put them there; its memory pages are shared
+with the zygote until written, and counted in the zygote's cgroup until
+then. random reseeds itself on fork, and numpy's global generator is
+reseeded here.
+
 The zygote reports R's wait status to the attach process, which exits with
 it; when the attach process goes away (Stop's SIGKILL), the zygote kills R's
 session. Any refusal ("cold REASON") makes the attach process exec the cold
