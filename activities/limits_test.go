@@ -228,6 +228,11 @@ func startWorkerWith(t *testing.T, cfg *config.Config, sup limits.Support) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Runs fork from the warm pool, as on a worker: the forked runner
+	// joins the attach process's cgroups and rlimits.
+	if pool := nbworker.StartWarmPool(cfg, &exe, testenv.Logger()); pool != nil {
+		t.Cleanup(func() { pool.Close() })
+	}
 	w := worker.New(server.Client, cfg.TaskQueue, worker.Options{
 		MaxHeartbeatThrottleInterval:     nbworker.HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval: nbworker.HeartbeatThrottle,

@@ -19,6 +19,16 @@ var Suite = []Group{
 	{Package: "./activities/", Bench: "^BenchmarkOrchestrationOverhead$", Benchtime: "5x", Quick: "",
 		Env: []string{"TMPDIR=/dev/shm"}, Needs: "/dev/shm", Prefix: shmPrefix, Timeout: 20 * time.Minute},
 	{Package: "./activities/", Bench: "^BenchmarkThroughput$", Benchtime: "1x", Timeout: 30 * time.Minute},
+	// The same with the workers' warm pools off: orchestration against
+	// the bare executor, both cold.
+	{Package: "./activities/", Bench: "^BenchmarkThroughput$", Benchtime: "1x", Env: []string{"MILLRACE_WARM_POOL=false"},
+		Prefix: coldPrefix, Timeout: 30 * time.Minute},
+	// The warm pool: start_notebook to the first cell running, pool on
+	// and off; a run by the executor with and without it, and the
+	// zygote's idle memory.
+	{Package: "./activities/", Bench: "^" + firstCellBench + "$", Benchtime: "10x", Quick: "3x", Timeout: 20 * time.Minute},
+	{Package: "./internal/warmpool/", Bench: "^" + warmBench + "$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
+	{Package: "./cmd/millrace/", Bench: "^" + cliBench + "$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
 	{Package: "./internal/mcpserver/", Bench: "^BenchmarkToolLatency$", Benchtime: "5x", Quick: "2x", Timeout: 20 * time.Minute},
 	{Package: "./activities/", Bench: "^BenchmarkLogCapture$", Benchtime: "1x", Quick: "1x", Timeout: 20 * time.Minute},
 	{Package: "./internal/logstore/", Bench: "^BenchmarkReadPage$", Benchtime: "200x", Quick: "200x",
@@ -64,6 +74,10 @@ type Target struct {
 
 const (
 	shmPrefix      = "shm:"
+	coldPrefix     = "cold-pool:"
+	firstCellBench = "BenchmarkTimeToFirstCell"
+	warmBench      = "BenchmarkWarmPool"
+	cliBench       = "BenchmarkRunAgainstJupyterExecute"
 	overheadBench  = "BenchmarkOrchestrationOverhead"
 	pageBench      = "BenchmarkReadPage/"
 	resumeBench    = "BenchmarkResumeAfterKill"
@@ -95,9 +109,25 @@ var Rows = slices.Concat([]Row{
 	{Metric: "…on /dev/shm: workflow started to activity started", Bench: shmPrefix + overheadBench, Unit: "started-to-activity-ms", Format: "%.0f ms"},
 	{Metric: "…on /dev/shm: activity completed to workflow closed", Bench: shmPrefix + overheadBench, Unit: "activity-to-closed-ms", Format: "%.0f ms"},
 	{Metric: "…on /dev/shm: workflow closed to SUCCEEDED seen by the caller", Bench: shmPrefix + overheadBench, Unit: "closed-to-seen-ms", Format: "%.0f ms"},
-	{Metric: "Throughput: 50 short runs, 2 workers x 5 slots", Bench: "BenchmarkThroughput", Unit: "workflow-runs/min", Format: "%.1f runs/min"},
-	{Metric: "Throughput: the same 50 by the bare executor, 10 at once", Bench: "BenchmarkThroughput", Unit: "bare-runs/min", Format: "%.1f runs/min"},
-	{Metric: "Throughput: ratio", Bench: "BenchmarkThroughput", Unit: "ratio", Format: "%.3f", Target: atLeast("≥ 0.95", 0.95)},
+	{Metric: "Throughput: 50 short runs, 2 workers x 5 slots (warm pool on)", Bench: "BenchmarkThroughput", Unit: "workflow-runs/min", Format: "%.1f runs/min"},
+	{Metric: "Throughput: the same 50 by the bare executor, cold, 10 at once", Bench: "BenchmarkThroughput", Unit: "bare-runs/min", Format: "%.1f runs/min"},
+	{Metric: "Throughput: ratio (warm pool on, against the cold bare executor)", Bench: "BenchmarkThroughput", Unit: "ratio", Format: "%.3f", Target: atLeast("≥ 2", 2)},
+	{Metric: "Throughput with the warm pool off: 50 short runs, 2 workers x 5 slots", Bench: coldPrefix + "BenchmarkThroughput", Unit: "workflow-runs/min", Format: "%.1f runs/min"},
+	{Metric: "…the bare executor, cold, in the same run", Bench: coldPrefix + "BenchmarkThroughput", Unit: "bare-runs/min", Format: "%.1f runs/min"},
+	{Metric: "…ratio (orchestration's cost, both cold)", Bench: coldPrefix + "BenchmarkThroughput", Unit: "ratio", Format: "%.3f", Target: atLeast("≥ 0.95", 0.95)},
+	{Metric: "Warm pool: start_notebook to the first cell running, pool on, median", Bench: firstCellBench, Unit: "warm-s", Format: "%.2f s", Target: below("< 0.5 s", 0.5)},
+	{Metric: "…pool off (cold), alternating in the same run, median", Bench: firstCellBench, Unit: "cold-s", Format: "%.2f s"},
+	{Metric: "…ratio on / off", Bench: firstCellBench, Unit: "ratio", Format: "%.2f"},
+	{Metric: "Warm pool: the 3-cell notebook by the executor, forked from the pool, median", Bench: warmBench, Unit: "warm-s", Format: "%.2f s"},
+	{Metric: "…cold, alternating, median", Bench: warmBench, Unit: "cold-s", Format: "%.2f s"},
+	{Metric: "…ratio warm / cold", Bench: warmBench, Unit: "ratio", Format: "%.2f"},
+	{Metric: "millrace run, 3-cell notebook, dev mode, warm pool on, median", Bench: cliBench, Unit: "millrace-warm-s", Format: "%.2f s"},
+	{Metric: "…jupyter-execute (nbclient) on the same notebook, alternating, median", Bench: cliBench, Unit: "jupyter-execute-s", Format: "%.2f s"},
+	{Metric: "…ratio millrace run (pool on) / jupyter-execute", Bench: cliBench, Unit: "warm-ratio", Format: "%.2f", Target: atMost("≤ 0.5", 0.5)},
+	{Metric: "…millrace run with the pool off, median", Bench: cliBench, Unit: "millrace-cold-s", Format: "%.2f s"},
+	{Metric: "…ratio millrace run (pool off) / jupyter-execute", Bench: cliBench, Unit: "cold-ratio", Format: "%.2f"},
+	{Metric: "Warm pool: idle zygote's resident set (one per Python environment)", Bench: warmBench, Unit: "zygote-rss-MB", Format: "%.0f MB", Target: below("< 100 MB", 100)},
+	{Metric: "…its proportional set (pages shared with other processes split)", Bench: warmBench, Unit: "zygote-pss-MB", Format: "%.0f MB"},
 	{Metric: "Throughput, where the processor goes: executor (runner and kernel) per run, bare", Bench: "BenchmarkThroughput", Unit: "bare-executor-cpu-ms/run", Format: "%.0f ms"},
 	{Metric: "…executor per run, through workflows", Bench: "BenchmarkThroughput", Unit: "workflow-executor-cpu-ms/run", Format: "%.0f ms"},
 	{Metric: "…embedded Temporal server per run (beyond its use while the bare executor runs)", Bench: "BenchmarkThroughput", Unit: "server-cpu-ms/run", Format: "%.0f ms"},

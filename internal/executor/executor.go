@@ -60,7 +60,20 @@ type Executor struct {
 	// bootstrap is the file of code that installs the checkpoint library
 	// in a kernel (runner.CheckpointBootstrap), written beside script.
 	bootstrap string
+	// Warm, when set, turns the bundled runner's command lines into ones
+	// that fork it from a warm process (warmpool.Pool); nil: every run
+	// starts cold. Papermill always starts cold.
+	Warm Attacher
 }
+
+// Attacher rewrites the bundled runner's cold command line (program
+// first) into one that starts the same run warm, or returns it unchanged.
+type Attacher interface {
+	Attach(cold []string) []string
+}
+
+// Script returns the bundled runner's script path ("" for papermill).
+func (e Executor) Script() string { return e.script }
 
 // Resolve picks the executor. With Kind auto, papermill wins when it is on
 // PATH (users who have it expect it), else the bundled runner. The bundled
@@ -88,11 +101,11 @@ func (c Config) Resolve(dir string) (Executor, error) {
 		if err != nil {
 			return Executor{}, err
 		}
-		script, err := writeScript(dir, "millrace_runner", runner.Script)
+		script, err := WriteScript(dir, "millrace_runner", runner.Script)
 		if err != nil {
 			return Executor{}, err
 		}
-		bootstrap, err := writeScript(dir, "millrace_checkpoint_bootstrap", []byte(runner.CheckpointBootstrap()))
+		bootstrap, err := WriteScript(dir, "millrace_checkpoint_bootstrap", []byte(runner.CheckpointBootstrap()))
 		if err != nil {
 			return Executor{}, err
 		}
@@ -118,10 +131,10 @@ func (c Config) python() (string, error) {
 	return "", ErrNoExecutor
 }
 
-// writeScript stores an embedded script (the runner, the checkpoint
-// bootstrap) under dir, named by its content so that workers of different
+// WriteScript stores an embedded script (the runner, the checkpoint
+// bootstrap, the warm pool's) under dir, named by its content so that workers of different
 // versions sharing a data dir never overwrite each other's script mid-run.
-func writeScript(dir, name string, content []byte) (string, error) {
+func WriteScript(dir, name string, content []byte) (string, error) {
 	sum := sha256.Sum256(content)
 	path := filepath.Join(dir, "runner", name+"-"+hex.EncodeToString(sum[:6])+".py")
 	if b, err := os.ReadFile(path); err == nil && string(b) == string(content) {
@@ -200,6 +213,9 @@ func (e Executor) Args(s Spec) []string {
 	}
 	if e.Name == Bundled {
 		args = append(args, e.checkpointArgs(s)...)
+		if e.Warm != nil {
+			args = e.Warm.Attach(args)
+		}
 	}
 	return args
 }

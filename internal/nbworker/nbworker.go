@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -20,6 +21,8 @@ import (
 	"millrace/internal/notify"
 	"millrace/internal/paths"
 	"millrace/internal/python"
+	"millrace/internal/runenv"
+	"millrace/internal/warmpool"
 	"millrace/workflows"
 )
 
@@ -48,6 +51,8 @@ func WithHeartbeats(h activities.HeartbeatLog) Option {
 type Worker struct {
 	w        worker.Worker
 	Executor executor.Executor
+	// Warm is the executor's warm pool, nil when runs start cold.
+	Warm *warmpool.Pool
 }
 
 // Start resolves the executor, registers everything on the task queue and
@@ -57,6 +62,7 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
+	pool := StartWarmPool(cfg, &exe, logger)
 	maxRuns := cfg.MaxRuns
 	if maxRuns <= 0 {
 		maxRuns = config.DefaultMaxRuns
@@ -97,10 +103,36 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 	})
 	Register(w, acts)
 	if err := w.Start(); err != nil {
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
 	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "heartbeat_every", acts.HeartbeatInterval(), "executor", exe.Name, "executor_path", exe.Path, "data_dir", cfg.DataDir)
-	return &Worker{w: w, Executor: exe}, nil
+	return &Worker{w: w, Executor: exe, Warm: pool}, nil
+}
+
+// StartWarmPool starts the warm pool for exe's Python, when exe is the
+// bundled runner and cfg does not turn the pool off, and makes exe fork
+// its runs from it. A pool that cannot start (another platform, a failed
+// self-check) is logged and left out: runs then start cold, as they do
+// without it. The caller closes the pool after its last run.
+func StartWarmPool(cfg *config.Config, exe *executor.Executor, logger *slog.Logger) *warmpool.Pool {
+	if cfg.WarmPoolOff || exe.Name != executor.Bundled {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*warmpool.DefaultReadyWithin)
+	defer cancel()
+	pool, err := warmpool.Start(ctx, warmpool.Config{
+		Python: exe.Path, Runner: exe.Script(), DataDir: cfg.DataDir, WarmImports: cfg.WarmImports,
+		Env: runenv.Kernel(os.Environ(), cfg.PassEnv, nil), Logger: logger,
+	})
+	if err != nil {
+		logger.Warn("warm pool off: runs start cold", "reason", err)
+		return nil
+	}
+	exe.Warm = pool
+	return pool
 }
 
 // resolveExecutor picks the executor as cfg asks. When that is the bundled
@@ -135,7 +167,12 @@ func Register(w worker.Registry, acts *activities.Activities) {
 
 // Stop stops polling and waits for running attempts (bounded by the stop
 // timeout).
-func (w *Worker) Stop() { w.w.Stop() }
+func (w *Worker) Stop() {
+	w.w.Stop()
+	if w.Warm != nil {
+		_ = w.Warm.Close()
+	}
+}
 
 // Run starts a worker and blocks until ctx ends, then stops it.
 func Run(ctx context.Context, c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Option) error {

@@ -180,6 +180,9 @@ func (s *Server) Config(t testing.TB) *config.Config {
 		Address: s.Address, Namespace: "default", DataDir: t.TempDir(),
 		TaskQueue: "test-" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-"),
 		MaxRuns:   5, Executor: "bundled", Grace: 3 * time.Second,
+		// The warm pool is on, as on a worker, unless the suite runs
+		// with MILLRACE_WARM_POOL=false (the cold path, same tests).
+		WarmPoolOff: os.Getenv("MILLRACE_WARM_POOL") == "false",
 	}
 }
 

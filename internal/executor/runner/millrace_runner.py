@@ -1272,6 +1272,13 @@ class Run:
         # signals and shuts the kernel down on every path.
         try:
             client.km = client.create_kernel_manager()
+            # Forked from millrace's warm pool (millrace_zygote.py), the
+            # runner lets the zygote give the kernel manager a provisioner
+            # that starts this Python's ipykernel from a forked, warm
+            # process; cold, the module does not exist.
+            warm = sys.modules.get("millrace_zygote")
+            if warm is not None:
+                warm.provision(client.km)
             # Unix sockets in a private folder, not TCP ports: jupyter_client
             # picks "free" ports by binding and closing them, so kernels that
             # start together can be given the same port, and one never answers.
