@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,8 +85,15 @@ func MemoryMB(pid int, field string) float64 {
 
 // CPUSeconds is the processor time pid has used so far (user and system,
 // from ps's [[dd-]hh:]mm:ss.cc); 0 when it cannot be read.
-func CPUSeconds(pid int) float64 {
-	v := psField(pid, "time")
+func CPUSeconds(pid int) float64 { return psSeconds(pid) }
+
+// CPUSecondsWithChildren is CPUSeconds with the time of the children pid
+// has reaped (ps -S sums exited children into their parent).
+func CPUSecondsWithChildren(pid int) float64 { return psSeconds(pid, "-S") }
+
+// psSeconds reads ps's time field of pid, with extra ps flags.
+func psSeconds(pid int, flags ...string) float64 {
+	v := psField(pid, "time", flags...)
 	if days, rest, ok := strings.Cut(v, "-"); ok {
 		d, _ := strconv.ParseFloat(days, 64)
 		return d*86400 + clockSeconds(rest)
@@ -106,8 +114,9 @@ func clockSeconds(v string) float64 {
 	return s
 }
 
-func psField(pid int, field string) string {
-	out, err := exec.Command("/bin/ps", "-o", field+"=", "-p", strconv.Itoa(pid)).Output()
+func psField(pid int, field string, flags ...string) string {
+	args := append(slices.Clone(flags), "-o", field+"=", "-p", strconv.Itoa(pid))
+	out, err := exec.Command("/bin/ps", args...).Output()
 	if err != nil {
 		return ""
 	}
