@@ -51,7 +51,7 @@ var workflowPure = set("internal/failure")
 // runsCode are the packages that start processes and run notebooks: only a
 // worker may reach them. The client side (jobs, mcpserver) never does, so an
 // MCP server or CLI that only starts and reads jobs cannot run code itself.
-var runsCode = set("activities", "internal/executor", "internal/nbworker")
+var runsCode = set("activities", "internal/executor", "internal/nbworker", "internal/warmpool")
 
 // clientSide must not reach runsCode, directly or through another package.
 var clientSide = set("internal/jobs", "internal/mcpserver")
@@ -60,11 +60,12 @@ var clientSide = set("internal/jobs", "internal/mcpserver")
 // registered by the worker host alone, and the executor is the one
 // supervisor of child processes: the worker host resolves which executor
 // to use, the activities run it, and the dev service starts the embedded
-// server through it (the test cluster takes only the name of the attempt
-// marker it sets, which its notebooks record).
+// server through it, and the warm pool starts its zygotes through it and
+// writes its scripts where the runner's are (the test cluster takes only
+// the name of the attempt marker it sets, which its notebooks record).
 var importedOnlyBy = map[string]map[string]bool{
 	"activities":        set("internal/nbworker", "internal/testenv"),
-	"internal/executor": set("activities", "internal/devmode", "internal/nbworker", "internal/testcluster"),
+	"internal/executor": set("activities", "internal/devmode", "internal/nbworker", "internal/testcluster", "internal/warmpool"),
 	"internal/testenv":  set(), // test set-up: _test files and test helper packages only
 }
 
