@@ -232,6 +232,9 @@ func startWorkerWith(t *testing.T, cfg *config.Config, sup limits.Support) {
 	// joins the attach process's cgroups and rlimits.
 	if pool := nbworker.StartWarmPool(cfg, &exe, testenv.Logger()); pool != nil {
 		t.Cleanup(func() { pool.Close() })
+		if err := pool.WaitReady(context.Background()); err != nil {
+			t.Fatalf("the warm pool did not start: %v", err)
+		}
 	}
 	w := worker.New(server.Client, cfg.TaskQueue, worker.Options{
 		MaxHeartbeatThrottleInterval:     nbworker.HeartbeatThrottle,

@@ -114,16 +114,16 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 
 // StartWarmPool starts the warm pool for exe's Python, when exe is the
 // bundled runner and cfg does not turn the pool off, and makes exe fork
-// its runs from it. A pool that cannot start (another platform, a failed
-// self-check) is logged and left out: runs then start cold, as they do
-// without it. The caller closes the pool after its last run.
+// its runs from it. It does not wait for the pool's warm-up: runs start
+// cold until the first zygote has passed its self-check, so a worker (and
+// the dev service) takes runs at once. A pool that cannot start (another
+// platform, a failed self-check) is logged, and runs start cold, as they
+// do without it. The caller closes the pool after its last run.
 func StartWarmPool(cfg *config.Config, exe *executor.Executor, logger *slog.Logger) *warmpool.Pool {
 	if cfg.WarmPoolOff || exe.Name != executor.Bundled {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*warmpool.DefaultReadyWithin)
-	defer cancel()
-	pool, err := warmpool.Start(ctx, warmpool.Config{
+	pool, err := warmpool.StartInBackground(warmpool.Config{
 		Python: exe.Path, Runner: exe.Script(), DataDir: cfg.DataDir, WarmImports: cfg.WarmImports,
 		Env: runenv.Kernel(os.Environ(), cfg.PassEnv, nil), Logger: logger,
 	})

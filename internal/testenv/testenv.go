@@ -200,6 +200,15 @@ func (s *Server) StartWorker(t testing.TB, cfg *config.Config, opts ...connect.O
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	// A worker takes runs before its warm pool is ready (they start
+	// cold); tests wait for it, so that their runs fork from the pool as
+	// a worker's do once warm, and a pool that fails its self-check fails
+	// the test instead of leaving every run cold unnoticed.
+	if w.Warm != nil {
+		if err := w.Warm.WaitReady(context.Background()); err != nil {
+			t.Fatalf("the worker's warm pool did not start: %v", err)
+		}
+	}
 	return w
 }
 

@@ -107,6 +107,8 @@ type Pool struct {
 	serial  int
 	stopped chan struct{} // closed by Close
 	done    chan struct{} // closed when the supervising goroutine has ended
+	ready   chan struct{} // closed once the first zygote is ready or failed
+	failed  error         // why the first zygote did not start (StartInBackground)
 }
 
 // zygote is one started zygote process.
@@ -126,6 +128,85 @@ type zygote struct {
 // cold. Once started, a zygote that dies or finds its environment changed
 // is replaced in the background; runs go cold meanwhile.
 func Start(ctx context.Context, cfg Config) (*Pool, error) {
+	p, err := newPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	z, err := p.first(ctx)
+	if err != nil {
+		os.RemoveAll(p.sockDir)
+		return nil, err
+	}
+	p.cur = z
+	close(p.ready)
+	go p.supervise(z)
+	return p, nil
+}
+
+// StartInBackground is Start without the wait: it returns at once, and
+// runs start cold until the first zygote has passed its self-check (about
+// two seconds of imports and a one-cell run). A worker, and the dev
+// service above all, is ready to take runs in a fraction of a second
+// instead of after the pool's warm-up. A pool that fails its self-check is
+// logged ("warm pool off: runs start cold") and stays empty; WaitReady
+// reports why.
+func StartInBackground(cfg Config) (*Pool, error) {
+	p, err := newPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*DefaultReadyWithin)
+		defer cancel()
+		go func() {
+			select {
+			case <-p.stopped:
+				cancel() // Close does not wait for a zygote's imports
+			case <-ctx.Done():
+			}
+		}()
+		z, err := p.first(ctx)
+		p.mu.Lock()
+		if err == nil && p.closed {
+			err = errors.New("the pool was closed while its zygote started")
+		}
+		if err != nil {
+			p.failed = err
+			p.mu.Unlock()
+			if z != nil {
+				z.stop()
+			}
+			p.log.Warn("warm pool off: runs start cold", "reason", err)
+			close(p.ready)
+			close(p.done)
+			return
+		}
+		p.cur = z
+		p.mu.Unlock()
+		close(p.ready)
+		p.log.Info("warm pool ready", "zygote", z.proc.Pid(), "imports", z.Import)
+		p.supervise(z)
+	}()
+	return p, nil
+}
+
+// WaitReady waits until the pool's first zygote is ready (nil), or has
+// failed its start or self-check (the reason). Runs never need to wait:
+// until then they start cold. Tests and benchmarks that measure warm runs
+// do.
+func (p *Pool) WaitReady(ctx context.Context) error {
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed
+}
+
+// newPool writes the pool's scripts and makes its socket folder.
+func newPool(cfg Config) (*Pool, error) {
 	if runtime.GOOS != "linux" || portable.Enabled() {
 		return nil, ErrUnsupported
 	}
@@ -144,22 +225,21 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{cfg: cfg, zscript: zs, ascript: as, sockDir: dir, log: cfg.Logger.With("python", cfg.Python),
-		stopped: make(chan struct{}), done: make(chan struct{})}
+	return &Pool{cfg: cfg, zscript: zs, ascript: as, sockDir: dir, log: cfg.Logger.With("python", cfg.Python),
+		stopped: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{})}, nil
+}
+
+// first starts the pool's first zygote and runs the self-check through it.
+func (p *Pool) first(ctx context.Context) (*zygote, error) {
 	z, err := p.start(ctx)
 	if err == nil {
 		err = p.selfCheck(ctx, z)
 	}
-	if err != nil {
-		if z != nil {
-			z.stop()
-		}
-		os.RemoveAll(dir)
-		return nil, err
+	if err != nil && z != nil {
+		z.stop()
+		z = nil
 	}
-	p.cur = z
-	go p.supervise(z)
-	return p, nil
+	return z, err
 }
 
 // socketDir makes the private (0700) folder of the zygotes' sockets: under
