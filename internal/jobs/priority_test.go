@@ -16,7 +16,8 @@ import (
 
 // TestPriorityOvertakesQueuedRuns: on a worker with one slot, busy with
 // a blocker, three normal runs and one low run wait; a high run started
-// after them starts first when the slot frees, and the low one last.
+// after them starts first when the slot frees, then the normal ones (in
+// any order among themselves), and the low one last.
 func TestPriorityOvertakesQueuedRuns(t *testing.T) {
 	dir := t.TempDir()
 	testenv.CopyFile(t, "testdata/order.ipynb", dir)
@@ -74,9 +75,17 @@ func TestPriorityOvertakesQueuedRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Priority orders classes, not runs within one: the normal runs'
+	// workflow tasks are processed side by side, so their activities may
+	// be scheduled in another order than the runs were started.
 	got := strings.Fields(string(b))
-	want := []string{"blocker", "high", "normal1", "normal2", "normal3", "low"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("start order %v, want %v", got, want)
+	class := func(name string) string { return strings.TrimRight(name, "0123456789") }
+	var classes []string
+	for _, n := range got {
+		classes = append(classes, class(n))
+	}
+	want := []string{"blocker", "high", "normal", "normal", "normal", "low"}
+	if strings.Join(classes, " ") != strings.Join(want, " ") {
+		t.Errorf("start order %v: by priority %v, want %v", got, classes, want)
 	}
 }
