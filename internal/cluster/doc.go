@@ -26,7 +26,8 @@
 // mount. Each scenario adds a row to a table that, with
 // MILLRACE_CLUSTER_WRITE=path and every scenario passed, replaces the
 // section of RELIABILITY.md between BeginMarker and EndMarker (`make
-// cluster`). It needs Linux, root, iproute2, PostgreSQL (Debian's
+// cluster`, which sets MILLRACE_CLUSTER=full; without it the rolling
+// restart and the PostgreSQL restart, the long scenarios, do not run). It needs Linux, root, iproute2, PostgreSQL (Debian's
 // postgresql package) and the embedded server binary, and fails without
 // them.
 package cluster
