@@ -116,23 +116,7 @@ func start(t testing.TB, exe executor.Executor, marker string, cells ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{proc: proc, lines: make(chan string, 100)}
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		sc := bufio.NewScanner(proc.Stdout)
-		for sc.Scan() {
-			r.lines <- sc.Text()
-		}
-		close(r.lines)
-	}()
-	go func() {
-		defer r.wg.Done()
-		b, _ := io.ReadAll(proc.Stderr)
-		r.mu.Lock()
-		r.stderr.Write(b)
-		r.mu.Unlock()
-	}()
+	r := follow(proc)
 	t.Cleanup(func() { _ = proc.Stop(0); proc.Cleanup() })
 	return r
 }
@@ -375,23 +359,7 @@ func TestForkedRunJoinsItsCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{proc: proc, lines: make(chan string, 100)}
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		sc := bufio.NewScanner(proc.Stdout)
-		for sc.Scan() {
-			r.lines <- sc.Text()
-		}
-		close(r.lines)
-	}()
-	go func() {
-		defer r.wg.Done()
-		b, _ := io.ReadAll(proc.Stderr)
-		r.mu.Lock()
-		r.stderr.Write(b)
-		r.mu.Unlock()
-	}()
+	r := follow(proc)
 	f := strings.Fields(r.line(t, "kernel "))
 	kernel, _ := strconv.Atoi(f[0])
 	runner, _ := strconv.Atoi(f[1])
@@ -441,4 +409,27 @@ func sessionMembers(sids ...int) []int {
 		}
 	}
 	return out
+}
+
+// follow reads a started run's output: stdout line by line (run.line),
+// stderr whole.
+func follow(proc *executor.Process) *run {
+	r := &run{proc: proc, lines: make(chan string, 100)}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		sc := bufio.NewScanner(proc.Stdout)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+	}()
+	go func() {
+		defer r.wg.Done()
+		b, _ := io.ReadAll(proc.Stderr)
+		r.mu.Lock()
+		r.stderr.Write(b)
+		r.mu.Unlock()
+	}()
+	return r
 }
