@@ -606,6 +606,10 @@ func TestResourceSubscribersLeaveNoGoroutines(t *testing.T) {
 	// Unsubscribing its only subscriber stops the job's watcher.
 	first := inProcess(t, srv, true)
 	subscribe(t, first, statusURI(id), outputURI(id))
+	// The watcher's goroutine carries its label once it runs, which may be
+	// a moment after the subscribe answered (its first status read may come
+	// from the job service's cache, without a wait).
+	testenv.Eventually(t, 30*time.Second, "one watcher of "+id, func() bool { return watching(id, false) == 1 })
 	if n := watching(id, false); n != 1 {
 		t.Fatalf("%d watchers of %s, want 1", n, id)
 	}

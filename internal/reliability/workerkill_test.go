@@ -56,8 +56,10 @@ func killOnce(t *testing.T, sc *scenario, bin string) (time.Duration, bool) {
 	run, err := svc.Start(context.Background(), jobs.StartRequest{
 		Path:             root + "/slow.ipynb",
 		HeartbeatTimeout: killHeartbeatTimeout,
-		Options:          runopts.Options{Parameters: slowParams(30, 0.2)},
-		Direct:           runopts.Direct{Env: env},
+		// 15 s: the second worker's start waits for its warm pool, and the
+		// kill must still find the run mid-way.
+		Options: runopts.Options{Parameters: slowParams(75, 0.2)},
+		Direct:  runopts.Direct{Env: env},
 	})
 	if err != nil {
 		t.Fatal(err)
