@@ -230,7 +230,7 @@ func startWorkerWith(t *testing.T, cfg *config.Config, sup limits.Support) {
 	}
 	// Runs fork from the warm pool, as on a worker: the forked runner
 	// joins the attach process's cgroups and rlimits.
-	if pool := nbworker.StartWarmPool(cfg, &exe, testenv.Logger()); pool != nil {
+	if pool := nbworker.StartWarmPool(cfg, &exe, nil, testenv.Logger()); pool != nil {
 		t.Cleanup(func() { pool.Close() })
 		if err := pool.WaitReady(context.Background()); err != nil {
 			t.Fatalf("the warm pool did not start: %v", err)

@@ -138,6 +138,17 @@ type owner interface {
 // namespaces, reports readiness and waits for ctx. own is nil for an
 // in-memory DB.
 func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writer, logger log.Logger, quietStop func()) error {
+	addr := net.JoinHostPort(o.ip, strconv.Itoa(o.port))
+	dial := net.JoinHostPort(dialHost(o.ip), strconv.Itoa(o.port))
+	// The UI (ui-server, with its assets and a lazy gRPC connection) starts
+	// while the server does: one after the other added a third to the
+	// start. It answers nothing useful until the frontend is up, and
+	// nobody learns its address before the ready line.
+	var ui *backgroundUI
+	if o.ui.port != 0 {
+		ui = startUIBackground(ctx, o, dial)
+		defer ui.close()
+	}
 	srv, err := newServer(o, st, logger)
 	if err != nil {
 		return fmt.Errorf("cannot build the server: %w", err)
@@ -147,8 +158,6 @@ func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writ
 	}
 	defer srv.Stop()
 
-	addr := net.JoinHostPort(o.ip, strconv.Itoa(o.port))
-	dial := net.JoinHostPort(dialHost(o.ip), strconv.Itoa(o.port))
 	if err := reconcileNamespaces(ctx, dial, o, logger); err != nil {
 		if ctx.Err() != nil {
 			quietStop()
@@ -157,16 +166,14 @@ func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writ
 		return err
 	}
 	uiAddr := ""
-	if o.ui.port != 0 {
-		stopUI, err := startUI(ctx, o, dial)
-		if err != nil {
+	if ui != nil {
+		if err := ui.wait(); err != nil {
 			if ctx.Err() != nil {
 				quietStop()
 				return nil
 			}
 			return err
 		}
-		defer stopUI()
 		uiAddr = " ui=" + net.JoinHostPort(o.ui.ip, strconv.Itoa(o.ui.port))
 	}
 	var lost <-chan error

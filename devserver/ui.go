@@ -110,3 +110,34 @@ func startUI(ctx context.Context, o *options, frontend string) (stop func(), err
 		}
 	}
 }
+
+// backgroundUI is the UI starting beside the server.
+type backgroundUI struct {
+	done chan struct{}
+	stop func()
+	err  error
+}
+
+// startUIBackground starts the UI (startUI) in a goroutine.
+func startUIBackground(ctx context.Context, o *options, frontend string) *backgroundUI {
+	b := &backgroundUI{done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.stop, b.err = startUI(ctx, o, frontend)
+	}()
+	return b
+}
+
+// wait returns once the UI accepts connections, or with why it cannot.
+func (b *backgroundUI) wait() error {
+	<-b.done
+	return b.err
+}
+
+// close stops the UI once its start has ended.
+func (b *backgroundUI) close() {
+	<-b.done
+	if b.stop != nil {
+		b.stop()
+	}
+}

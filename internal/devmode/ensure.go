@@ -48,7 +48,7 @@ func Ensure(ctx context.Context, cfg *config.Config) (State, error) {
 		select {
 		case <-ctx.Done():
 			return State{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond): // a state file read: cheap
 		}
 		if held, _ := lockHeld(filepath.Join(Dir(cfg.DataDir), lockName)); !held && time.Since(deadline.Add(-StartTimeout)) > 3*time.Second {
 			return State{}, fmt.Errorf("the dev service exited while starting; its log %s ends with:\n%s", LogFile(cfg.DataDir), logTail(cfg.DataDir))

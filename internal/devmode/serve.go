@@ -25,6 +25,7 @@ import (
 	"millrace/internal/executor"
 	"millrace/internal/filemode"
 	"millrace/internal/nbworker"
+	"millrace/internal/python"
 	"millrace/workflows"
 )
 
@@ -111,6 +112,21 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	os.Remove(filepath.Join(dir, stateName))
 	defer os.Remove(filepath.Join(dir, stateName))
 
+	// Finding the bundled runner's Python takes a subprocess (and 0.3 s
+	// more behind a pyenv shim): it runs while the server starts, and the
+	// worker's start below takes its cached answer.
+	if cfg.Executor != executor.ChoosePapermill {
+		go python.Find(cfg.Python)
+	}
+	// How long each step took goes into the ready line, so that a slow
+	// start says where its time went.
+	var phases []any
+	last := started
+	mark := func(name string) {
+		now := time.Now()
+		phases = append(phases, name+"_ms", now.Sub(last).Milliseconds())
+		last = now
+	}
 	bin, isCLI, err := FindServer(cfg.TemporalBin)
 	if err != nil {
 		return err
@@ -126,6 +142,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err := ownKey(cfg); err != nil {
 		return err
 	}
+	mark("prepare")
 	port, err := stablePort(dir, portName, 0)
 	if err != nil {
 		return err
@@ -169,15 +186,17 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		}
 		logger.Warn("the Temporal dev server exited while starting; starting it again", "error", err)
 	}
+	mark("server")
 	defer func() {
 		if err := server.stop(); err != nil {
 			logger.Warn("the Temporal dev server did not stop", "error", err)
 		}
 	}()
 	defer c.Close()
-	if err := connect.EnsureSearchAttributes(ctx, c, cfg.Namespace); err != nil {
-		return err
-	}
+	// The server registers millrace's search attributes from its flags;
+	// the check that they are there runs beside the worker's start.
+	attrs := make(chan error, 1)
+	go func() { attrs <- connect.EnsureSearchAttributes(ctx, c, cfg.Namespace) }()
 	wcfg := *cfg
 	wcfg.Address = addr
 	if !isCLI {
@@ -188,6 +207,10 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		return err
 	}
 	defer w.Stop()
+	if err := <-attrs; err != nil {
+		return err
+	}
+	mark("worker")
 
 	st := State{
 		PID: os.Getpid(), ServerPID: server.proc.Pid(), Address: addr, Namespace: cfg.Namespace,
@@ -211,12 +234,13 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		}
 		defer ui.Close()
 		st.UI = uiBase(publicUI)
+		mark("ui")
 	}
 	st.ReadyIn = time.Since(started).Seconds()
 	if err := writeState(cfg.DataDir, st); err != nil {
 		return fmt.Errorf("write dev service state: %w", err)
 	}
-	logger.Info("dev service ready", "address", addr, "data_dir", cfg.DataDir, "ready_seconds", st.ReadyIn)
+	logger.Info("dev service ready", append([]any{"address", addr, "data_dir", cfg.DataDir, "ready_seconds", st.ReadyIn}, phases...)...)
 	if ready != nil {
 		ready(st)
 	}

@@ -62,7 +62,8 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	pool := StartWarmPool(cfg, &exe, logger)
+	begin := make(chan struct{})
+	pool := StartWarmPool(cfg, &exe, begin, logger)
 	maxRuns := cfg.MaxRuns
 	if maxRuns <= 0 {
 		maxRuns = config.DefaultMaxRuns
@@ -108,6 +109,7 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 		}
 		return nil, fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
+	close(begin) // the warm pool's zygote starts now, after the worker
 	logger.Info("worker started", "task_queue", cfg.TaskQueue, "roots", roots.Dirs(), "max_runs", maxRuns, "heartbeat_every", acts.HeartbeatInterval(), "executor", exe.Name, "executor_path", exe.Path, "data_dir", cfg.DataDir)
 	return &Worker{w: w, Executor: exe, Warm: pool}, nil
 }
@@ -118,14 +120,15 @@ func Start(c client.Client, cfg *config.Config, logger *slog.Logger, opts ...Opt
 // cold until the first zygote has passed its self-check, so a worker (and
 // the dev service) takes runs at once. A pool that cannot start (another
 // platform, a failed self-check) is logged, and runs start cold, as they
-// do without it. The caller closes the pool after its last run.
-func StartWarmPool(cfg *config.Config, exe *executor.Executor, logger *slog.Logger) *warmpool.Pool {
+// do without it. Its zygote starts once begin is closed (nil: at once).
+// The caller closes the pool after its last run.
+func StartWarmPool(cfg *config.Config, exe *executor.Executor, begin <-chan struct{}, logger *slog.Logger) *warmpool.Pool {
 	if cfg.WarmPoolOff || exe.Name != executor.Bundled {
 		return nil
 	}
 	pool, err := warmpool.StartInBackground(warmpool.Config{
 		Python: exe.Path, Runner: exe.Script(), DataDir: cfg.DataDir, WarmImports: cfg.WarmImports,
-		Env: runenv.Kernel(os.Environ(), cfg.PassEnv, nil), Logger: logger,
+		Env: runenv.Kernel(os.Environ(), cfg.PassEnv, nil), Logger: logger, Begin: begin,
 	})
 	if err != nil {
 		logger.Warn("warm pool off: runs start cold", "reason", err)

@@ -1,9 +1,8 @@
 // Package python finds the Python that runs the bundled runner: one that
-// can import nbclient and ipykernel. The first python3 on PATH is often not
-// it: on macOS /usr/bin/python3 is Apple's stub or an old Python, and pyenv,
-// conda or a virtualenv may put an interpreter first that has neither
-// package. So each candidate is asked, once per process, with one short
-// subprocess.
+// has nbclient and ipykernel. The first python3 on PATH is often not it: on
+// macOS /usr/bin/python3 is Apple's stub or an old Python, and pyenv, conda
+// or a virtualenv may put an interpreter first that has neither package. So
+// each candidate is asked, once per process, with one short subprocess.
 package python
 
 import (
@@ -25,9 +24,9 @@ import (
 // Env names the variable that chooses the Python outright.
 const Env = "MILLRACE_PYTHON"
 
-// CheckTimeout bounds one candidate's check. A cold import of nbclient and
-// ipykernel takes about a second; a loaded machine, or a Python compiling
-// its bytecode for the first time, takes longer.
+// CheckTimeout bounds one candidate's check. The check itself takes tens of
+// milliseconds; a pyenv shim adds about 0.3 s, and a loaded machine, or a
+// Python on a cold disk, takes longer.
 const CheckTimeout = 20 * time.Second
 
 // Install says how to get a usable Python, for every error that found none.
@@ -35,10 +34,10 @@ const Install = "install nbclient and ipykernel into a Python 3 (`python3 -m pip
 	"on macOS a Homebrew (`brew install python`) or python.org Python, not Apple's /usr/bin/python3; " +
 	"on Debian or Ubuntu `apt-get install python3-nbclient python3-ipykernel`), or set " + Env + " (--python) to a Python that has them"
 
-// ErrNotFound means no candidate could import nbclient and ipykernel.
+// ErrNotFound means no candidate has nbclient and ipykernel.
 var ErrNotFound = errors.New("no Python with nbclient and ipykernel")
 
-// Interpreter is a Python that imports nbclient and ipykernel.
+// Interpreter is a Python that has nbclient and ipykernel.
 type Interpreter struct {
 	// Path is the interpreter to run: the candidate's own sys.executable,
 	// so that a pyenv shim or a relative path means the same Python
@@ -54,9 +53,17 @@ type Interpreter struct {
 // String is the interpreter for a status line: "/usr/bin/python3 (3.11.2)".
 func (in Interpreter) String() string { return in.Path + " (" + in.Version + ")" }
 
-// checkScript prints what Interpreter records. It imports the two packages
-// the bundled runner needs, nothing else.
-const checkScript = `import sys, nbclient, ipykernel
+// checkScript prints what Interpreter records, after finding the modules
+// the bundled runner and its kernel import first. It finds them without
+// importing them: the import costs 0.3 s or more of every worker's and the
+// dev service's start, and a package that is present but breaks on import
+// is still told apart, with its own traceback, by the warm pool's
+// self-check and by a run's first error.
+const checkScript = `import sys
+from importlib.util import find_spec
+missing = [m for m in ("nbclient", "ipykernel", "jupyter_client", "nbformat") if find_spec(m) is None]
+if missing:
+    sys.exit("ModuleNotFoundError: No module named " + ", ".join(repr(m) for m in missing))
 sys.stdout.write("\n" + (sys.executable or "") + "\n%d.%d.%d\n" % sys.version_info[:3])`
 
 // finder holds what discovery reads from the process, so tests can give
@@ -83,7 +90,7 @@ type result struct {
 // MILLRACE_PYTHON) is the only one tried when set: a Python the user named
 // must work, or Find says why it does not. Otherwise it tries python3 on
 // PATH, then the usual install locations (Candidates), and returns the
-// first that imports nbclient and ipykernel. The answer is kept for the
+// first that has nbclient and ipykernel. The answer is kept for the
 // life of the process (per explicit value, PATH and HOME).
 func Find(explicit string) (Interpreter, error) {
 	key := explicit + "\x00" + os.Getenv("PATH") + "\x00" + os.Getenv("HOME")
@@ -147,7 +154,7 @@ func (f finder) find() (Interpreter, error) {
 	return Interpreter{}, fmt.Errorf("%w (tried %s); %s", ErrNotFound, strings.Join(tried, "; "), Install)
 }
 
-// Check runs one interpreter and reports whether it imports nbclient and
+// Check runs one interpreter and reports whether it has nbclient and
 // ipykernel, with its version and sys.executable.
 func Check(path string) (Interpreter, error) { return check(path, CheckTimeout) }
 

@@ -91,6 +91,11 @@ type Config struct {
 	// the kernel's (--warm-imports).
 	WarmImports []string
 	Logger      *slog.Logger
+	// Begin, when set, holds StartInBackground's zygote until it is
+	// closed: the zygote's imports take a processor for half a second,
+	// which a worker's own start (and the dev service's ready) should not
+	// share.
+	Begin <-chan struct{}
 }
 
 // Pool is a started warm pool. Attach is safe for concurrent use.
@@ -165,6 +170,12 @@ func StartInBackground(cfg Config) (*Pool, error) {
 			case <-ctx.Done():
 			}
 		}()
+		if cfg.Begin != nil {
+			select {
+			case <-cfg.Begin:
+			case <-ctx.Done():
+			}
+		}
 		z, err := p.first(ctx)
 		p.mu.Lock()
 		if err == nil && p.closed {
