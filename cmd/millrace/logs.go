@@ -51,6 +51,12 @@ func runLogs(ctx context.Context, c *cli, cmd command, args []string) error {
 
 	req := jobs.LogsRequest{JobID: pos[0], Cursor: *cursor, Stream: *stream, Tail: *tail, Limit: jobs.MaxLogLines}
 	p := &logPrinter{c: c, json: *asJSON && *follow}
+	var closed <-chan struct{}
+	if *follow {
+		var stopWatch func()
+		closed, stopWatch = svc.WatchClose(ctx, req.JobID)
+		defer stopWatch()
+	}
 	var all []logstore.Line
 	for {
 		last, err := readLogs(ctx, svc, &req, func(page jobs.Logs) error {
@@ -74,6 +80,8 @@ func runLogs(ctx context.Context, c *cli, cmd command, args []string) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-closed:
+			closed = nil
 		case <-time.After(watchEvery):
 		}
 	}

@@ -48,6 +48,9 @@ func (c *cli) watch(ctx context.Context, svc *jobs.Service, job jobs.Started, op
 		disp = &plainDisplay{c: c}
 	}
 	w := &watcher{svc: svc, id: job.JobID, disp: disp}
+	// The end is read the moment the run closes, not at the next poll.
+	closed, stopWatch := svc.WatchClose(ctx, job.JobID)
+	defer stopWatch()
 	var failingSince time.Time
 	for {
 		end, err := w.poll(ctx)
@@ -73,6 +76,8 @@ func (c *cli) watch(ctx context.Context, svc *jobs.Service, job jobs.Started, op
 		}
 		select {
 		case <-ctx.Done():
+		case <-closed:
+			closed = nil // once: a failed long poll leaves the timer
 		case <-time.After(watchEvery):
 		}
 	}

@@ -17,7 +17,7 @@ const cancelWait = 15 * time.Second
 // stops the process tree (SIGTERM, grace, SIGKILL), and the job ends
 // CANCELED. Canceling an ended job is an error; canceling twice is not.
 func (s *Service) Cancel(ctx context.Context, jobID, reason string) (Status, error) {
-	st, err := s.freshStatus(ctx, jobID)
+	st, err := s.FreshStatus(ctx, jobID)
 	if err != nil {
 		return Status{}, err
 	}
@@ -45,7 +45,7 @@ func (s *Service) CancelBatch(ctx context.Context, batchID, reason string) (Batc
 	if err := s.requestCancel(ctx, batchID, reason); err != nil {
 		return BatchStatus{}, err
 	}
-	closed, stop := s.watchClose(ctx, batchID)
+	closed, stop := s.WatchClose(ctx, batchID)
 	select {
 	case <-closed:
 	case <-time.After(2 * cancelWait):

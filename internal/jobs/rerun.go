@@ -156,7 +156,7 @@ func (s *Service) RerunRunWith(ctx context.Context, jobID string, opts RerunOpti
 	var resume *workflows.Resume
 	warnings := withoutResumeWarnings(in.Warnings)
 	if opts.FromCell > 0 {
-		st, err := s.freshStatus(ctx, jobID)
+		st, err := s.FreshStatus(ctx, jobID)
 		if err != nil {
 			return RerunStarted{}, err
 		}

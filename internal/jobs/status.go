@@ -140,10 +140,10 @@ func (s *Service) Status(ctx context.Context, jobID string) (Status, error) {
 	return s.status(ctx, jobID, MaxStatusStaleness)
 }
 
-// freshStatus describes a job from a read that begins now: for a caller
+// FreshStatus describes a job from a read that begins now: for a caller
 // about to act on the answer (cancel, a rerun from a checkpoint) or
 // waiting for it to change.
-func (s *Service) freshStatus(ctx context.Context, jobID string) (Status, error) {
+func (s *Service) FreshStatus(ctx context.Context, jobID string) (Status, error) {
 	return s.status(ctx, jobID, 0)
 }
 

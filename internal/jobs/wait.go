@@ -19,11 +19,11 @@ func (s *Service) WaitEnded(ctx context.Context, jobID string, wait time.Duratio
 	deadline := time.Now().Add(wait)
 	// The workflow result long-polls: it answers the moment the run closes,
 	// where polling alone would add up to pollEvery to every wait.
-	closed, stop := s.watchClose(ctx, jobID)
+	closed, stop := s.WatchClose(ctx, jobID)
 	defer stop()
 	var last Status
 	for first := true; ; first = false {
-		st, err := s.freshStatus(ctx, jobID)
+		st, err := s.FreshStatus(ctx, jobID)
 		if err != nil {
 			// A wait may last hours: one status read that timed out or
 			// found the server unavailable (a loaded host, a restarting
@@ -68,20 +68,28 @@ func transient(ctx context.Context, err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unavailable) || errors.As(err, &deadline)
 }
 
-// watchClose long-polls a workflow until it closes: the channel is closed
-// then, or when the poll fails or stop is called. Call stop when done.
+// WatchClose long-polls a workflow until it closes: the channel is closed
+// then, or when the poll fails or stop is called. Call stop when done. A
+// follower selects on it beside its poll timer, to read the end at once
+// rather than at its next poll; once the poll has returned, this service's
+// status answers read the run again instead of serving a cached RUNNING.
 //
 // The poll's context has no deadline, only cancellation. Given a deadline,
 // the server answers the long poll empty a second before it, and the SDK
 // polls again at once, which the server answers at once: about 550 calls
 // in that last second (measured on the embedded server). Cancelled
 // instead, the poll ends with the one call in flight.
-func (s *Service) watchClose(ctx context.Context, id string) (closed <-chan struct{}, stop func()) {
+func (s *Service) WatchClose(ctx context.Context, id string) (closed <-chan struct{}, stop func()) {
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	unlink := context.AfterFunc(ctx, cancel)
 	done := make(chan struct{})
 	go func() {
 		_ = s.Client.GetWorkflow(pctx, id, "").Get(pctx, nil)
+		if pctx.Err() == nil {
+			// Closed, or the poll failed: either way a fresh read costs
+			// one Describe and cannot be wrong.
+			s.statuses.closed(id)
+		}
 		close(done)
 	}()
 	return done, func() { unlink(); cancel() }

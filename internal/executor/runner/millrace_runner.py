@@ -1286,10 +1286,8 @@ class Run:
             client.km.transport, client.km.ip = "ipc", os.path.join(self.ipc_dir, "k")
             await client.async_start_new_kernel(cwd=cwd, env=env)
             self.remember_kernel_group()
-            await client.async_start_new_kernel_client()
-            msg_id = await _ensure_async(client.kc.kernel_info())
-            reply = await client.async_wait_for_reply(msg_id)
-            if reply is not None and "language_info" in reply.get("content", {}):
+            reply = await self.start_kernel_client(client, self.args.start_timeout)
+            if "language_info" in reply.get("content", {}):
                 self.nb.metadata["language_info"] = reply["content"]["language_info"]
         except asyncio.CancelledError:
             raise
@@ -1302,6 +1300,60 @@ class Run:
                 "kernel '%s' failed to start: %s: %s" % (kernel_name, type(e).__name__, e),
             )
         client.shutdown_kernel = "graceful"
+
+    async def start_kernel_client(self, client, timeout):
+        """nbclient's async_start_new_kernel_client, with a faster wait for
+        the kernel: returns the kernel_info reply once IOPub is connected.
+
+        jupyter_client's wait_for_ready, after the reply, waits up to 0.2 s
+        for an IOPub message (a SUB socket joins late: what the kernel
+        publishes before the subscription reaches it is lost, so none may
+        come, and it asks again), then for 0.2 s of IOPub silence: 0.2 to
+        0.4 s of every run's start. Here a new kernel_info request (each
+        makes the kernel publish its status) goes every 20 ms until a
+        status arrives, and nothing waits for silence: the extra replies
+        and statuses carry other parents, which nbclient's waits skip."""
+        from queue import Empty
+
+        try:
+            from nbclient.util import run_hook  # nbclient 0.6 and later
+        except ImportError:
+            run_hook = None
+
+        kc = client.kc = client.km.client()
+        try:
+            await _ensure_async(kc.start_channels())
+            deadline = time.monotonic() + timeout
+            first = await _ensure_async(kc.kernel_info())
+            reply = None
+            while reply is None:
+                try:
+                    msg = await _ensure_async(kc.shell_channel.get_msg(timeout=1.0))
+                except Empty:
+                    if not await _ensure_async(kc.is_alive()):
+                        raise RuntimeError("Kernel died before replying to kernel_info")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("Kernel didn't respond in %g seconds" % timeout)
+                    continue
+                if msg["parent_header"].get("msg_id") == first and msg["msg_type"] == "kernel_info_reply":
+                    reply = msg
+            while True:
+                try:
+                    await _ensure_async(kc.iopub_channel.get_msg(timeout=0.02))
+                    break
+                except Empty:
+                    if not await _ensure_async(kc.is_alive()):
+                        raise RuntimeError("Kernel died before its IOPub channel connected")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the kernel's IOPub channel did not connect in %g seconds" % timeout)
+                    await _ensure_async(kc.kernel_info())
+        except Exception:
+            await client._async_cleanup_kernel()
+            raise
+        kc.allow_stdin = False
+        if run_hook is not None:
+            await run_hook(client.on_notebook_start, notebook=client.nb)
+        return reply
 
     def remember_kernel_group(self):
         km = self.client.km if self.client else None

@@ -25,11 +25,14 @@ import (
 const NotifyHost = "hooks.example.test"
 
 // notebook declares one parameter, steps: int. A string for it needs
-// no_type_check, and any other name needs allow_extra_parameters.
+// no_type_check, and any other name needs allow_extra_parameters. Its last
+// cell sleeps 3 s, so that a test cancels a run (or a batch) before it
+// ends: a warm run is done in half a second.
 const notebook = `{
  "cells": [
   {"cell_type": "code", "execution_count": null, "id": "p", "metadata": {"tags": ["parameters"]}, "outputs": [], "source": ["steps: int = 1"]},
-  {"cell_type": "code", "execution_count": null, "id": "r", "metadata": {}, "outputs": [], "source": ["print(steps)"]}
+  {"cell_type": "code", "execution_count": null, "id": "r", "metadata": {}, "outputs": [], "source": ["print(steps)"]},
+  {"cell_type": "code", "execution_count": null, "id": "s", "metadata": {}, "outputs": [], "source": ["import time; time.sleep(3)"]}
  ],
  "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}, "language_info": {"name": "python"}},
  "nbformat": 4,
