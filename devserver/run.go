@@ -140,18 +140,20 @@ type owner interface {
 func serve(ctx context.Context, o *options, st *store, own owner, stdout io.Writer, logger log.Logger, quietStop func()) error {
 	addr := net.JoinHostPort(o.ip, strconv.Itoa(o.port))
 	dial := net.JoinHostPort(dialHost(o.ip), strconv.Itoa(o.port))
-	// The UI (ui-server, with its assets and a lazy gRPC connection) starts
-	// while the server does: one after the other added a third to the
-	// start. It answers nothing useful until the frontend is up, and
-	// nobody learns its address before the ready line.
+	srv, err := newServer(o, st, logger)
+	if err != nil {
+		return fmt.Errorf("cannot build the server: %w", err)
+	}
+	// The UI (ui-server) starts once the frontend listens, while the rest
+	// of the server starts: after Start returned, it added a fifth of a
+	// second to the start. Not before: its gRPC connection dials the
+	// frontend at once, and a refused first dial leaves it failing calls
+	// for a second of backoff. Nobody learns its address before the ready
+	// line.
 	var ui *backgroundUI
 	if o.ui.port != 0 {
 		ui = startUIBackground(ctx, o, dial)
 		defer ui.close()
-	}
-	srv, err := newServer(o, st, logger)
-	if err != nil {
-		return fmt.Errorf("cannot build the server: %w", err)
 	}
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("cannot start the server: %w", err)

@@ -113,19 +113,43 @@ func startUI(ctx context.Context, o *options, frontend string) (stop func(), err
 
 // backgroundUI is the UI starting beside the server.
 type backgroundUI struct {
-	done chan struct{}
-	stop func()
-	err  error
+	cancel context.CancelFunc
+	done   chan struct{}
+	stop   func()
+	err    error
 }
 
-// startUIBackground starts the UI (startUI) in a goroutine.
+// startUIBackground starts the UI (startUI) in a goroutine, as soon as the
+// frontend accepts connections.
 func startUIBackground(ctx context.Context, o *options, frontend string) *backgroundUI {
-	b := &backgroundUI{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	b := &backgroundUI{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
-		b.stop, b.err = startUI(ctx, o, frontend)
+		if b.err = waitDial(ctx, frontend, time.Minute); b.err == nil {
+			b.stop, b.err = startUI(ctx, o, frontend)
+		}
 	}()
 	return b
+}
+
+// waitDial waits until addr accepts a connection, for at most bound.
+func waitDial(ctx context.Context, addr string, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the frontend at %s did not listen within %s: %w", addr, bound, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // wait returns once the UI accepts connections, or with why it cannot.
@@ -134,8 +158,9 @@ func (b *backgroundUI) wait() error {
 	return b.err
 }
 
-// close stops the UI once its start has ended.
+// close stops the UI, or its start.
 func (b *backgroundUI) close() {
+	b.cancel()
 	<-b.done
 	if b.stop != nil {
 		b.stop()

@@ -228,7 +228,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		if err := waitListening(ctx, inner, server); err != nil {
 			return err
 		}
-		ui, err := startUI(publicUI, inner, token, cfg.CodecKeyFile, logger)
+		ui, err := startUI(publicUI, inner, token, cfg.Namespace, cfg.CodecKeyFile, logger)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,9 @@ import (
 //     /codec/encode), so memos, results and heartbeat details show as JSON
 //     while the server still holds only ciphertext;
 //   - passes everything else to ui-server with "Authorization: Bearer
-//     <token>", and without its own cookie.
+//     <token>", and without its own cookie;
+//   - adds a script to the UI's page that makes a job's search attributes
+//     columns of the workflow list (ui_columns.go).
 // The cookie is derived from the token, so it outlives a restart as the
 // token and the port do, and an open tab goes on working.
 
@@ -117,12 +119,12 @@ type uiServer struct {
 
 // startUI listens on 127.0.0.1:port and serves the UI of the ui-server at
 // inner, the codec at /codec with the key file's codec.
-func startUI(port int, inner, token, keyFile string, logger *slog.Logger) (*uiServer, error) {
+func startUI(port int, inner, token, namespace, keyFile string, logger *slog.Logger) (*uiServer, error) {
 	c, err := codec.Load(keyFile)
 	if err != nil {
 		return nil, err
 	}
-	h, err := newUIHandler(port, inner, token, c)
+	h, err := newUIHandler(port, inner, token, namespace, c)
 	if err != nil {
 		return nil, err
 	}
@@ -152,24 +154,26 @@ func (u *uiServer) Close() error {
 
 // uiHandler is the UI listener's handler (see the comment at the top).
 type uiHandler struct {
-	hosts  map[string]bool // the Host values accepted
-	token  string
-	cookie string // the session cookie's value
-	codec  http.Handler
-	proxy  *httputil.ReverseProxy
+	hosts   map[string]bool // the Host values accepted
+	token   string
+	cookie  string // the session cookie's value
+	codec   http.Handler
+	proxy   *httputil.ReverseProxy
+	columns []byte // columnsScript for the service's namespace
 }
 
-func newUIHandler(port int, inner, token string, c converter.PayloadCodec) (*uiHandler, error) {
+func newUIHandler(port int, inner, token, namespace string, c converter.PayloadCodec) (*uiHandler, error) {
 	target, err := url.Parse("http://" + inner)
 	if err != nil {
 		return nil, err
 	}
 	p := strconv.Itoa(port)
 	h := &uiHandler{
-		hosts:  map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true},
-		token:  token,
-		cookie: uiCookieValue(token),
-		codec:  http.StripPrefix("/codec", converter.NewPayloadCodecHTTPHandler(c)),
+		hosts:   map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true},
+		token:   token,
+		cookie:  uiCookieValue(token),
+		codec:   http.StripPrefix("/codec", converter.NewPayloadCodecHTTPHandler(c)),
+		columns: columnsScript(namespace),
 	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -178,7 +182,11 @@ func newUIHandler(port int, inner, token string, c converter.PayloadCodec) (*uiH
 			r.Out.Host = r.In.Host
 			r.Out.Header.Set("Authorization", "Bearer "+token)
 			dropCookie(r.Out, uiCookie)
+			// The transport asks for gzip itself and hands over the page
+			// uncompressed, for addColumnsScript; loopback needs no gzip.
+			r.Out.Header.Del("Accept-Encoding")
 		},
+		ModifyResponse: addColumnsScript,
 		Transport: &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			ResponseHeaderTimeout: uiUpstreamTimeout,
@@ -225,6 +233,10 @@ func (h *uiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(r.URL.Path, "/codec/") {
 		h.codec.ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path == uiColumnsPath {
+		h.serveColumns(w)
 		return
 	}
 	h.proxy.ServeHTTP(w, r)

@@ -15,6 +15,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 
 	"millrace/internal/codec"
+	"millrace/workflows"
 )
 
 // upstream stands in for ui-server: it records what reached it.
@@ -24,8 +25,15 @@ type upstream struct {
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.got = r
+	if r.URL.Path == "/page" { // the UI's page
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, uiTestPage)
+		return
+	}
 	io.WriteString(w, "ui-server "+r.URL.Path)
 }
+
+const uiTestPage = `<!doctype html><html><head><title>Temporal</title></head><body></body></html>`
 
 func newTestUI(t *testing.T) (*uiHandler, *upstream, *codec.Codec, string) {
 	t.Helper()
@@ -41,7 +49,7 @@ func newTestUI(t *testing.T) (*uiHandler, *upstream, *codec.Codec, string) {
 		t.Fatal(err)
 	}
 	token := strings.Repeat("ab", 32)
-	h, err := newUIHandler(8233, strings.TrimPrefix(inner.URL, "http://"), token, c)
+	h, err := newUIHandler(8233, strings.TrimPrefix(inner.URL, "http://"), token, "default", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +201,40 @@ func TestStablePortPrefersTheRememberedThenTheFirstFree(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "ui-port")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("port file mode %#o, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestUIPageGetsTheColumnsScript: the UI's page (and nothing else) gets the
+// script that stores millrace's list columns, served behind the cookie.
+func TestUIPageGetsTheColumnsScript(t *testing.T) {
+	h, up, _, token := newTestUI(t)
+	signedIn := map[string]string{"Cookie": uiCookie + "=" + uiCookieValue(token), "Accept-Encoding": "br, zstd"}
+	page := serve(h, "GET", "/page", nil, signedIn)
+	want := `<head><script src="` + uiColumnsPath + `"></script><title>`
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), want) {
+		t.Fatalf("the UI's page: %d %q, want it to hold %q", page.Code, page.Body.String(), want)
+	}
+	if n := page.Header().Get("Content-Length"); n != strconv.Itoa(page.Body.Len()) {
+		t.Errorf("Content-Length %s for a %d-byte page", n, page.Body.Len())
+	}
+	// The browser's encodings stay here; the transport asks for gzip and
+	// decompresses.
+	if ae := up.got.Header.Get("Accept-Encoding"); ae != "gzip" {
+		t.Errorf("ui-server was asked for %q, want the transport's gzip", ae)
+	}
+	if other := serve(h, "GET", "/api/v1/settings", nil, signedIn); other.Body.String() != "ui-server /api/v1/settings" {
+		t.Errorf("a non-HTML answer changed: %q", other.Body.String())
+	}
+	js := serve(h, "GET", uiColumnsPath, nil, signedIn)
+	for _, part := range []string{uiColumnsKey, `"default"`, `{"label":"` + workflows.AttrNotebook + `"}`, `{"label":"` + workflows.AttrBatchID + `"}`, "if (!all["} {
+		if !strings.Contains(js.Body.String(), part) {
+			t.Errorf("the columns script lacks %s:\n%s", part, js.Body.String())
+		}
+	}
+	if ct := js.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("the script's Content-Type is %q", ct)
+	}
+	if w := serve(h, "GET", uiColumnsPath, nil, nil); w.Code != http.StatusUnauthorized {
+		t.Errorf("the script without the cookie: %d, want 401", w.Code)
 	}
 }

@@ -78,6 +78,16 @@ func TestWebUIShowsABatch(t *testing.T) {
 		t.Errorf("the batch's page shows no decoded input (no %q):\n%s", "greetings", tail(dom))
 	}
 
+	// The workflow list shows a job's notebook and batch as columns (a new
+	// browser profile: the listener's script stored them before the UI
+	// read its columns).
+	list := browser.DOM(st.UI + "/namespaces/" + st.Namespace + "/workflows?" + query)
+	for _, want := range []string{workflows.AttrNotebook, workflows.AttrBatchID, greeting} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the workflow list shows no %s:\n%s", want, tail(list))
+		}
+	}
+
 	shot := filepath.Join(t.TempDir(), "ui-batch.png")
 	browser.Screenshot(page+"?"+query, shot, 1400, 1100)
 	t.Logf("screenshot of the batch's page: %s", shot)
