@@ -351,7 +351,9 @@ func TestExtraRunsWaitInTheQueue(t *testing.T) {
 	testenv.Eventually(t, 3*time.Minute, "all three runs to end", func() bool {
 		counts := map[string]int{}
 		for _, id := range ids {
-			st, err := svc.Status(context.Background(), id)
+			// Fresh reads: a cached answer (up to 1 s old) may still say
+			// RUNNING for a run that ended as the next one started.
+			st, err := svc.FreshStatus(context.Background(), id)
 			if err != nil {
 				t.Fatal(err)
 			}
