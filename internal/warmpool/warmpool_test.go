@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,6 +288,138 @@ func TestBrokenZygoteFallsBackCold(t *testing.T) {
 	mustWarm(t, errs)
 	if code != 0 || !strings.Contains(out, "again 2") {
 		t.Fatalf("after the restart: exit %d, %q %s", code, out, errs)
+	}
+}
+
+// TestStoppedZygoteFallsBackColdAndRunsOnce: a zygote that cannot answer
+// (stopped here) costs a run a fraction of a second, not its deadline; the
+// call it takes up once it runs again never runs the run a second time, and
+// meanwhile holds none of the run's descriptors (the run's output would stay
+// open after its cold start ended, and this test would hang in wait).
+func TestStoppedZygoteFallsBackColdAndRunsOnce(t *testing.T) {
+	pool, exe := startPool(t)
+	z := pool.Zygote()
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran.txt")
+	if err := syscall.Kill(z, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = syscall.Kill(z, syscall.SIGCONT)
+		}
+	}()
+	began := time.Now()
+	r := start(t, exe, "stopped.1", fmt.Sprintf("open(%q, 'a').write('ran\\n')\nprint('cold', 1 + 1)", ran))
+	out, errs, code := r.wait(t)
+	took := time.Since(began)
+	if code != 0 || !strings.Contains(out, "cold 2") || !strings.Contains(errs, warmpool.ColdNote) || !strings.Contains(errs, "stopped") {
+		t.Fatalf("a run on the stopped zygote: exit %d, stdout %q, stderr %s; want a cold start that ran", code, out, errs)
+	}
+	if took > 30*time.Second {
+		t.Fatalf("the run took %v: it waited on the stopped zygote", took)
+	}
+	_ = syscall.Kill(z, syscall.SIGCONT)
+	stopped = false
+	// The zygote now takes up the request the run gave up on.
+	time.Sleep(3 * time.Second)
+	b, err := os.ReadFile(ran)
+	if err != nil || string(b) != "ran\n" {
+		t.Fatalf("the notebook ran %q (%v); want exactly once", b, err)
+	}
+	if pool.Zygote() != z {
+		t.Fatalf("the zygote was replaced (%d, was %d); a stopped one that runs again serves on", pool.Zygote(), z)
+	}
+	out, errs, code = start(t, exe, "stopped.2", "print('warm', 1 + 1)").wait(t)
+	mustWarm(t, errs)
+	if code != 0 || !strings.Contains(out, "warm 2") {
+		t.Fatalf("after SIGCONT: exit %d, %q %s", code, out, errs)
+	}
+}
+
+// TestForkedRunWaitsForGo: the zygote's half of "never twice". An attach
+// process that gives up (it went cold past its deadline) closes its end
+// without saying go; the forked process must then leave without running
+// anything and without keeping the run's descriptors. The test speaks the
+// attach protocol itself, so that the give-up lands exactly after the
+// forked process's answer. Two things keep the run from running: the forked
+// process waits for go, and the zygote kills the run's session when its
+// attach process leaves; the test fails only when both are gone (tried).
+func TestForkedRunWaitsForGo(t *testing.T) {
+	_, exe := sharedPool(t)
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran.txt")
+	nb := notebook(t, dir, fmt.Sprintf("open(%q, 'a').write('ran\\n')", ran))
+	args := exe.Args(executor.Spec{Input: nb, Output: filepath.Join(dir, "out.ipynb"), Cwd: dir})
+	sep := slices.Index(args, "--")
+	if sep < 1 {
+		t.Fatalf("the executor's command line %q has no attach process", args)
+	}
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: args[sep-1], Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	answer := func() string {
+		b := make([]byte, 4096)
+		n, err := conn.Read(b)
+		if err != nil {
+			t.Fatalf("the zygote's answer: %v", err)
+		}
+		return string(b[:n])
+	}
+	if a := answer(); a != "ready" {
+		t.Fatalf("the zygote greeted %q, want ready", a)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	null, _ := os.Open(os.DevNull)
+	cwd, _ := os.Open(dir)
+	env := map[string]string{}
+	for _, kv := range runenv.Kernel(os.Environ(), nil, nil) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	req, _ := json.Marshal(map[string]any{"argv": args[sep+1:], "env": env, "umask": 0o22, "fds": []int{0, 1, 2}})
+	rights := syscall.UnixRights(int(null.Fd()), int(outW.Fd()), int(outW.Fd()), int(cwd.Fd()))
+	if _, _, err := conn.WriteMsgUnix(req, rights, nil); err != nil {
+		t.Fatal(err)
+	}
+	null.Close()
+	outW.Close()
+	cwd.Close()
+	forked := answer()
+	pid, err := strconv.Atoi(strings.TrimPrefix(forked, "forked "))
+	if err != nil {
+		t.Fatalf("the zygote answered %q, want forked PID", forked)
+	}
+	// The window this test is for: R has said it is ready, and the attach
+	// process, whose deadline passed just before the zygote's answer came,
+	// closes its end on its way to a cold start. (One that closed earlier
+	// makes R's own answer fail, which ends R as well.)
+	if ok := answer(); ok != fmt.Sprint("ok ", pid) {
+		t.Fatalf("the forked process answered %q, want ok %d", ok, pid)
+	}
+	conn.Close()
+	// R's copies of the run's descriptors are its only ones left: EOF here
+	// says it closed them, by leaving.
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(outR); done <- b }()
+	select {
+	case b := <-done:
+		if len(b) != 0 {
+			t.Errorf("the forked process wrote %q to the run's output", b)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the forked process %d still holds the run's output a minute after its attach process left", pid)
+	}
+	if b, err := os.ReadFile(ran); err == nil {
+		t.Fatalf("the notebook ran (%q) though its attach process left before saying go", b)
 	}
 }
 
