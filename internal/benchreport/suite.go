@@ -129,6 +129,8 @@ var Rows = slices.Concat([]Row{
 	{Metric: "…ratio millrace run (pool off) / jupyter-execute", Bench: cliBench, Unit: "cold-ratio", Format: "%.2f"},
 	{Metric: "Warm pool: idle zygote's resident set (one per Python environment)", Bench: warmBench, Unit: "zygote-rss-MB", Format: "%.0f MB", Target: below("< 100 MB", 100)},
 	{Metric: "…its proportional set (pages shared with other processes split)", Bench: warmBench, Unit: "zygote-pss-MB", Format: "%.0f MB"},
+	{Metric: "Warm pool: what one run's runner and kernel hold while it runs (proportional set), forked", Bench: warmBench, Unit: "warm-run-pss-MB", Format: "%.0f MB"},
+	{Metric: "…started cold", Bench: warmBench, Unit: "cold-run-pss-MB", Format: "%.0f MB"},
 	{Metric: "Throughput, where the processor goes: executor (runner and kernel) per run, bare", Bench: "BenchmarkThroughput", Unit: "bare-executor-cpu-ms/run", Format: "%.0f ms"},
 	{Metric: "…executor per run, through workflows", Bench: "BenchmarkThroughput", Unit: "workflow-executor-cpu-ms/run", Format: "%.0f ms"},
 	{Metric: "…embedded Temporal server per run (beyond its use while the bare executor runs)", Bench: "BenchmarkThroughput", Unit: "server-cpu-ms/run", Format: "%.0f ms"},

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ import (
 // BenchmarkWarmPool reports what the pool costs while idle (its zygote's
 // resident and proportional set sizes, and its warm-up) and what it saves
 // a run: the 3-cell notebook through the executor with the pool and
-// without it, alternating, medians and their ratio.
+// without it, alternating, medians and their ratio; and what one run
+// holds while it runs, warm and cold.
 // `go test -run '^$' -bench WarmPool -benchtime 5x ./internal/warmpool/`
 func BenchmarkWarmPool(b *testing.B) {
 	pool, exe := startPool(b)
@@ -55,6 +57,29 @@ func BenchmarkWarmPool(b *testing.B) {
 		w = append(w, run(exe))
 		c = append(c, run(cold))
 	}
+	b.StopTimer()
+	// What a run holds while it runs: its kernel's and its runner's
+	// proportional sets (pages shared with other processes split), read
+	// by the kernel itself in the notebook's last cell.
+	mem := notebook(b, b.TempDir(), "x = 1", runMemoryCell)
+	held := func(e executor.Executor) float64 {
+		args := e.Args(executor.Spec{Input: mem, Output: filepath.Join(b.TempDir(), "out.ipynb"), Cwd: dir})
+		proc, err := executor.StartWith(executor.Launch{Args: args, Dir: dir, Env: runenv.Kernel(os.Environ(), nil, nil), Marker: "bench." + filepath.Base(b.TempDir())})
+		if err != nil {
+			b.Fatal(err)
+		}
+		go io.Copy(io.Discard, proc.Stderr)
+		out, _ := io.ReadAll(proc.Stdout)
+		proc.Cleanup()
+		_, kb, found := strings.Cut(string(out), "run-pss-kB ")
+		v, err := strconv.ParseFloat(strings.Fields(kb + " ")[0], 64)
+		if !found || err != nil {
+			b.Fatalf("the memory cell printed no figure: %s", out)
+		}
+		return v / 1024
+	}
+	b.ReportMetric(held(exe), "warm-run-pss-MB")
+	b.ReportMetric(held(cold), "cold-run-pss-MB")
 	mw, mc := median(w), median(c)
 	b.ReportMetric(mw.Seconds(), "warm-s")
 	b.ReportMetric(mc.Seconds(), "cold-s")
@@ -63,6 +88,15 @@ func BenchmarkWarmPool(b *testing.B) {
 	b.ReportMetric(float64(rss)/(1<<20), "zygote-rss-MB")
 	b.ReportMetric(float64(pss)/(1<<20), "zygote-pss-MB")
 }
+
+// runMemoryCell prints the kernel's and its parent's (the runner's)
+// proportional set sizes, summed, in kB.
+const runMemoryCell = `import os
+def pss(pid):
+    for line in open("/proc/%d/smaps_rollup" % pid):
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+print("run-pss-kB", pss(os.getpid()) + pss(os.getppid()))`
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)

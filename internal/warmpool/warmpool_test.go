@@ -423,6 +423,54 @@ func TestForkedRunWaitsForGo(t *testing.T) {
 	}
 }
 
+// TestLargeWarmImportsStayShared: a forked run copies the zygote's
+// writable pages at birth only up to a bound; past it (200 MB of warm
+// imports here) each run would hold its own copy of them all, so it shares
+// them as a forked process normally does.
+func TestLargeWarmImportsStayShared(t *testing.T) {
+	site := t.TempDir()
+	if err := os.WriteFile(filepath.Join(site, "bigmod.py"), []byte("data = b'\\x01' * (200 << 20)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	exe, err := executor.Config{Kind: executor.ChooseBundled}.Resolve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := warmpool.Start(context.Background(), warmpool.Config{
+		Python: exe.Path, Runner: exe.Script(), DataDir: dir, Logger: testenv.Logger(), WarmImports: []string{"bigmod"},
+		Env: append(runenv.Kernel(os.Environ(), nil, nil), "PYTHONPATH="+site),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	exe.Warm = pool
+	nb := notebook(t, dir, `import bigmod
+for line in open("/proc/self/smaps_rollup"):
+    if line.startswith("Private_Dirty:"):
+        print("private-kB", line.split()[1])`)
+	args := exe.Args(executor.Spec{Input: nb, Output: filepath.Join(dir, "out.ipynb"), Cwd: dir})
+	proc, err := executor.StartWith(executor.Launch{Args: args, Dir: dir, Env: append(runenv.Kernel(os.Environ(), nil, nil), "PYTHONPATH="+site), Marker: "big.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := follow(proc)
+	t.Cleanup(func() { _ = proc.Stop(0); proc.Cleanup() })
+	kb, err := strconv.Atoi(r.line(t, "private-kB "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := r.wait(t)
+	mustWarm(t, errs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	if kb > 150<<10 {
+		t.Fatalf("the forked kernel holds %d MB of its own: it copied the zygote's 200 MB of warm imports", kb>>10)
+	}
+}
+
 // TestStaleZygoteIsReplaced: a change in a folder the zygote imports from
 // makes it refuse runs (cold) and be replaced.
 func TestStaleZygoteIsReplaced(t *testing.T) {
