@@ -12,6 +12,7 @@ import (
 
 	"millrace/internal/executor"
 	"millrace/internal/runenv"
+	"millrace/internal/warmpool"
 )
 
 // BenchmarkWarmPool reports what the pool costs while idle (its zygote's
@@ -33,20 +34,7 @@ func BenchmarkWarmPool(b *testing.B) {
 	nb := notebook(b, dir, "x = 1", "y = x + 1", "print(y)")
 	run := func(e executor.Executor) time.Duration {
 		began := time.Now()
-		args := e.Args(executor.Spec{Input: nb, Output: filepath.Join(b.TempDir(), "out.ipynb"), Cwd: dir})
-		proc, err := executor.StartWith(executor.Launch{Args: args, Dir: dir, Env: runenv.Kernel(os.Environ(), nil, nil), Marker: "bench." + filepath.Base(b.TempDir())})
-		if err != nil {
-			b.Fatal(err)
-		}
-		go io.Copy(io.Discard, proc.Stdout)
-		errb, _ := io.ReadAll(proc.Stderr)
-		if code := proc.ExitCode(); code != 0 {
-			b.Fatalf("run exited %d: %s", code, errb)
-		}
-		proc.Cleanup()
-		if e.Warm != nil && strings.Contains(string(errb), "cold start") {
-			b.Fatalf("a pool run went cold: %s", errb)
-		}
+		benchRun(b, e, nb, dir)
 		return time.Since(began)
 	}
 	run(cold)
@@ -63,15 +51,8 @@ func BenchmarkWarmPool(b *testing.B) {
 	// by the kernel itself in the notebook's last cell.
 	mem := notebook(b, b.TempDir(), "x = 1", runMemoryCell)
 	held := func(e executor.Executor) float64 {
-		args := e.Args(executor.Spec{Input: mem, Output: filepath.Join(b.TempDir(), "out.ipynb"), Cwd: dir})
-		proc, err := executor.StartWith(executor.Launch{Args: args, Dir: dir, Env: runenv.Kernel(os.Environ(), nil, nil), Marker: "bench." + filepath.Base(b.TempDir())})
-		if err != nil {
-			b.Fatal(err)
-		}
-		go io.Copy(io.Discard, proc.Stderr)
-		out, _ := io.ReadAll(proc.Stdout)
-		proc.Cleanup()
-		_, kb, found := strings.Cut(string(out), "run-pss-kB ")
+		out := benchRun(b, e, mem, dir)
+		_, kb, found := strings.Cut(out, "run-pss-kB ")
 		v, err := strconv.ParseFloat(strings.Fields(kb + " ")[0], 64)
 		if !found || err != nil {
 			b.Fatalf("the memory cell printed no figure: %s", out)
@@ -87,6 +68,30 @@ func BenchmarkWarmPool(b *testing.B) {
 	// After ResetTimer, which drops the metrics reported before it.
 	b.ReportMetric(float64(rss)/(1<<20), "zygote-rss-MB")
 	b.ReportMetric(float64(pss)/(1<<20), "zygote-pss-MB")
+}
+
+// benchRun runs the notebook nb in dir through e to its end and returns
+// its stdout; it fails on an exit other than 0, and on a cold start of a
+// pool run.
+func benchRun(b *testing.B, e executor.Executor, nb, dir string) string {
+	args := e.Args(executor.Spec{Input: nb, Output: filepath.Join(b.TempDir(), "out.ipynb"), Cwd: dir})
+	proc, err := executor.StartWith(executor.Launch{Args: args, Dir: dir, Env: runenv.Kernel(os.Environ(), nil, nil), Marker: "bench." + filepath.Base(b.TempDir())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make(chan []byte)
+	go func() { o, _ := io.ReadAll(proc.Stdout); out <- o }()
+	errb, _ := io.ReadAll(proc.Stderr)
+	o := <-out
+	code := proc.ExitCode()
+	proc.Cleanup()
+	if code != 0 {
+		b.Fatalf("run exited %d: %s", code, errb)
+	}
+	if e.Warm != nil && strings.Contains(string(errb), warmpool.ColdNote) {
+		b.Fatalf("a pool run went cold: %s", errb)
+	}
+	return string(o)
 }
 
 // runMemoryCell prints the kernel's and its parent's (the runner's)

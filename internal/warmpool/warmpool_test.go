@@ -158,6 +158,16 @@ func (r *run) line(t testing.TB, prefix string) string {
 	}
 }
 
+// runsWarm runs a one-cell notebook and fails unless it ran warm.
+func runsWarm(t testing.TB, exe executor.Executor, when string) {
+	t.Helper()
+	out, errs, code := start(t, exe, "warm."+strings.ReplaceAll(when, " ", "-"), "print('warm', 1 + 1)").wait(t)
+	mustWarm(t, errs)
+	if code != 0 || !strings.Contains(out, "warm 2") {
+		t.Fatalf("%s: exit %d, %q %s", when, code, out, errs)
+	}
+}
+
 func mustWarm(t testing.TB, stderr string) {
 	t.Helper()
 	if strings.Contains(stderr, warmpool.ColdNote) {
@@ -284,11 +294,7 @@ func TestBrokenZygoteFallsBackCold(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	out, errs, code := start(t, exe, "broken.2", "print('again', 1 + 1)").wait(t)
-	mustWarm(t, errs)
-	if code != 0 || !strings.Contains(out, "again 2") {
-		t.Fatalf("after the restart: exit %d, %q %s", code, out, errs)
-	}
+	runsWarm(t, exe, "after the restart")
 }
 
 // TestStoppedZygoteFallsBackColdAndRunsOnce: a zygote that cannot answer
@@ -331,11 +337,7 @@ func TestStoppedZygoteFallsBackColdAndRunsOnce(t *testing.T) {
 	if pool.Zygote() != z {
 		t.Fatalf("the zygote was replaced (%d, was %d); a stopped one that runs again serves on", pool.Zygote(), z)
 	}
-	out, errs, code = start(t, exe, "stopped.2", "print('warm', 1 + 1)").wait(t)
-	mustWarm(t, errs)
-	if code != 0 || !strings.Contains(out, "warm 2") {
-		t.Fatalf("after SIGCONT: exit %d, %q %s", code, out, errs)
-	}
+	runsWarm(t, exe, "after SIGCONT")
 }
 
 // TestForkedRunWaitsForGo: the zygote's half of "never twice". An attach
