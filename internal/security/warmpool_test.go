@@ -32,6 +32,10 @@ except OSError as e:
     sys.exit(0)
 req = {"argv": ["/bin/true"], "env": {}, "umask": 18, "fds": []}
 try:
+    greeting = s.recv(4096).decode()
+    if greeting != "ready":
+        print("answer: %s" % greeting)
+        sys.exit(0)
     socket.send_fds(s, [json.dumps(req).encode()], [0])
     print("answer: %s" % s.recv(4096).decode())
 except OSError as e:
@@ -100,7 +104,7 @@ func TestWarmPoolSocketRefusesOtherUsers(t *testing.T) {
 	}
 
 	// Were the folder and the socket opened to everyone, the uid check
-	// still hangs up before reading anything.
+	// still hangs up before it greets the caller or reads anything.
 	for _, p := range []struct {
 		path string
 		mode os.FileMode
